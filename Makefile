@@ -1,0 +1,46 @@
+# imgprep — see README.md.
+GO       ?= go
+BIN      := bin/imgprep
+FUZZTIME ?= 60s
+CIFUZZTIME ?= 10s
+
+.PHONY: all build test test-long fixtures fixtures-check fuzz fuzz-ci bench lint demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/imgprep
+
+# The test suite: unit tests, oracle tests (e2fsck, debugfs, qemu-img),
+# and a short run of every fuzz target.
+test: build
+	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz-ci
+
+test-long: build
+	IMGPREP_LONG=1 $(GO) test -count=1 -timeout 60m ./...
+
+# Regenerate the committed fixture images with the real tools.
+fixtures:
+	bash testdata/images/generate.sh
+
+# Regenerate into a temporary directory and compare with what is committed.
+fixtures-check:
+	bash testdata/images/generate.sh --check
+
+# Every FuzzXxx target, FUZZTIME each.
+fuzz:
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+fuzz-ci:
+	bash scripts/fuzz.sh $(CIFUZZTIME)
+
+bench: build
+	bash scripts/bench.sh
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin

@@ -1,0 +1,5 @@
+module github.com/imgprep/imgprep
+
+go 1.26.8
+
+require github.com/klauspost/compress v1.20.3
