@@ -19,3 +19,23 @@ type File interface {
 	Sync() error
 	Close() error
 }
+
+// Dir is the directory-level access the transaction layer needs for its
+// rollback journal: creating, opening and removing a file by path, and
+// making a directory's entries durable. OSDir is the real one; a
+// fault-injecting test double wraps it so that these steps count as
+// operations a simulated power loss can interrupt.
+type Dir interface {
+	// Create makes a new, empty file at path, failing if one exists,
+	// and opens it for reading and writing.
+	Create(path string) (File, error)
+	// Open opens the existing file at path for reading and writing. A
+	// missing file gives an error satisfying errors.Is(err, fs.ErrNotExist).
+	Open(path string) (File, error)
+	// Remove deletes the file at path. A missing file gives an error
+	// satisfying errors.Is(err, fs.ErrNotExist).
+	Remove(path string) error
+	// SyncDir makes the entries of the directory holding path durable,
+	// as fsync(2) on the directory.
+	SyncDir(path string) error
+}
