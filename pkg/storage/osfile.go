@@ -1,0 +1,233 @@
+package storage
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// OpenOptions says how OpenFile opens an image.
+type OpenOptions struct {
+	// Write opens for reading and writing, holding QEMU's write locks.
+	// Without it the file is opened read-only and WriteAt, Truncate
+	// return ErrReadOnly.
+	Write bool
+	// Name is the image's name in errors; the path when empty.
+	Name string
+}
+
+// OSFile is a host file (a regular file or a block device) holding an
+// image, with QEMU's locks held for as long as it is open. It implements
+// File and is safe for concurrent use (pread/pwrite).
+type OSFile struct {
+	f      *os.File
+	path   string
+	name   string
+	write  bool
+	closed atomic.Bool
+}
+
+var _ File = (*OSFile)(nil)
+
+// OpenFile opens the image file at path. With opts.Write it refuses, with
+// an error matching ErrInUse, an image another process holds (a running
+// VM, qemu-nbd, qemu-img, another imgprep), and with an error matching
+// ErrReadOnly a file it cannot write: a read-only host file or
+// filesystem, or a file whose mode grants no write permission at all
+// (root could write it, but its owner marked it read-only). Read-only
+// opening is refused only when a holder forbids consistent reads.
+func OpenFile(path string, opts OpenOptions) (*OSFile, error) {
+	name := opts.Name
+	if name == "" {
+		name = path
+	}
+	flag := os.O_RDONLY
+	op := "open"
+	if opts.Write {
+		flag = os.O_RDWR
+		op = "open for writing"
+	}
+	f, err := os.OpenFile(path, flag|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if opts.Write && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) || errors.Is(err, unix.EPERM)) {
+			err = &wrapped{ErrReadOnly, unwrapPath(err)}
+		}
+		return nil, &PathError{Op: op, Name: name, Err: unwrapPath(err)}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, &PathError{Op: op, Name: name, Err: err}
+	}
+	if !st.Mode().IsRegular() && st.Mode()&fs.ModeDevice == 0 {
+		f.Close()
+		return nil, &PathError{Op: op, Name: name, Err: ErrNotRegular}
+	}
+	if st.Mode().IsRegular() && opts.Write && st.Mode().Perm()&0o222 == 0 {
+		f.Close()
+		return nil, &PathError{Op: op, Name: name, Err: &wrapped{ErrReadOnly, errors.New("file mode " + st.Mode().Perm().String() + " grants no write permission")}}
+	}
+	if err := lock(f, name, opts.Write); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &OSFile{f: f, path: path, name: name, write: opts.Write}, nil
+}
+
+// CreateFile creates a new image file at path (mode 0644; failing if the
+// path exists) and opens it for writing with QEMU's write locks held.
+func CreateFile(path string) (*OSFile, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) {
+			err = &wrapped{ErrReadOnly, unwrapPath(err)}
+		}
+		return nil, &PathError{Op: "create", Name: path, Err: unwrapPath(err)}
+	}
+	if err := lock(f, path, true); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return &OSFile{f: f, path: path, name: path, write: true}, nil
+}
+
+// unwrapPath strips *fs.PathError, whose text repeats the path.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Path returns the path the file was opened with.
+func (o *OSFile) Path() string { return o.path }
+
+// Name returns the file's name for messages.
+func (o *OSFile) Name() string { return o.name }
+
+// Writable reports whether the file was opened for writing.
+func (o *OSFile) Writable() bool { return o.write }
+
+// ReadAt reads len(p) bytes at off, as pread(2); io.EOF past the end.
+func (o *OSFile) ReadAt(p []byte, off int64) (int, error) {
+	if o.closed.Load() {
+		return 0, &PathError{Op: "read", Name: o.name, Err: ErrClosed}
+	}
+	return o.f.ReadAt(p, off)
+}
+
+// WriteAt writes p at off, as pwrite(2).
+func (o *OSFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := o.writable("write"); err != nil {
+		return 0, err
+	}
+	return o.f.WriteAt(p, off)
+}
+
+// Size returns the length of the file or block device.
+func (o *OSFile) Size() (int64, error) {
+	if o.closed.Load() {
+		return 0, &PathError{Op: "stat", Name: o.name, Err: ErrClosed}
+	}
+	st, err := o.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if st.Mode().IsRegular() {
+		return st.Size(), nil
+	}
+	// A block device: its size is where its end is. Seeking does not
+	// disturb ReadAt/WriteAt, which use pread/pwrite.
+	return o.f.Seek(0, io.SeekEnd)
+}
+
+// Truncate sets the file's length, as ftruncate(2).
+func (o *OSFile) Truncate(size int64) error {
+	if err := o.writable("truncate"); err != nil {
+		return err
+	}
+	return o.f.Truncate(size)
+}
+
+// Sync makes completed writes durable, as fsync(2).
+func (o *OSFile) Sync() error {
+	if o.closed.Load() {
+		return &PathError{Op: "sync", Name: o.name, Err: ErrClosed}
+	}
+	return o.f.Sync()
+}
+
+// Close closes the file, releasing its locks. A second Close returns
+// ErrClosed.
+func (o *OSFile) Close() error {
+	if o.closed.Swap(true) {
+		return &PathError{Op: "close", Name: o.name, Err: ErrClosed}
+	}
+	return o.f.Close()
+}
+
+func (o *OSFile) writable(op string) error {
+	if o.closed.Load() {
+		return &PathError{Op: op, Name: o.name, Err: ErrClosed}
+	}
+	if !o.write {
+		return &PathError{Op: op, Name: o.name, Err: &wrapped{ErrReadOnly, errors.New("opened without Write")}}
+	}
+	return nil
+}
+
+// OSDir is the host filesystem as a Dir. Its files take no QEMU locks:
+// they are imgprep's own (the transaction journal), not images.
+type OSDir struct{}
+
+var _ Dir = OSDir{}
+
+// Create makes a new file at path, mode 0600, failing if it exists.
+func (OSDir) Create(path string) (File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &OSFile{f: f, path: path, name: path, write: true}, nil
+}
+
+// Open opens the existing file at path for reading and writing, or for
+// reading only when the host refuses writing.
+func (OSDir) Open(path string) (File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err == nil {
+		return &OSFile{f: f, path: path, name: path, write: true}, nil
+	}
+	if !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EROFS) {
+		return nil, err
+	}
+	f, err = os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &OSFile{f: f, path: path, name: path}, nil
+}
+
+// Remove deletes the file at path.
+func (OSDir) Remove(path string) error { return os.Remove(path) }
+
+// SyncDir fsyncs the directory holding path, making a creation or removal
+// of path durable.
+func (OSDir) SyncDir(path string) error {
+	d, err := os.OpenFile(filepath.Dir(path), os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,448 @@
+package storage
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imgprep/imgprep/internal/oracle"
+)
+
+// newImage makes an image with qemu-img create in a fresh directory.
+func newImage(tb testing.TB, format string) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), "golden."+format)
+	if _, e, code := oracle.Run(tb, "qemu-img", "create", "-f", format, p, "1M"); code != 0 {
+		tb.Fatalf("qemu-img create: %s", e)
+	}
+	return p
+}
+
+func sum(tb testing.TB, path string) [32]byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// holdWithQemuNbd starts qemu-nbd serving img (read-only with ro) and
+// returns once its locks are visible; the process is killed at cleanup.
+func holdWithQemuNbd(tb testing.TB, img, format string, ro bool) {
+	tb.Helper()
+	bin := oracle.Require(tb, "qemu-nbd")
+	sockDir, err := os.MkdirTemp("", "nbd") // short: unix socket paths are limited
+	if err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{"-f", format, "--socket", filepath.Join(sockDir, "s"), img}
+	if ro {
+		args = append([]string{"-r"}, args...)
+	}
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		os.RemoveAll(sockDir)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := Probe(img)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if l.Held.Has(PermConsistentRead) {
+			return
+		}
+		select {
+		case <-exited:
+			tb.Fatalf("qemu-nbd %v exited before locking: %s", args, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("qemu-nbd %v: no lock visible after 10 s", args)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestOpenForWriteRefusesImageQemuHolds(t *testing.T) {
+	cases := []struct {
+		name       string
+		format     string
+		ro         bool
+		wantInText string
+	}{
+		{"qemu-nbd read-write holds write on qcow2", "qcow2", false, "write lock"},
+		{"qemu-nbd read-write holds write on raw", "raw", false, "write lock"},
+		{"qemu-nbd -r holds consistent-read on qcow2", "qcow2", true, "consistent-read lock"},
+		{"qemu-nbd -r holds consistent-read on raw", "raw", true, "consistent-read lock"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			img := newImage(t, c.format)
+			before := sum(t, img)
+			holdWithQemuNbd(t, img, c.format, c.ro)
+			f, err := OpenFile(img, OpenOptions{Write: true, Name: "golden." + c.format})
+			if err == nil {
+				f.Close()
+				t.Fatal("OpenFile(Write) succeeded on an image qemu-nbd holds")
+			}
+			if !errors.Is(err, ErrInUse) {
+				t.Fatalf("error %v does not match ErrInUse", err)
+			}
+			msg := err.Error()
+			for _, want := range []string{"refusing to write", "golden." + c.format, "in use by another process", c.wantInText} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not mention %q", msg, want)
+				}
+			}
+			var iu *InUseError
+			if !errors.As(err, &iu) || !iu.Write {
+				t.Fatalf("error %T is not a write *InUseError", err)
+			}
+			if sum(t, img) != before {
+				t.Fatal("the image changed")
+			}
+		})
+	}
+}
+
+func TestReadOnlyOpenSharesEverythingWithQemu(t *testing.T) {
+	for _, ro := range []bool{false, true} {
+		t.Run(fmt.Sprintf("qemu-nbd ro=%v", ro), func(t *testing.T) {
+			img := newImage(t, "qcow2")
+			holdWithQemuNbd(t, img, "qcow2", ro)
+			f, err := OpenFile(img, OpenOptions{})
+			if err != nil {
+				t.Fatalf("read-only open refused: %v", err)
+			}
+			defer f.Close()
+			if _, err := f.ReadAt(make([]byte, 4), 0); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestWhileWritingQemuImgInfoFailsOnTheLock(t *testing.T) {
+	img := newImage(t, "qcow2")
+	f, err := OpenFile(img, OpenOptions{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := oracle.Run(t, "qemu-img", "info", img)
+	if code == 0 {
+		t.Fatal("qemu-img info succeeded while imgprep holds the image for writing")
+	}
+	if !strings.Contains(stderr, `Failed to get shared "write" lock`) {
+		t.Fatalf("qemu-img info failed without naming the lock: %s", stderr)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := oracle.Run(t, "qemu-img", "info", img); code != 0 {
+		t.Fatalf("qemu-img info after Close: exit %d: %s", code, stderr)
+	}
+}
+
+func TestWhileReadingQemuImgInfoSucceeds(t *testing.T) {
+	img := newImage(t, "qcow2")
+	f, err := OpenFile(img, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, stderr, code := oracle.Run(t, "qemu-img", "info", img); code != 0 {
+		t.Fatalf("qemu-img info while imgprep reads: exit %d: %s", code, stderr)
+	}
+}
+
+// procLocks returns the OFD lock ranges /proc/locks lists for path's inode.
+func procLocks(tb testing.TB, path string) []string {
+	tb.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ino := ":" + strconv.FormatUint(st.Sys().(*syscall.Stat_t).Ino, 10) + " "
+	pf, err := os.Open("/proc/locks")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer pf.Close()
+	var got []string
+	sc := bufio.NewScanner(pf)
+	for sc.Scan() {
+		l := sc.Text()
+		if i := strings.Index(l, ino); i >= 0 && strings.Contains(l, "OFDLCK") {
+			fields := strings.Fields(l)
+			got = append(got, fields[3]+" "+strings.Join(fields[len(fields)-2:], "-"))
+		}
+	}
+	return got
+}
+
+func TestLockBytesMatchQemuPermissionLayout(t *testing.T) {
+	cases := []struct {
+		name  string
+		write bool
+		want  []string
+	}{
+		{"writer holds consistent-read write resize and shares none of 0-3", true, []string{"READ 100-101", "READ 103-103", "READ 200-203"}},
+		{"reader holds only consistent-read", false, []string{"READ 100-100"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "img")
+			if err := os.WriteFile(p, make([]byte, 4096), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := OpenFile(p, OpenOptions{Write: c.write})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := procLocks(t, p)
+			f.Close()
+			gotSet := strings.Join(sortStrings(got), ",")
+			if want := strings.Join(c.want, ","); gotSet != want {
+				t.Fatalf("/proc/locks: %s, want %s", gotSet, want)
+			}
+			if after := procLocks(t, p); len(after) != 0 {
+				t.Fatalf("locks left after Close: %v", after)
+			}
+		})
+	}
+}
+
+func sortStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+func TestSecondOpenerConflicts(t *testing.T) {
+	cases := []struct {
+		name          string
+		first, second bool // Write
+		wantInUse     bool
+	}{
+		{"writer then writer is refused", true, true, true},
+		{"writer then reader is refused: the writer does not share consistent-read", true, false, true},
+		{"reader then writer is refused: the reader holds consistent-read", false, true, true},
+		{"reader then reader shares", false, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "img")
+			if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			a, err := OpenFile(p, OpenOptions{Write: c.first})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			b, err := OpenFile(p, OpenOptions{Write: c.second})
+			if b != nil {
+				b.Close()
+			}
+			if got := errors.Is(err, ErrInUse); got != c.wantInUse {
+				t.Fatalf("second open: %v; in use = %v, want %v", err, got, c.wantInUse)
+			}
+		})
+	}
+}
+
+func TestOpenErrorsNameTheFileAndReason(t *testing.T) {
+	dir := t.TempDir()
+	ro := filepath.Join(dir, "ro.img")
+	if err := os.WriteFile(ro, []byte("x"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		path string
+		opts OpenOptions
+		want error
+	}{
+		{"a file whose mode grants no write permission is read-only", ro, OpenOptions{Write: true, Name: "ro.img"}, ErrReadOnly},
+		{"a directory is not a regular file", dir, OpenOptions{Name: "dir"}, ErrNotRegular},
+		{"a missing file does not exist", filepath.Join(dir, "missing"), OpenOptions{Name: "missing"}, fs.ErrNotExist},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := OpenFile(c.path, c.opts)
+			if err == nil {
+				f.Close()
+				t.Fatal("OpenFile succeeded")
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("error %v does not match %v", err, c.want)
+			}
+			if !strings.Contains(err.Error(), c.opts.Name) {
+				t.Fatalf("error %q does not name %s", err, c.opts.Name)
+			}
+		})
+	}
+	if b, _ := os.ReadFile(ro); string(b) != "x" {
+		t.Fatal("read-only file changed")
+	}
+}
+
+func TestReadOnlyOpenRefusesWrites(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "img")
+	if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFile(p, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("x"), 0); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("WriteAt = %v, want ErrReadOnly", err)
+	}
+	if err := f.Truncate(0); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("Truncate = %v, want ErrReadOnly", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close = %v, want ErrClosed", err)
+	}
+	if _, err := f.ReadAt(make([]byte, 1), 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("ReadAt after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestCreateFileIsExclusiveAndLocked(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "new.img")
+	f, err := CreateFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("hello"), 10); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.Size(); n != 15 || err != nil {
+		t.Fatalf("Size = %d, %v; want 15", n, err)
+	}
+	if err := f.Truncate(4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenFile(p, OpenOptions{}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("open while created file is held: %v, want ErrInUse", err)
+	}
+	if _, err := CreateFile(p); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("CreateFile over an existing file = %v, want ErrExist", err)
+	}
+	f.Close()
+	if st, err := os.Stat(p); err != nil || st.Size() != 4096 {
+		t.Fatalf("created file: %v %v", st, err)
+	}
+}
+
+func TestOSDirJournalOps(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "img-imgprep-journal")
+	var d Dir = OSDir{}
+	f, err := d.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("j"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := d.Create(p); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Create existing = %v", err)
+	}
+	if err := d.SyncDir(p); err != nil {
+		t.Fatal(err)
+	}
+	g, err := d.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := g.ReadAt(b, 0); err != nil || b[0] != 'j' {
+		t.Fatalf("read back %q %v", b, err)
+	}
+	g.Close()
+	if err := d.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Open(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open removed = %v", err)
+	}
+	if err := d.Remove(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Remove removed = %v", err)
+	}
+}
+
+func TestQemuStartedWhileWritingRefusesTheImage(t *testing.T) {
+	img := newImage(t, "qcow2")
+	f, err := OpenFile(img, OpenOptions{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bin := oracle.Require(t, "qemu-nbd")
+	sockDir, err := os.MkdirTemp("", "nbd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	for _, ro := range []bool{false, true} {
+		args := []string{"-f", "qcow2", "--socket", filepath.Join(sockDir, "s"), img}
+		if ro {
+			args = append([]string{"-r"}, args...)
+		}
+		cmd := exec.Command(bin, args...)
+		done := make(chan error, 1)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(out.String(), "lock") {
+				t.Fatalf("qemu-nbd %v: %v, output %q; want a lock failure", args, err, out.String())
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("qemu-nbd %v started serving an image imgprep holds for writing", args)
+		}
+	}
+}
