@@ -1,0 +1,110 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/imgprep/imgprep/pkg/ops"
+	"github.com/imgprep/imgprep/pkg/ops/machineid"
+	"github.com/imgprep/imgprep/pkg/ops/netdata"
+)
+
+// Errors of Select; all are usage errors.
+var (
+	ErrUnknownOperation = errors.New("catalog: unknown operation")
+	ErrEmptyName        = errors.New("catalog: empty operation name")
+	ErrBothSelections   = errors.New("catalog: --enable and --operations cannot be used together")
+)
+
+// Config aggregates the options of every operation family.
+type Config struct {
+	MachineID machineid.Options
+	Netdata   netdata.Options
+}
+
+// All returns every operation, sorted by name.
+func All(cfg Config) []ops.Operation {
+	return []ops.Operation{
+		machineid.New(cfg.MachineID),
+		netdata.New(cfg.Netdata),
+	}
+}
+
+// Defaults returns the operations of all that run when none are named.
+func Defaults(all []ops.Operation) []ops.Operation {
+	var out []ops.Operation
+	for _, op := range all {
+		if op.Default() {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// Select applies --operations (each element one occurrence of the option)
+// or --enable to all, and returns the chosen operations in all's order.
+func Select(all []ops.Operation, operations []string, enable string) ([]ops.Operation, error) {
+	if len(operations) > 0 && enable != "" {
+		return nil, ErrBothSelections
+	}
+	byName := map[string]ops.Operation{}
+	for _, op := range all {
+		byName[op.Name()] = op
+	}
+	chosen := map[string]bool{}
+	lookup := func(opt, name string) error {
+		if name == "" {
+			return fmt.Errorf("%s: %w", opt, ErrEmptyName)
+		}
+		if byName[name] == nil {
+			return fmt.Errorf("%s: %w %q (see imgprep list-operations)", opt, ErrUnknownOperation, name)
+		}
+		return nil
+	}
+	switch {
+	case enable != "":
+		for _, name := range strings.Split(enable, ",") {
+			name = strings.TrimSpace(name)
+			if err := lookup("--enable", name); err != nil {
+				return nil, err
+			}
+			chosen[name] = true
+		}
+	case len(operations) > 0:
+		for _, list := range operations {
+			for _, name := range strings.Split(list, ",") {
+				name = strings.TrimSpace(name)
+				switch {
+				case name == "defaults":
+					for _, op := range Defaults(all) {
+						chosen[op.Name()] = true
+					}
+				case name == "all":
+					for _, op := range all {
+						chosen[op.Name()] = true
+					}
+				case strings.HasPrefix(name, "-"):
+					if err := lookup("--operations", name[1:]); err != nil {
+						return nil, err
+					}
+					delete(chosen, name[1:])
+				default:
+					if err := lookup("--operations", name); err != nil {
+						return nil, err
+					}
+					chosen[name] = true
+				}
+			}
+		}
+	default:
+		return Defaults(all), nil
+	}
+	var out []ops.Operation
+	for _, op := range all {
+		if chosen[op.Name()] {
+			out = append(out, op)
+		}
+	}
+	return out, nil
+}

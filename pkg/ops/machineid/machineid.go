@@ -1,0 +1,176 @@
+package machineid
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/pkg/ops"
+)
+
+// Paths the operation touches.
+const (
+	EtcPath  = "/etc/machine-id"
+	DbusPath = "/var/lib/dbus/machine-id"
+)
+
+// Mode says what /etc/machine-id becomes.
+type Mode string
+
+// Modes.
+const (
+	// ModeEmpty truncates /etc/machine-id to zero bytes (the default).
+	ModeEmpty Mode = "empty"
+	// ModeUninitialized writes "uninitialized\n": systemd then also treats
+	// the next boot as the first one.
+	ModeUninitialized Mode = "uninitialized"
+)
+
+// Uninitialized is the content ModeUninitialized writes.
+const Uninitialized = "uninitialized\n"
+
+// ErrBadMode is returned for a Mode other than the two above.
+var ErrBadMode = errors.New("machineid: unknown machine-id mode (want empty or uninitialized)")
+
+// ParseMode checks a mode name; "" means ModeEmpty.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", ModeEmpty:
+		return ModeEmpty, nil
+	case ModeUninitialized:
+		return ModeUninitialized, nil
+	}
+	return "", fmt.Errorf("%w: %q", ErrBadMode, s)
+}
+
+// Options configure the operation.
+type Options struct {
+	Mode Mode // "" means ModeEmpty
+}
+
+// Op is the machine-id operation.
+type Op struct {
+	opts Options
+}
+
+// New returns the operation. An invalid mode is reported by Apply.
+func New(opts Options) *Op { return &Op{opts: opts} }
+
+var _ ops.Operation = (*Op)(nil)
+
+// Name implements ops.Operation.
+func (*Op) Name() string { return "machine-id" }
+
+// Description implements ops.Operation.
+func (*Op) Description() string {
+	return "Empty /etc/machine-id (never write a shared fresh ID) and the stale D-Bus copy"
+}
+
+// Default implements ops.Operation.
+func (*Op) Default() bool { return true }
+
+// Apply implements ops.Operation. Only regular files are changed: a
+// symlink at either path, or a missing file, is left as it is. Truncating
+// and overwriting keep the inode, so mode, owner and xattrs (the SELinux
+// label) stay.
+func (o *Op) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, error) {
+	mode, err := ParseMode(string(o.opts.Mode))
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var changes []ops.Change
+	want := ""
+	if mode == ModeUninitialized {
+		want = Uninitialized
+	}
+	c, err := setContent(g, EtcPath, want)
+	if err != nil {
+		return nil, err
+	}
+	changes = append(changes, c...)
+	// /var/lib/dbus may be a symlink to /etc: the same file is then
+	// reached twice and must keep what /etc/machine-id got.
+	if same, err := sameFile(g, EtcPath, DbusPath); err != nil || same {
+		return changes, err
+	}
+	c, err = setContent(g, DbusPath, "")
+	if err != nil {
+		return nil, err
+	}
+	return append(changes, c...), nil
+}
+
+// sameFile reports whether a and b name the same inode of the same
+// filesystem, neither final component followed.
+func sameFile(g ops.Guest, a, b string) (bool, error) {
+	sa, err := g.Lstat(a)
+	if err != nil {
+		return false, nil
+	}
+	sb, err := g.Lstat(b)
+	if err != nil || sa.Ino != sb.Ino {
+		return false, nil
+	}
+	wa, err := g.Where(a)
+	if err != nil {
+		return false, fmt.Errorf("machine-id: %s: %w", a, err)
+	}
+	wb, err := g.Where(b)
+	if err != nil {
+		return false, fmt.Errorf("machine-id: %s: %w", b, err)
+	}
+	return wa == wb, nil
+}
+
+// setContent makes the regular file p hold want, if it exists.
+func setContent(g ops.Guest, p, want string) ([]ops.Change, error) {
+	a, err := g.Lstat(p)
+	if err != nil {
+		if absent(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("machine-id: %s: %w", p, err)
+	}
+	if a.Type() != fs.TypeRegular {
+		return nil, nil
+	}
+	if a.Size == int64(len(want)) {
+		if want == "" {
+			return nil, nil
+		}
+		cur, err := g.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("machine-id: reading %s: %w", p, err)
+		}
+		if bytes.Equal(cur, []byte(want)) {
+			return nil, nil
+		}
+	}
+	where, err := g.Where(p)
+	if err != nil {
+		return nil, fmt.Errorf("machine-id: %s: %w", p, err)
+	}
+	action := ops.Truncated
+	if want == "" {
+		err = g.Truncate(p, 0)
+	} else {
+		action = ops.Written
+		err = g.WriteFile(p, []byte(want), fs.WriteOptions{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("machine-id: emptying %s: %w", p, err)
+	}
+	return []ops.Change{{Path: p, Action: action, Filesystem: where}}, nil
+}
+
+// absent reports errors meaning the path is not there for this guest: it,
+// or a directory on the way, is missing, not a directory, or an
+// unresolvable symlink chain.
+func absent(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrNotDir) || errors.Is(err, fs.ErrLoop)
+}
