@@ -142,3 +142,36 @@ func (f *FS) SetXattr(p, name string, value []byte) *FS {
 	n.xattrs[name] = bytes.Clone(value)
 	return f
 }
+
+// Clone returns a deep copy of f: same inode numbers, hard links kept,
+// settings (ReadOnly, Name, FSType, Clock) copied.
+func (f *FS) Clone() *FS {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := &FS{ReadOnly: f.ReadOnly, Name: f.Name, FSType: f.FSType, Clock: f.Clock, nextIno: f.nextIno}
+	copies := map[*node]*node{}
+	var cp func(n *node) *node
+	cp = func(n *node) *node {
+		if m, ok := copies[n]; ok {
+			return m
+		}
+		m := *n
+		m.data = bytes.Clone(n.data)
+		if n.xattrs != nil {
+			m.xattrs = make(map[string][]byte, len(n.xattrs))
+			for k, v := range n.xattrs {
+				m.xattrs[k] = bytes.Clone(v)
+			}
+		}
+		copies[n] = &m
+		if n.children != nil {
+			m.children = make(map[string]*node, len(n.children))
+			for name, ch := range n.children {
+				m.children[name] = cp(ch)
+			}
+		}
+		return &m
+	}
+	c.root = cp(f.root)
+	return c
+}

@@ -273,3 +273,19 @@ func mustNotExist(t *testing.T, f *FS, p string) {
 		t.Fatalf("lstat %s: err %v, want ErrNotExist", p, err)
 	}
 }
+
+func TestCloneIsIndependent(t *testing.T) {
+	f := tree(t)
+	f.AddHardLink("/file", "/file2")
+	c := f.Clone()
+	if err := c.Truncate("/file", 0); err != nil {
+		t.Fatal(err)
+	}
+	mustRead(t, f, "/file", "x")
+	mustRead(t, c, "/file2", "")
+	a, _ := c.Lstat("/file")
+	b, _ := c.Lstat("/file2")
+	if a.Ino != b.Ino || a.Nlink != 2 {
+		t.Fatalf("hard link lost in clone: %+v %+v", a, b)
+	}
+}
