@@ -1,0 +1,97 @@
+package sysprep
+
+import (
+	"context"
+
+	"github.com/imgprep/imgprep/pkg/ops"
+)
+
+// OpenOptions say how a Backend opens an image.
+type OpenOptions struct {
+	Format        string // "auto", "raw" or "qcow2"
+	Write         bool   // open for writing (QEMU locks checked and held)
+	DryRun        bool   // stage writes as Write does, but never commit them
+	AllowBacking  []string
+	BackingFormat string
+}
+
+// Backend opens images. Stack is the real one.
+type Backend interface {
+	Open(ctx context.Context, path string, opts OpenOptions) (Image, error)
+}
+
+// Image is an opened image with its guests.
+type Image interface {
+	// Info describes the image, its partitions and filesystems.
+	Info() ImageInfo
+	// Guests finds every guest root and assembles its mounts.
+	Guests() ([]Guest, error)
+	// Finish ends a writable session: it flushes the image format, counts
+	// the bytes of the image file that the session staged, then commits
+	// them (commit true) or discards them. After an error nothing is
+	// committed.
+	Finish(commit bool) (staged int64, err error)
+	Close() error
+}
+
+// Guest is one guest root with its mounts, as operations see it.
+type Guest interface {
+	ops.Guest
+	// Root describes the root filesystem: "ext4 on partition 2".
+	Root() string
+	// Mounts lists the mounted filesystems, root first.
+	Mounts() []MountInfo
+	// OSRelease is the parsed /etc/os-release.
+	OSRelease() map[string]string
+	// Sync writes every change to the writable filesystems.
+	Sync() error
+}
+
+// ImageInfo describes an image.
+type ImageInfo struct {
+	Format      string           `json:"format"`
+	VirtualSize int64            `json:"virtual_size"`
+	Chain       []Layer          `json:"chain"`
+	Table       string           `json:"partition_table"` // "gpt", "mbr" or "none"
+	DiskUUID    string           `json:"disk_uuid,omitempty"`
+	Partitions  []PartitionInfo  `json:"partitions"`
+	Filesystems []FilesystemInfo `json:"filesystems"`
+}
+
+// Layer is one file of a backing chain, the image first.
+type Layer struct {
+	Path        string `json:"path"`
+	Format      string `json:"format"`
+	VirtualSize int64  `json:"virtual_size"`
+}
+
+// PartitionInfo describes one partition.
+type PartitionInfo struct {
+	Number int    `json:"number"`
+	Start  int64  `json:"start"`
+	Size   int64  `json:"size"`
+	Type   string `json:"type"`
+	Name   string `json:"name,omitempty"`
+	UUID   string `json:"uuid,omitempty"`
+}
+
+// FilesystemInfo describes one filesystem found on the disk.
+type FilesystemInfo struct {
+	Desc      string `json:"desc"` // "ext4 on partition 2"
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Size      int64  `json:"size"`
+	Type      string `json:"type"`
+	UUID      string `json:"uuid,omitempty"`
+	Label     string `json:"label,omitempty"`
+	Supported bool   `json:"supported"`
+	Writable  bool   `json:"writable"`
+	Why       string `json:"why,omitempty"`
+}
+
+// MountInfo is one mount of a guest.
+type MountInfo struct {
+	Point      string `json:"point"`
+	Filesystem string `json:"filesystem"` // FilesystemInfo.Desc
+	Spec       string `json:"spec,omitempty"`
+}

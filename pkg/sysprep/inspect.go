@@ -1,0 +1,210 @@
+package sysprep
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/pkg/ops/machineid"
+	"github.com/imgprep/imgprep/pkg/ops/netdata"
+)
+
+// Inspection describes an image and its guests, read-only. It never holds
+// a secret: claim tokens and private keys are not read into it.
+type Inspection struct {
+	Image  string       `json:"image"`
+	Info   ImageInfo    `json:"info"`
+	Guests []GuestFacts `json:"guests"`
+	Error  string       `json:"error,omitempty"`
+}
+
+// GuestFacts are the identity facts of one guest.
+type GuestFacts struct {
+	Root      string      `json:"root"`
+	OS        string      `json:"os,omitempty"`
+	OSID      string      `json:"os_id,omitempty"`
+	Version   string      `json:"version_id,omitempty"`
+	Hostname  string      `json:"hostname,omitempty"`
+	Mounts    []MountInfo `json:"mounts"`
+	MachineID IDFact      `json:"machine_id"`
+	DbusID    IDFact      `json:"dbus_machine_id"`
+	Netdata   NetdataFact `json:"netdata"`
+	SSHKeys   []SSHKey    `json:"ssh_host_keys"`
+}
+
+// IDFact is the state of an ID file: "set", "empty", "uninitialized",
+// "missing", "symlink" or "invalid", and the ID when set.
+type IDFact struct {
+	State string `json:"state"`
+	Value string `json:"value,omitempty"`
+}
+
+// NetdataFact is what identifies a Netdata agent.
+type NetdataFact struct {
+	GUID      string `json:"guid,omitempty"`
+	ClaimedID string `json:"claimed_id,omitempty"`
+	// ClaimConf says whether /etc/netdata/claim.conf exists; its token is
+	// never read out.
+	ClaimConf bool `json:"claim_conf"`
+}
+
+// SSHKey is one SSH host public key.
+type SSHKey struct {
+	Path        string `json:"path"`
+	Type        string `json:"type"`
+	Fingerprint string `json:"fingerprint"` // "SHA256:…" as ssh-keygen -l
+}
+
+// Inspect opens the image read-only and describes it.
+func Inspect(ctx context.Context, path string, opts Options) (*Inspection, error) {
+	if opts.Backend == nil {
+		return nil, fmt.Errorf("%s: %w", path, ErrNoBackend)
+	}
+	format := opts.Format
+	if format == "" {
+		format = "auto"
+	}
+	img, err := opts.Backend.Open(ctx, path, OpenOptions{Format: format,
+		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer img.Close()
+	in := &Inspection{Image: path, Info: img.Info(), Guests: []GuestFacts{}}
+	guests, err := img.Guests()
+	if err != nil {
+		return in, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, g := range guests {
+		f, err := guestFacts(g)
+		if err != nil {
+			return in, fmt.Errorf("%s: guest with root %s: %w", path, g.Root(), err)
+		}
+		in.Guests = append(in.Guests, f)
+	}
+	return in, nil
+}
+
+// maxSmallFile bounds the identity files Inspect reads.
+const maxSmallFile = 64 << 10
+
+// readSmall reads a regular file of at most maxSmallFile bytes, following
+// symlinks within the guest. ok is false when it is missing or not a
+// small regular file.
+func readSmall(g fs.ReadTree, p string) (data []byte, ok bool, err error) {
+	a, err := g.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrNotDir) || errors.Is(err, fs.ErrLoop) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	if a.Type() != fs.TypeRegular || a.Size > maxSmallFile {
+		return nil, false, nil
+	}
+	data, err = g.ReadFile(p)
+	if err != nil {
+		return nil, false, err
+	}
+	return data, true, nil
+}
+
+var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func idFact(g fs.ReadTree, p string) (IDFact, error) {
+	if a, err := g.Lstat(p); err == nil && a.Type() == fs.TypeSymlink {
+		return IDFact{State: "symlink"}, nil
+	}
+	data, ok, err := readSmall(g, p)
+	if err != nil || !ok {
+		return IDFact{State: "missing"}, err
+	}
+	s := strings.TrimSpace(string(data))
+	switch {
+	case s == "":
+		return IDFact{State: "empty"}, nil
+	case string(data) == machineid.Uninitialized || s == "uninitialized":
+		return IDFact{State: "uninitialized"}, nil
+	case hex32.MatchString(s):
+		return IDFact{State: "set", Value: s}, nil
+	}
+	return IDFact{State: "invalid"}, nil
+}
+
+func firstLine(data []byte) string {
+	s, _, _ := strings.Cut(string(data), "\n")
+	return strings.TrimSpace(s)
+}
+
+func guestFacts(g Guest) (GuestFacts, error) {
+	osr := g.OSRelease()
+	f := GuestFacts{Root: g.Root(), OS: osr["PRETTY_NAME"], OSID: osr["ID"], Version: osr["VERSION_ID"],
+		Mounts: g.Mounts(), SSHKeys: []SSHKey{}}
+	if f.Mounts == nil {
+		f.Mounts = []MountInfo{}
+	}
+	var err error
+	if data, ok, err := readSmall(g, "/etc/hostname"); err != nil {
+		return f, err
+	} else if ok {
+		f.Hostname = firstLine(data)
+	}
+	if f.MachineID, err = idFact(g, machineid.EtcPath); err != nil {
+		return f, err
+	}
+	if f.DbusID, err = idFact(g, machineid.DbusPath); err != nil {
+		return f, err
+	}
+	if data, ok, err := readSmall(g, netdata.GUIDPath); err != nil {
+		return f, err
+	} else if ok {
+		f.Netdata.GUID = firstLine(data)
+	}
+	if data, ok, err := readSmall(g, netdata.CloudDir+"/claimed_id"); err != nil {
+		return f, err
+	} else if ok {
+		f.Netdata.ClaimedID = firstLine(data)
+	}
+	if _, err := g.Lstat(netdata.ClaimPath); err == nil {
+		f.Netdata.ClaimConf = true
+	}
+	keys, err := fs.Glob(g, "/etc/ssh/ssh_host_*_key.pub")
+	if err != nil {
+		return f, err
+	}
+	for _, p := range keys {
+		data, ok, err := readSmall(g, p)
+		if err != nil {
+			return f, err
+		}
+		if !ok {
+			continue
+		}
+		if k, ok := Fingerprint(data); ok {
+			k.Path = p
+			f.SSHKeys = append(f.SSHKeys, k)
+		}
+	}
+	return f, nil
+}
+
+// Fingerprint parses an OpenSSH public key line ("type base64 comment")
+// and returns its type and SHA256 fingerprint as ssh-keygen -l prints it.
+func Fingerprint(line []byte) (SSHKey, bool) {
+	fields := strings.Fields(firstLine(bytes.TrimSpace(line)))
+	if len(fields) < 2 {
+		return SSHKey{}, false
+	}
+	blob, err := base64.StdEncoding.DecodeString(fields[1])
+	if err != nil || len(blob) == 0 {
+		return SSHKey{}, false
+	}
+	sum := sha256.Sum256(blob)
+	return SSHKey{Type: fields[0], Fingerprint: "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])}, true
+}

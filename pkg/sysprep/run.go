@@ -1,0 +1,167 @@
+package sysprep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/imgprep/imgprep/pkg/ops"
+)
+
+// Errors of Run.
+var (
+	ErrNoOS         = errors.New("sysprep: no operating system found")
+	ErrNoOperations = errors.New("sysprep: no operations selected")
+	ErrNoBackend    = errors.New("sysprep: no backend")
+)
+
+// Options configure Run.
+type Options struct {
+	Format        string // "auto" when empty
+	DryRun        bool
+	Operations    []ops.Operation
+	AllowBacking  []string
+	BackingFormat string
+	// Backend opens the image; required (Stack{} is the real one).
+	Backend Backend
+	// Now is the clock used for the duration; time.Now when nil.
+	Now func() time.Time
+}
+
+// Report is what Run did to one image. Its JSON form is stable.
+type Report struct {
+	Image       string        `json:"image"`
+	Format      string        `json:"format,omitempty"`
+	DryRun      bool          `json:"dry_run"`
+	Operations  []string      `json:"operations"`
+	Guests      []GuestReport `json:"guests"`
+	Filesystems []string      `json:"filesystems_touched"`
+	// BytesStaged counts the bytes of the image file the run staged: on
+	// a real run they were written, on a dry run they would have been.
+	BytesStaged int64         `json:"bytes_staged"`
+	Committed   bool          `json:"committed"`
+	Duration    time.Duration `json:"-"`
+	DurationMS  float64       `json:"duration_ms"`
+	Error       string        `json:"error,omitempty"`
+}
+
+// GuestReport is what Run did to one guest.
+type GuestReport struct {
+	Root    string   `json:"root"`
+	OS      string   `json:"os,omitempty"`
+	Changes []Change `json:"changes"`
+}
+
+// Change is an ops.Change with the operation that made it.
+type Change struct {
+	Operation string `json:"operation"`
+	ops.Change
+}
+
+// Changes returns every change of the report, guest after guest.
+func (r *Report) Changes() []Change {
+	var out []Change
+	for _, g := range r.Guests {
+		out = append(out, g.Changes...)
+	}
+	return out
+}
+
+// Run prepares the image at path: every selected operation on every guest
+// found, then one atomic commit. It returns a report even on failure, and
+// then an error naming the image; a failed run leaves the image as it was.
+func Run(ctx context.Context, path string, opts Options) (*Report, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	rep := &Report{Image: path, DryRun: opts.DryRun, Operations: []string{}, Guests: []GuestReport{}, Filesystems: []string{}}
+	for _, op := range opts.Operations {
+		rep.Operations = append(rep.Operations, op.Name())
+	}
+	err := run(ctx, path, opts, rep)
+	rep.Duration = now().Sub(start)
+	rep.DurationMS = float64(rep.Duration.Microseconds()) / 1000
+	if err != nil {
+		rep.Error = err.Error()
+		rep.Guests = []GuestReport{}
+		rep.Filesystems = []string{}
+		rep.BytesStaged = 0
+	}
+	return rep, err
+}
+
+func run(ctx context.Context, path string, opts Options, rep *Report) (err error) {
+	if opts.Backend == nil {
+		return fmt.Errorf("%s: %w", path, ErrNoBackend)
+	}
+	if len(opts.Operations) == 0 {
+		return fmt.Errorf("%s: %w", path, ErrNoOperations)
+	}
+	format := opts.Format
+	if format == "" {
+		format = "auto"
+	}
+	img, err := opts.Backend.Open(ctx, path, OpenOptions{
+		Format: format, Write: !opts.DryRun, DryRun: opts.DryRun,
+		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			img.Finish(false)
+		}
+		if cerr := img.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("%s: closing: %w", path, cerr)
+		}
+	}()
+	rep.Format = img.Info().Format
+	guests, err := img.Guests()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if len(guests) == 0 {
+		return fmt.Errorf("%w in %s", ErrNoOS, path)
+	}
+	touched := map[string]bool{}
+	for _, g := range guests {
+		gr := GuestReport{Root: g.Root(), OS: g.OSRelease()["PRETTY_NAME"], Changes: []Change{}}
+		for _, op := range opts.Operations {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			changes, err := op.Apply(ctx, g)
+			if err != nil {
+				return fmt.Errorf("%s: operation %s on the guest with root %s: %w (nothing was written)", path, op.Name(), g.Root(), err)
+			}
+			for _, c := range changes {
+				gr.Changes = append(gr.Changes, Change{Operation: op.Name(), Change: c})
+				touched[c.Filesystem] = true
+			}
+		}
+		rep.Guests = append(rep.Guests, gr)
+	}
+	for _, g := range guests {
+		if err := g.Sync(); err != nil {
+			return fmt.Errorf("%s: writing the changes to %s: %w (nothing was written)", path, g.Root(), err)
+		}
+	}
+	for fs := range touched {
+		rep.Filesystems = append(rep.Filesystems, fs)
+	}
+	sort.Strings(rep.Filesystems)
+	finished = true
+	staged, err := img.Finish(!opts.DryRun)
+	if err != nil {
+		return fmt.Errorf("%s: committing: %w", path, err)
+	}
+	rep.BytesStaged = staged
+	rep.Committed = !opts.DryRun
+	return nil
+}
