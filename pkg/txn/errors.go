@@ -1,0 +1,55 @@
+package txn
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Errors, matched with errors.Is.
+var (
+	// ErrJournalMagic: the file does not start with the journal magic.
+	ErrJournalMagic = errors.New("txn: not an imgprep journal (bad magic)")
+	// ErrJournalVersion: a journal version or header size this code
+	// does not know.
+	ErrJournalVersion = errors.New("txn: unsupported journal version")
+	// ErrJournalTruncated: the journal ends before its header says.
+	ErrJournalTruncated = errors.New("txn: journal is truncated")
+	// ErrJournalChecksum: the trailer's crc32c does not match the
+	// content; the journal was not completely written.
+	ErrJournalChecksum = errors.New("txn: journal checksum mismatch")
+	// ErrJournalCorrupt: a field is out of bounds (a record past the
+	// original size, records out of order, an unknown state).
+	ErrJournalCorrupt = errors.New("txn: journal is corrupt")
+	// ErrJournalExists: a journal is already there when committing; an
+	// earlier run did not finish and Recover must run first.
+	ErrJournalExists = errors.New("txn: a journal already exists")
+	// ErrNoJournalPath: no Options.JournalPath was given and the file
+	// does not say its path.
+	ErrNoJournalPath = errors.New("txn: no journal path")
+	// ErrFinished: the transaction was already committed or discarded.
+	ErrFinished = errors.New("txn: transaction already finished")
+	// ErrNegative: a negative offset or size.
+	ErrNegative = errors.New("txn: negative offset or size")
+	// ErrRolledBack: Commit failed after changing the image, and the
+	// image was restored from the journal: nothing changed.
+	ErrRolledBack = errors.New("txn: commit failed and was rolled back")
+	// ErrRollbackFailed: Commit or Recover could not restore the image;
+	// the journal is kept so that the next Recover finishes the job.
+	ErrRollbackFailed = errors.New("txn: rollback failed; journal kept for recovery")
+)
+
+// JournalError reports a bad structure in a journal file, at a byte
+// offset in that file.
+type JournalError struct {
+	Off int64 // byte offset in the journal of the bad structure
+	Err error // one of the ErrJournal* sentinels, possibly wrapped
+}
+
+func (e *JournalError) Error() string {
+	return e.Err.Error() + " (at journal byte " + strconv.FormatInt(e.Off, 10) + ")"
+}
+
+func (e *JournalError) Unwrap() error { return e.Err }
+
+// badJournal returns a *JournalError.
+func badJournal(off int64, err error) error { return &JournalError{Off: off, Err: err} }
