@@ -167,8 +167,14 @@ func buildImage(opts CreateOptions) ([]byte, createLayout, error) {
 		copy(buf[pos+8:], data)
 		pos += 8 + (int64(len(data))+7)&^7
 	}
-	need := hdrLen + 8 + int64(len(opts.BackingFormat)+7)&^7 + 8 + int64(len(opts.BackingFile))
-	if version == 3 {
+	need := hdrLen + 8 + int64(len(opts.BackingFile))
+	if opts.BackingFormat != "" {
+		need += 8 + int64(len(opts.BackingFormat)+7)&^7
+	}
+	// The feature name table is optional; it is left out when it does
+	// not fit a small cluster.
+	features := version == 3 && need+8+int64(len(createFeatures))*featureEntrySize <= cs
+	if features {
 		need += 8 + int64(len(createFeatures))*featureEntrySize
 	}
 	if need > cs {
@@ -177,7 +183,7 @@ func buildImage(opts CreateOptions) ([]byte, createLayout, error) {
 	if opts.BackingFormat != "" {
 		putExt(extBackingFormat, []byte(opts.BackingFormat))
 	}
-	if version == 3 {
+	if features {
 		ft := make([]byte, len(createFeatures)*featureEntrySize)
 		for i, f := range createFeatures {
 			e := ft[i*featureEntrySize:]

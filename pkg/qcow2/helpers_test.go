@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/qcow2/internal/memfile"
 )
 
 // hostFile adapts *os.File to storage.File for tests.
@@ -169,3 +170,6 @@ func countKinds(tb testing.TB, img *Image) map[clusterKind]int {
 	}
 	return out
 }
+
+// newMem returns an in-memory storage.File holding a copy of data.
+func newMem(data []byte) *memfile.File { return memfile.New(data) }
