@@ -23,7 +23,8 @@ import (
 //
 // A nil error means every change is in the file and durable. An error
 // means the file is as it was before (after the next Recover if the error
-// matches ErrRollbackFailed): a failure in 1–2 removes the journal, the
+// matches ErrRollbackFailed; before or after if it matches ErrUncertain,
+// which takes two failures in a row at the commit point): a failure in 1–2 removes the journal, the
 // file untouched; a failure in 3–4 restores the file from the journal at
 // once. A failure in step 5 is not a failed commit: the journal says
 // committed, and the next Recover removes it.
@@ -191,7 +192,7 @@ func (t *Tx) undo(j *Journal, jf storage.File, what string, cause error, marking
 	path := t.opts.JournalPath
 	if marking {
 		if err := setState(jf, StatePending); err != nil {
-			return fmt.Errorf("txn: %s: %w; %w: the journal %s could not be made pending again (%v): the image holds the new contents, and the next recovery keeps them or restores the old ones", what, cause, ErrRollbackFailed, path, err)
+			return fmt.Errorf("txn: %s: %w; %w, %w: the journal %s could not be made pending again (%v): the image holds the new contents, the journal is kept, and the next recovery keeps them or restores the old ones", what, cause, ErrRollbackFailed, ErrUncertain, path, err)
 		}
 	}
 	if err := rollback(t.f, j); err != nil {

@@ -36,6 +36,12 @@ var (
 	// ErrRollbackFailed: Commit or Recover could not restore the image;
 	// the journal is kept so that the next Recover finishes the job.
 	ErrRollbackFailed = errors.New("txn: rollback failed; journal kept for recovery")
+	// ErrUncertain: the disk failed at the commit point itself (marking
+	// the journal committed) and again when undoing the mark; the image
+	// holds the new contents and the journal is kept, so the next
+	// Recover leaves the image either as before or as after. Only a
+	// disk failing twice in a row leads here.
+	ErrUncertain = errors.New("txn: commit outcome decided by the next recovery")
 )
 
 // JournalError reports a bad structure in a journal file, at a byte
