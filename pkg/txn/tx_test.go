@@ -19,7 +19,7 @@ type step struct {
 }
 
 func write(off int64, s string) step { return step{off: off, data: []byte(s)} }
-func trunc(size int64) step         { return step{size: size} }
+func trunc(size int64) step          { return step{size: size} }
 
 // model applies steps to a plain byte slice: what the file must hold after
 // a commit.
