@@ -1,12 +1,10 @@
-// Command imgprep prepares VM disk images to be cloned. See README.md.
+// Command imgprep prepares VM disk images to be cloned: it opens qcow2 and
+// raw images directly, finds their guests and removes the identity every
+// clone would otherwise share. See README.md, and imgprep --help.
 package main
 
-import (
-	"fmt"
-	"os"
-)
+import "os"
 
 func main() {
-	fmt.Fprintln(os.Stderr, "imgprep: not built yet")
-	os.Exit(2)
+	os.Exit(run(os.Args, env{stdout: os.Stdout, stderr: os.Stderr, backend: stackBackend(), recover: stackRecover}))
 }

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgprep/imgprep/pkg/sysprep"
+)
+
+func inspectCommand(e env) *cli.Command {
+	return &cli.Command{
+		Name:         "inspect",
+		Usage:        "describe images read-only: format, partitions, filesystems, OS and identity",
+		ArgsUsage:    "IMAGE...",
+		OnUsageError: onUsageError,
+		Flags: append([]cli.Flag{
+			formatFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object per image on stdout, one line each"},
+		}, backingFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("inspect: no IMAGE given")
+			}
+			if err := checkFormat(c); err != nil {
+				return err
+			}
+			if e.backend == nil {
+				return runError{errNoBackend}
+			}
+			opts := sysprep.Options{Format: c.String("format"), Backend: e.backend,
+				AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format")}
+			failed := 0
+			for _, img := range c.Args().Slice() {
+				in, err := sysprep.Inspect(c.Context, img, opts)
+				if err != nil {
+					failed++
+					printError(e.stderr, err)
+					if in == nil {
+						in = &sysprep.Inspection{Image: img, Guests: []sysprep.GuestFacts{}}
+					}
+					in.Error = err.Error()
+				}
+				if c.Bool("json") {
+					b, jerr := json.Marshal(in)
+					if jerr != nil {
+						return runError{jerr}
+					}
+					fmt.Fprintf(e.stdout, "%s\n", b)
+				} else if err == nil {
+					printInspection(e.stdout, in)
+				}
+			}
+			if failed > 0 {
+				return cli.Exit(fmt.Sprintf("%d of %d images failed", failed, c.NArg()), exitFailed)
+			}
+			return nil
+		},
+	}
+}
+
+func printInspection(w io.Writer, in *sysprep.Inspection) {
+	i := in.Info
+	fmt.Fprintf(w, "%s: %s, virtual size %s\n", in.Image, i.Format, size(i.VirtualSize))
+	for n, l := range i.Chain {
+		if n == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  backing file: %s (%s)\n", l.Path, l.Format)
+	}
+	table := i.Table
+	if i.DiskUUID != "" {
+		table += " " + i.DiskUUID
+	}
+	fmt.Fprintf(w, "  partition table: %s\n", table)
+	for _, p := range i.Partitions {
+		name := ""
+		if p.Name != "" {
+			name = " " + fmt.Sprintf("%q", p.Name)
+		}
+		fmt.Fprintf(w, "    %d: start %d, %s, type %s%s, uuid %s\n", p.Number, p.Start, size(p.Size), p.Type, name, p.UUID)
+	}
+	fmt.Fprintf(w, "  filesystems:\n")
+	for _, f := range i.Filesystems {
+		var attrs []string
+		if f.UUID != "" {
+			attrs = append(attrs, "UUID="+f.UUID)
+		}
+		if f.Label != "" {
+			attrs = append(attrs, "LABEL="+f.Label)
+		}
+		switch {
+		case f.Writable:
+			attrs = append(attrs, "writable")
+		case f.Why != "":
+			attrs = append(attrs, f.Why)
+		}
+		fmt.Fprintf(w, "    %s: %s\n", f.Desc, strings.Join(attrs, ", "))
+	}
+	for _, g := range in.Guests {
+		fmt.Fprintf(w, "  guest on %s: %s\n", g.Root, orDash(g.OS))
+		fmt.Fprintf(w, "    hostname: %s\n", orDash(g.Hostname))
+		for _, m := range g.Mounts {
+			fmt.Fprintf(w, "    mount %s: %s\n", m.Point, m.Filesystem)
+		}
+		fmt.Fprintf(w, "    /etc/machine-id: %s\n", idString(g.MachineID))
+		fmt.Fprintf(w, "    /var/lib/dbus/machine-id: %s\n", idString(g.DbusID))
+		fmt.Fprintf(w, "    netdata guid: %s\n", orDash(g.Netdata.GUID))
+		fmt.Fprintf(w, "    netdata claimed_id: %s\n", orDash(g.Netdata.ClaimedID))
+		claim := "absent"
+		if g.Netdata.ClaimConf {
+			claim = "present (token not shown)"
+		}
+		fmt.Fprintf(w, "    netdata claim.conf: %s\n", claim)
+		for _, k := range g.SSHKeys {
+			fmt.Fprintf(w, "    ssh host key %s: %s %s\n", k.Path, k.Type, k.Fingerprint)
+		}
+	}
+}
+
+func idString(f sysprep.IDFact) string {
+	if f.Value != "" {
+		return f.State + " " + f.Value
+	}
+	return f.State
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// size prints a byte count the way qemu-img info does, with the exact
+// count in parentheses.
+func size(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	v := float64(n)
+	u := 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	if u == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.3g %s (%d bytes)", v, units[u], n)
+}

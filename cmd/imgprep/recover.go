@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+)
+
+func recoverCommand(e env) *cli.Command {
+	return &cli.Command{
+		Name:         "recover",
+		Usage:        "roll back the journal an interrupted imgprep run left in IMAGE",
+		ArgsUsage:    "IMAGE",
+		OnUsageError: onUsageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("recover takes exactly one IMAGE")
+			}
+			if e.recover == nil {
+				return runError{errNoBackend}
+			}
+			img := c.Args().First()
+			rolledBack, err := e.recover(img)
+			if err != nil {
+				printError(e.stderr, fmt.Errorf("%s: %w", img, err))
+				return cli.Exit("", exitFailed)
+			}
+			if rolledBack {
+				fmt.Fprintf(e.stdout, "%s: rolled back an interrupted run; the image is as it was before it\n", img)
+			} else {
+				fmt.Fprintf(e.stdout, "%s: nothing to recover\n", img)
+			}
+			return nil
+		},
+	}
+}

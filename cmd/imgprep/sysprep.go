@@ -1,0 +1,186 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgprep/imgprep/pkg/ops/catalog"
+	"github.com/imgprep/imgprep/pkg/ops/machineid"
+	"github.com/imgprep/imgprep/pkg/ops/netdata"
+	"github.com/imgprep/imgprep/pkg/sysprep"
+)
+
+func formatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "format", Value: "auto", Usage: "image format: auto, raw or qcow2"}
+}
+
+func backingFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "allow-backing", Usage: "a directory tree where backing files may live (repeatable)"},
+		&cli.StringFlag{Name: "backing-format", Usage: "backing file format when the image records none"},
+	}
+}
+
+func checkFormat(c *cli.Context) error {
+	switch f := c.String("format"); f {
+	case "auto", "raw", "qcow2":
+		return nil
+	default:
+		return usagef("--format %q: want auto, raw or qcow2", f)
+	}
+}
+
+func sysprepCommand(e env) *cli.Command {
+	return &cli.Command{
+		Name:      "sysprep",
+		Usage:     "remove the identity a template would hand to every clone",
+		ArgsUsage: "IMAGE...",
+		Description: "Runs the selected operations (see list-operations) on every guest of each image,\n" +
+			"then commits all changes at once. A failure leaves that image byte-identical.",
+		OnUsageError: onUsageError,
+		Flags: append([]cli.Flag{
+			formatFlag(),
+			&cli.StringSliceFlag{Name: "operations", Usage: "operations to run: comma list, 'defaults', 'all', '-name' removes (repeatable)"},
+			&cli.StringFlag{Name: "enable", Usage: "run exactly these operations (comma list)"},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "do everything but write; report what would change"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON report per image on stdout, one line each"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print the filesystem of each change and the bytes written"},
+			&cli.StringFlag{Name: "machine-id-mode", Value: "empty", Usage: "machine-id: 'empty' or 'uninitialized' (first boot)"},
+			&cli.StringFlag{Name: "netdata-claim-token", Usage: "netdata: write claim.conf with this claim token"},
+			&cli.StringFlag{Name: "netdata-claim-rooms", Usage: "netdata: comma list of room IDs for claim.conf"},
+			&cli.StringFlag{Name: "netdata-claim-url", Value: netdata.DefaultURL, Usage: "netdata: claim URL"},
+			&cli.StringFlag{Name: "netdata-claim-proxy", Usage: "netdata: proxy for claiming"},
+			&cli.BoolFlag{Name: "netdata-claim-insecure", Usage: "netdata: skip TLS verification when claiming"},
+		}, backingFlags()...),
+		Action: func(c *cli.Context) error { return sysprepAction(c, e) },
+	}
+}
+
+func sysprepAction(c *cli.Context, e env) error {
+	if c.NArg() == 0 {
+		return usagef("sysprep: no IMAGE given")
+	}
+	if err := checkFormat(c); err != nil {
+		return err
+	}
+	mode, err := machineid.ParseMode(c.String("machine-id-mode"))
+	if err != nil {
+		return usagef("--machine-id-mode: %v", err)
+	}
+	cfg := catalog.Config{MachineID: machineid.Options{Mode: mode}}
+	if tok := c.String("netdata-claim-token"); tok != "" {
+		cl := &netdata.Claim{Token: tok, Rooms: c.String("netdata-claim-rooms"), URL: c.String("netdata-claim-url"),
+			Proxy: c.String("netdata-claim-proxy"), Insecure: c.Bool("netdata-claim-insecure")}
+		if err := cl.Validate(); err != nil {
+			return usagef("--netdata-claim-*: %v", err)
+		}
+		cfg.Netdata.Claim = cl
+	} else {
+		for _, f := range []string{"netdata-claim-rooms", "netdata-claim-proxy", "netdata-claim-insecure"} {
+			if c.IsSet(f) {
+				return usagef("--%s needs --netdata-claim-token", f)
+			}
+		}
+	}
+	selected, err := catalog.Select(catalog.All(cfg), c.StringSlice("operations"), c.String("enable"))
+	if err != nil {
+		return usageError{err}
+	}
+	if len(selected) == 0 {
+		return usagef("no operations selected (see imgprep list-operations)")
+	}
+	if e.backend == nil {
+		return runError{errNoBackend}
+	}
+	opts := sysprep.Options{
+		Format: c.String("format"), DryRun: c.Bool("dry-run"), Operations: selected,
+		AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format"), Backend: e.backend,
+	}
+	failed := 0
+	for _, img := range c.Args().Slice() {
+		rep, err := sysprep.Run(c.Context, img, opts)
+		if err != nil {
+			failed++
+		}
+		switch {
+		case c.Bool("json"):
+			line, jerr := json.Marshal(rep)
+			if jerr != nil {
+				return runError{jerr}
+			}
+			fmt.Fprintf(e.stdout, "%s\n", line)
+		case !c.Bool("quiet") && err == nil:
+			printReport(e.stdout, rep, c.Bool("verbose"))
+		}
+		if err != nil {
+			printError(e.stderr, err)
+		}
+	}
+	if failed > 0 {
+		return cli.Exit(fmt.Sprintf("%d of %d images failed", failed, c.NArg()), exitFailed)
+	}
+	return nil
+}
+
+var errNoBackend = errors.New("this build of imgprep cannot open disk images (the image layers are missing)")
+
+// printReport writes the human summary of one image.
+func printReport(w io.Writer, r *sysprep.Report, verbose bool) {
+	changes := r.Changes()
+	verb := "prepared"
+	if r.DryRun {
+		verb = "dry run, nothing written"
+	}
+	fmt.Fprintf(w, "%s (%s): %s in %s\n", r.Image, r.Format, verb, formatMS(r.DurationMS))
+	for _, g := range r.Guests {
+		os := ""
+		if g.OS != "" {
+			os = " (" + g.OS + ")"
+		}
+		fmt.Fprintf(w, "  guest on %s%s\n", g.Root, os)
+		if len(g.Changes) == 0 {
+			fmt.Fprintf(w, "    nothing to change\n")
+		}
+		for _, ch := range g.Changes {
+			line := fmt.Sprintf("    %-11s %-9s %s", ch.Operation, ch.Action, ch.Path)
+			if ch.Detail != "" {
+				line += " (" + ch.Detail + ")"
+			}
+			if verbose {
+				line += "  [" + ch.Filesystem + "]"
+			}
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+		}
+	}
+	would := ""
+	if r.DryRun {
+		would = "would be "
+	}
+	fmt.Fprintf(w, "  operations: %s; %d %s %schanged\n", strings.Join(r.Operations, ", "), len(changes), plural(len(changes), "path"), would)
+	if len(r.Filesystems) > 0 {
+		fmt.Fprintf(w, "  filesystems touched: %s\n", strings.Join(r.Filesystems, ", "))
+	}
+	if verbose {
+		fmt.Fprintf(w, "  bytes %swritten: %d\n", would, r.BytesStaged)
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+func formatMS(ms float64) string {
+	if ms >= 1000 {
+		return fmt.Sprintf("%.2f s", ms/1000)
+	}
+	return fmt.Sprintf("%.1f ms", ms)
+}
