@@ -292,7 +292,7 @@ func writeClaim(g ops.Guest, c *Claim) ([]ops.Change, error) {
 		url = DefaultURL
 	}
 	return append(changes, ops.Change{Path: ClaimPath, Action: action, Filesystem: where,
-		Detail: "claim for " + url + " (token masked)"}), nil
+		Detail: "claim for " + url + ", token masked"}), nil
 }
 
 // maxGroupFile bounds the /etc/group read.
