@@ -1,0 +1,57 @@
+// Package guest finds the filesystems on a virtual disk and assembles each
+// guest operating system on it the way its kernel would at boot: the root
+// filesystem, then every filesystem its /etc/fstab mounts, with guest paths
+// resolved component by component across those mounts.
+//
+// # Scan
+//
+// Scan reads the partition table (pkg/partition: GPT, MBR with logical
+// partitions, or none) and probes every partition, or the whole disk when
+// there is no table, for a filesystem signature. The signatures and the
+// identity fields read next to them follow each format's specification:
+//
+//   - ext2/3/4: magic 0xEF53 at byte 1024+56; UUID and label in the
+//     superblock (kernel Documentation/filesystems/ext4/super.rst,
+//     https://www.kernel.org/doc/html/latest/filesystems/ext4/super.html).
+//   - xfs: "XFSB" at byte 0; sb_uuid at 32, sb_fname at 108 (xfs_format.h,
+//     https://git.kernel.org/pub/scm/fs/xfs/xfs-documentation.git).
+//   - btrfs: "_BHRfS_M" at 64 KiB+64; fsid at 64 KiB+32, label at
+//     64 KiB+299 (https://btrfs.readthedocs.io/en/latest/dev/On-disk-format.html).
+//   - vfat: a FAT boot sector (Microsoft's "FAT: General Overview of On-Disk
+//     Format"); the volume id at byte 39 (FAT12/16) or 67 (FAT32), printed
+//     as "XXXX-XXXX" like blkid.
+//   - Linux swap: "SWAPSPACE2" in the last 10 bytes of the first page
+//     (4, 8, 16 or 64 KiB); uuid at 1024+12, label at 1024+28
+//     (include/linux/swap.h, union swap_header).
+//   - LVM2 physical volume: "LABELONE" at the start of one of the first
+//     four sectors, type "LVM2 001" (lvm2 lib/label/label.h).
+//   - LUKS: "LUKS\xba\xbe" at 0; uuid at 168, LUKS2 label at 24
+//     (https://gitlab.com/cryptsetup/cryptsetup/-/wikis/Specification).
+//
+// Every integer read by the prober is little-endian except the LUKS
+// header's, which is big-endian; the struct types in layout.go say which.
+// ext filesystems are opened with pkg/fs/ext4; every other type is reported
+// with no engine (Filesystem.FS nil) and the reason.
+//
+// # fstab and os-release
+//
+// /etc/fstab is parsed as fstab(5) and libmount describe it (whitespace
+// separated fields, '#' comments, octal escapes such as \040); its sources
+// are matched against the filesystems found: UUID=, LABEL=, PARTUUID=,
+// PARTLABEL=, their /dev/disk/by-* forms (with udev's \x2f escapes) and the
+// first disk's partitions under their kernel names (/dev/sda5, /dev/vda2,
+// /dev/xvda1, /dev/nvme0n1p3, /dev/mmcblk0p1). os-release is parsed as
+// os-release(5) says: KEY=VALUE lines with shell quoting.
+//
+// # Guest paths
+//
+// A Guest resolves a path as path_resolution(7) describes, but inside the
+// guest: from the guest root, one component at a time; an absolute symlink
+// target restarts at the guest root; ".." never climbs above "/" and, at the
+// root of a mounted filesystem, goes to the parent directory in the parent
+// mount; the longest mounted prefix decides the filesystem; more than
+// fs.MaxSymlinkHops symlinks give fs.ErrLoop. The result is always a
+// filesystem and a path inside it that contains no symlink, and every byte
+// read or written goes through that filesystem's fs.FS: no path can reach a
+// host file.
+package guest

@@ -1,0 +1,68 @@
+package guest
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors; test them with errors.Is.
+var (
+	// ErrUnsupportedFS: a path lies on a filesystem imgprep has no engine
+	// for (xfs, btrfs, vfat, ...). It is wrapped by an *UnsupportedError
+	// that reads "xfs mounted at /var: imgprep cannot write xfs".
+	ErrUnsupportedFS = errors.New("guest: unsupported filesystem")
+	// ErrUnresolvedMount: a path lies under a mount point whose fstab
+	// source names no filesystem on this disk.
+	ErrUnresolvedMount = errors.New("guest: fstab source names no filesystem on this disk")
+	// ErrNoGuest: no filesystem on the disk holds a guest root (/etc/fstab
+	// and an os-release).
+	ErrNoGuest = errors.New("guest: no guest root found")
+	// ErrMountPoint: removing or renaming a mount point, or a directory
+	// holding one, which the guest's kernel would refuse with EBUSY.
+	ErrMountPoint = errors.New("guest: mount point in use")
+	// ErrRelativePath: guest paths are absolute.
+	ErrRelativePath = errors.New("guest: path is not absolute")
+	// ErrTooLarge: a configuration file is larger than any real one.
+	ErrTooLarge = errors.New("guest: file too large")
+)
+
+// UnsupportedError reports a path on a filesystem without an engine.
+type UnsupportedError struct {
+	Type  string // "xfs"
+	Point string // where the guest mounts it: "/var"
+	Why   string // "imgprep cannot write xfs"
+}
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("%s mounted at %s: %s", e.Type, e.Point, e.Why)
+}
+
+// Unwrap returns ErrUnsupportedFS.
+func (e *UnsupportedError) Unwrap() error { return ErrUnsupportedFS }
+
+// PathError is the error of one guest operation on one guest path.
+type PathError struct {
+	Op   string // "remove"
+	Path string // the guest path as given
+	Err  error
+}
+
+func (e *PathError) Error() string { return "guest: " + e.Op + " " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *PathError) Unwrap() error { return e.Err }
+
+// ProbeError reports a filesystem signature whose header is malformed, with
+// the byte offset of the header on the disk.
+type ProbeError struct {
+	Offset int64  // byte offset of the structure on the disk
+	What   string // "xfs superblock"
+	Err    error
+}
+
+func (e *ProbeError) Error() string {
+	return fmt.Sprintf("guest: %s at byte %d: %v", e.What, e.Offset, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *ProbeError) Unwrap() error { return e.Err }

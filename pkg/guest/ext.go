@@ -1,0 +1,38 @@
+package guest
+
+import (
+	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/pkg/fs/ext4"
+	"github.com/imgprep/imgprep/pkg/partition"
+)
+
+// openBuiltinEngine opens ext2/3/4 with pkg/fs/ext4: for writing when
+// asked and the engine agrees, read-only otherwise. Every other type gets
+// no engine.
+func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, opts Options) (fs.FS, bool, string, error) {
+	switch f.Type {
+	case TypeExt2, TypeExt3, TypeExt4:
+	default:
+		return nil, false, unsupportedWhy(f.Type), nil
+	}
+	name := f.Desc()
+	if opts.Name != "" {
+		name += " of " + opts.Name
+	}
+	if opts.Writable {
+		w, err := ext4.OpenWritable(dev, size, ext4.Options{Name: name, Now: opts.Now})
+		if err == nil {
+			return w, true, "", nil
+		}
+		r, rerr := ext4.Open(dev, size)
+		if rerr != nil {
+			return nil, false, rerr.Error(), rerr
+		}
+		return r, false, err.Error(), nil
+	}
+	r, err := ext4.Open(dev, size)
+	if err != nil {
+		return nil, false, err.Error(), err
+	}
+	return r, false, "image opened read-only", nil
+}

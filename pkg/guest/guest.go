@@ -1,0 +1,233 @@
+package guest
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/imgprep/imgprep/pkg/fs"
+)
+
+// Mount is one filesystem of a guest and where the guest mounts it.
+type Mount struct {
+	Point string      // "/", "/var", "/boot/efi"
+	FS    *Filesystem // never nil
+	Spec  string      // the fstab source that named it ("UUID=…"); "" for a root fstab does not name
+}
+
+// Unresolved is an fstab entry whose source names no filesystem on this
+// disk (another disk, LVM, a missing partition). Paths under Point fail
+// with ErrUnresolvedMount.
+type Unresolved struct {
+	Point  string
+	Spec   string
+	Type   string // fs_vfstype
+	Reason string // "no filesystem with UUID=…", "2 filesystems have LABEL=data"
+}
+
+// Guest is one guest operating system on the disk: a root filesystem and
+// the filesystems its /etc/fstab mounts. Its methods address guest paths
+// and implement ops.Guest.
+type Guest struct {
+	root       *Filesystem
+	mounts     []Mount // resolved, root first, by depth then point
+	unresolved []Unresolved
+	fstab      *Fstab
+	osRelease  map[string]string
+}
+
+// Root returns the root filesystem.
+func (g *Guest) Root() *Filesystem { return g.root }
+
+// Mounts returns the guest's mounted filesystems, root first, sorted by
+// depth (then by mount point).
+func (g *Guest) Mounts() []Mount { return append([]Mount(nil), g.mounts...) }
+
+// Unresolved returns the fstab entries naming nothing on this disk.
+func (g *Guest) Unresolved() []Unresolved { return append([]Unresolved(nil), g.unresolved...) }
+
+// Fstab returns the guest's parsed /etc/fstab.
+func (g *Guest) Fstab() *Fstab { return g.fstab }
+
+// OSRelease returns the guest's os-release fields (ID, VERSION_ID, ...).
+func (g *Guest) OSRelease() map[string]string {
+	m := make(map[string]string, len(g.osRelease))
+	for k, v := range g.osRelease {
+		m[k] = v
+	}
+	return m
+}
+
+// Sync writes every pending change of every writable filesystem the guest
+// mounts, and returns the first error.
+func (g *Guest) Sync() error {
+	var first error
+	seen := map[*Filesystem]bool{}
+	for _, m := range g.mounts {
+		if seen[m.FS] || !m.FS.Writable {
+			continue
+		}
+		seen[m.FS] = true
+		w, ok := m.FS.FS.(fs.WritableFS)
+		if !ok {
+			continue
+		}
+		if err := w.Sync(); err != nil && first == nil {
+			first = fmt.Errorf("syncing %s (%s): %w", m.FS.Desc(), m.Point, err)
+		}
+	}
+	return first
+}
+
+// Guests finds every guest root on the disk (a filesystem holding
+// /etc/fstab and, through the assembled guest, an os-release) and
+// assembles each from its fstab. It fails with ErrNoGuest when there is
+// none, naming what was found instead.
+func (l *Layout) Guests() ([]*Guest, error) {
+	var guests []*Guest
+	var why []string
+	for _, f := range l.Filesystems {
+		if f.FS == nil {
+			if f.Type != "" {
+				r := f.Why
+				if f.Err != nil {
+					r = f.Err.Error()
+				}
+				why = append(why, f.Desc()+" ("+r+")")
+			}
+			continue
+		}
+		g, err := l.assemble(f)
+		if err != nil {
+			if errors.Is(err, errNotRoot) {
+				why = append(why, f.Desc()+" ("+err.Error()+")")
+				continue
+			}
+			return nil, err
+		}
+		guests = append(guests, g)
+	}
+	if len(guests) == 0 {
+		if len(why) == 0 {
+			return nil, fmt.Errorf("%w: no filesystem found", ErrNoGuest)
+		}
+		return nil, fmt.Errorf("%w (a filesystem with /etc/fstab and an os-release); found %s", ErrNoGuest, strings.Join(why, "; "))
+	}
+	return guests, nil
+}
+
+var errNotRoot = errors.New("not a guest root")
+
+// assemble builds the guest whose root is root.
+func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
+	data, err := root.FS.ReadFile("/etc/fstab")
+	if err != nil {
+		return nil, fmt.Errorf("%w: no /etc/fstab", errNotRoot)
+	}
+	tab, err := ParseFstab(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: /etc/fstab: %w", root.Desc(), err)
+	}
+	g := &Guest{root: root, fstab: tab}
+	points := map[string]int{} // mount point -> index in g.mounts or ^index in g.unresolved
+	g.mounts = append(g.mounts, Mount{Point: "/", FS: root})
+	points["/"] = 0
+	for _, e := range tab.Entries {
+		if skipFstabEntry(e) {
+			continue
+		}
+		point := path.Clean(e.File)
+		if point == "/" {
+			g.mounts[0].Spec = e.Spec
+			continue
+		}
+		f, reason := l.resolveSpec(e.Spec)
+		if i, ok := points[point]; ok { // a later entry mounts over an earlier one
+			if i >= 0 {
+				g.mounts = append(g.mounts[:i], g.mounts[i+1:]...)
+			} else {
+				g.unresolved = append(g.unresolved[:^i], g.unresolved[^i+1:]...)
+			}
+			points = reindex(g)
+		}
+		if f == nil {
+			g.unresolved = append(g.unresolved, Unresolved{Point: point, Spec: e.Spec, Type: e.VFSType, Reason: reason})
+			points[point] = ^(len(g.unresolved) - 1)
+			continue
+		}
+		g.mounts = append(g.mounts, Mount{Point: point, FS: f, Spec: e.Spec})
+		points[point] = len(g.mounts) - 1
+	}
+	sort.SliceStable(g.mounts, func(i, j int) bool {
+		di, dj := depth(g.mounts[i].Point), depth(g.mounts[j].Point)
+		if di != dj {
+			return di < dj
+		}
+		return g.mounts[i].Point < g.mounts[j].Point
+	})
+	for _, p := range osReleasePaths {
+		data, err := g.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		g.osRelease, err = ParseOSRelease(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", root.Desc(), p, err)
+		}
+		return g, nil
+	}
+	return nil, fmt.Errorf("%w: /etc/fstab but no os-release", errNotRoot)
+}
+
+func reindex(g *Guest) map[string]int {
+	m := map[string]int{}
+	for i, mt := range g.mounts {
+		m[mt.Point] = i
+	}
+	for i, u := range g.unresolved {
+		m[u.Point] = ^i
+	}
+	return m
+}
+
+func depth(p string) int {
+	if p == "/" {
+		return 0
+	}
+	return strings.Count(p, "/")
+}
+
+// Filesystem types that live in memory or on the network: an fstab line
+// with one of them mounts nothing from this disk.
+var skippedVFSTypes = map[string]bool{
+	"swap": true, "none": true, "ignore": true,
+	"proc": true, "sysfs": true, "tmpfs": true, "devtmpfs": true, "devpts": true, "ramfs": true,
+	"cgroup": true, "cgroup2": true, "securityfs": true, "debugfs": true, "tracefs": true,
+	"configfs": true, "pstore": true, "efivarfs": true, "mqueue": true, "hugetlbfs": true,
+	"binfmt_misc": true, "autofs": true, "fusectl": true, "bpf": true, "rpc_pipefs": true,
+	"nfsd": true, "usbfs": true, "overlay": true, "squashfs": true, "iso9660": true, "udf": true,
+	"nfs": true, "nfs4": true, "cifs": true, "smbfs": true, "smb3": true, "ncpfs": true,
+	"sshfs": true, "fuse.sshfs": true, "glusterfs": true, "ceph": true, "9p": true,
+	"davfs": true, "fuse.s3fs": true, "virtiofs": true, "afs": true, "lustre": true,
+}
+
+// skipFstabEntry reports whether an fstab entry mounts nothing from this
+// disk: swap, bind mounts, pseudo and network filesystems, and entries
+// whose mount point is not an absolute path ("none", "swap").
+func skipFstabEntry(e FstabEntry) bool {
+	if !strings.HasPrefix(e.File, "/") || skippedVFSTypes[e.VFSType] {
+		return true
+	}
+	if e.HasOption("bind") || e.HasOption("rbind") {
+		return true
+	}
+	// "server:/export" and "//server/share" are network sources whatever
+	// the type says.
+	_, _, tagged := splitTag(e.Spec)
+	if strings.HasPrefix(e.Spec, "//") || (!tagged && strings.Contains(e.Spec, ":") && !strings.HasPrefix(e.Spec, "/")) {
+		return true
+	}
+	return false
+}

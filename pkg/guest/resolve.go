@@ -1,0 +1,170 @@
+package guest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/imgprep/imgprep/pkg/fs"
+)
+
+// target is a resolved guest path: the filesystem holding it and the path
+// inside that filesystem. Every component of Inner but the last is a
+// directory reached without a symlink; the last is not followed unless
+// the resolution asked for it.
+type target struct {
+	guestPath string // canonical guest path: absolute, no ".", "..", or symlink
+	point     string // mount point of the filesystem
+	fs        *Filesystem
+	inner     string
+}
+
+// mountAt is the mount whose point is the longest prefix of the canonical
+// guest path p. It also reports an unresolved mount that is longer.
+func (g *Guest) mountAt(p string) (Mount, *Unresolved) {
+	best := g.mounts[0]
+	for _, m := range g.mounts[1:] {
+		if under(p, m.Point) && len(m.Point) > len(best.Point) {
+			best = m
+		}
+	}
+	for i := range g.unresolved {
+		u := &g.unresolved[i]
+		if under(p, u.Point) && len(u.Point) > len(best.Point) {
+			return best, u
+		}
+	}
+	return best, nil
+}
+
+// under reports whether p is point or lies below it.
+func under(p, point string) bool {
+	return point == "/" || p == point || strings.HasPrefix(p, point+"/")
+}
+
+// locate maps a canonical guest path to its filesystem, failing when the
+// filesystem has no engine or its fstab source is not on this disk.
+func (g *Guest) locate(p string) (target, error) {
+	m, u := g.mountAt(p)
+	if u != nil {
+		return target{}, fmt.Errorf("%s (fstab source %s): %s: %w", u.Point, u.Spec, u.Reason, ErrUnresolvedMount)
+	}
+	if m.FS.FS == nil {
+		t := m.FS.Type
+		if t == "" {
+			t = "unrecognised data"
+		}
+		why := m.FS.Why
+		if m.FS.Err != nil {
+			why = m.FS.Err.Error()
+		}
+		if why == "" {
+			why = unsupportedWhy(t)
+		}
+		return target{}, &UnsupportedError{Type: t, Point: m.Point, Why: why}
+	}
+	inner := "/"
+	if m.Point != "/" {
+		inner = strings.TrimPrefix(p, m.Point)
+		if inner == "" {
+			inner = "/"
+		}
+	} else {
+		inner = p
+	}
+	return target{guestPath: p, point: m.Point, fs: m.FS, inner: inner}, nil
+}
+
+// resolve resolves a guest path as the guest's kernel would, from the
+// guest root, and returns where it lands. With follow, a final symlink is
+// followed too. A missing final component is not an error (the caller's
+// operation reports it or creates it); a missing or non-directory
+// intermediate one is.
+func (g *Guest) resolve(p string, follow bool) (target, error) {
+	if !strings.HasPrefix(p, "/") {
+		return target{}, ErrRelativePath
+	}
+	queue := splitPath(p)
+	cur := "/"
+	hops := 0
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		last := len(queue) == 0
+		switch name {
+		case ".":
+			continue
+		case "..":
+			cur = parentOf(cur)
+			continue
+		}
+		next := joinPath(cur, name)
+		if last && !follow {
+			cur = next
+			break
+		}
+		t, err := g.locate(next)
+		if err != nil {
+			return target{}, err
+		}
+		attr, err := t.fs.FS.Lstat(t.inner)
+		if err != nil {
+			if last && errors.Is(err, fs.ErrNotExist) {
+				cur = next
+				break
+			}
+			return target{}, err
+		}
+		if attr.Type() == fs.TypeSymlink {
+			hops++
+			if hops > fs.MaxSymlinkHops {
+				return target{}, fs.ErrLoop
+			}
+			link, err := t.fs.FS.Readlink(t.inner)
+			if err != nil {
+				return target{}, err
+			}
+			if link == "" {
+				return target{}, fs.ErrNotExist
+			}
+			if strings.HasPrefix(link, "/") {
+				cur = "/"
+			}
+			queue = append(splitPath(link), queue...)
+			continue
+		}
+		if !last && attr.Type() != fs.TypeDir {
+			return target{}, fs.ErrNotDir
+		}
+		cur = next
+	}
+	return g.locate(cur)
+}
+
+// splitPath splits p into its non-empty components.
+func splitPath(p string) []string {
+	parts := strings.Split(p, "/")
+	out := parts[:0]
+	for _, c := range parts {
+		if c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func joinPath(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}
+
+// parentOf is the parent of a canonical path; the parent of "/" is "/".
+func parentOf(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
+}

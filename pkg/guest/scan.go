@@ -1,0 +1,144 @@
+package guest
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/pkg/partition"
+)
+
+// Disk is a virtual disk: an image's contents as image.Image presents them.
+type Disk interface {
+	io.ReaderAt
+	io.WriterAt
+	Size() int64
+}
+
+// Options say how Scan opens what it finds.
+type Options struct {
+	// Name names the image in errors and in the filesystem engines'
+	// messages ("ext4 on partition 2 of vm.qcow2").
+	Name string
+	// Writable opens the filesystems imgprep can write for writing. A
+	// filesystem that refuses (it needs journal recovery, has an unknown
+	// feature, ...) is opened read-only instead, with the reason in Why.
+	Writable bool
+	// Now is the clock the engines stamp changes with; nil means time.Now.
+	Now func() time.Time
+
+	// openEngine replaces the filesystem engines in tests.
+	openEngine engineOpener
+}
+
+// engineOpener opens the engine for a probed filesystem on dev. It returns
+// a nil fs.FS for a type it has no engine for.
+type engineOpener func(f *Filesystem, dev partition.ReaderWriterAt, size int64, opts Options) (engine fs.FS, writable bool, why string, err error)
+
+// Layout is what Scan found on a disk.
+type Layout struct {
+	Table       *partition.Table
+	Filesystems []*Filesystem
+}
+
+// Filesystem is one partition (or the whole partitionless disk) and what
+// its signature says it holds.
+type Filesystem struct {
+	// Partition is the partition number as Linux names it (sda5 is 5), or 0
+	// for a partitionless disk.
+	Partition int
+	// Offset and Size locate the partition on the disk, in bytes.
+	Offset, Size int64
+	// Type, UUID and Label are read from the signature, as blkid names
+	// them: "ext4", "xfs", "vfat", "swap", "LVM2_member", "crypto_LUKS",
+	// "btrfs", or "" when nothing was recognised.
+	Type, UUID, Label string
+	// PartUUID and PartLabel come from the partition table.
+	PartUUID, PartLabel string
+	// FS is the opened engine (an fs.WritableFS when Writable), nil when
+	// imgprep has none for Type or it failed to open (see Err).
+	FS fs.FS
+	// Writable reports whether changes are possible; Why says why not:
+	// "imgprep cannot write xfs", "image opened read-only", or the
+	// engine's refusal ("refusing to write: ... needs journal recovery").
+	Writable bool
+	Why      string
+	// Err is why a supported filesystem could not be opened at all.
+	Err error
+}
+
+// Desc names the filesystem for people: "ext4 on partition 2",
+// "xfs on the whole disk", "unrecognised data on partition 4".
+func (f *Filesystem) Desc() string {
+	what := f.Type
+	if what == "" {
+		what = "unrecognised data"
+	}
+	if f.Partition == 0 {
+		return what + " on the whole disk"
+	}
+	return what + " on partition " + strconv.Itoa(f.Partition)
+}
+
+// Scan reads d's partition table and probes every partition (the whole
+// disk when there is none) for a filesystem, opening those imgprep has an
+// engine for. Only an unreadable disk or a damaged partition table is an
+// error; a filesystem that fails to open is reported in its Err.
+func Scan(d Disk, opts Options) (*Layout, error) {
+	name := opts.Name
+	if name == "" {
+		name = "disk"
+	}
+	size := d.Size()
+	table, err := partition.Read(d, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the partition table: %w", name, err)
+	}
+	parts := make([]partition.Partition, 0, len(table.Partitions))
+	for _, p := range table.Partitions {
+		if !p.Extended {
+			parts = append(parts, p)
+		}
+	}
+	if table.Kind == partition.KindNone {
+		parts = append(parts, partition.Partition{Number: 0, Start: 0, Size: size})
+	}
+	open := opts.openEngine
+	if open == nil {
+		open = openBuiltinEngine
+	}
+	l := &Layout{Table: table}
+	for _, p := range parts {
+		sec := partition.Section(d, p)
+		pr, err := Probe(sec, sec.Size())
+		if err != nil {
+			return nil, fmt.Errorf("%s: probing partition %d: %w", name, p.Number, err)
+		}
+		f := &Filesystem{
+			Partition: p.Number, Offset: p.Start, Size: sec.Size(),
+			Type: pr.Type, UUID: pr.UUID, Label: pr.Label,
+			PartUUID: p.UUID, PartLabel: p.Name,
+		}
+		if f.Type != "" {
+			engine, writable, why, err := open(f, sec, sec.Size(), opts)
+			f.FS, f.Writable, f.Why, f.Err = engine, writable, why, err
+		}
+		l.Filesystems = append(l.Filesystems, f)
+	}
+	return l, nil
+}
+
+// unsupportedWhy says why imgprep cannot use a volume of type t.
+func unsupportedWhy(t string) string {
+	switch t {
+	case TypeSwap:
+		return "swap space holds no files"
+	case TypeLVM:
+		return "imgprep cannot read LVM2 physical volumes"
+	case TypeLUKS:
+		return "imgprep cannot open LUKS encrypted volumes"
+	}
+	return "imgprep cannot write " + t
+}
