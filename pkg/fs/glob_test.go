@@ -93,3 +93,27 @@ func TestGlobErrors(t *testing.T) {
 		})
 	}
 }
+
+func FuzzGlob(f *testing.F) {
+	for _, s := range []string{"/var/cache/netdata/netdata-meta.db*", "/home/*/.bash_history", "/etc/[", `/lit/a\*b`, "/*/*/*", "/.*", "/home/loop/*"} {
+		f.Add(s)
+	}
+	tr := globTree(f)
+	f.Fuzz(func(t *testing.T, pattern string) {
+		got, err := fs.Glob(tr, pattern)
+		if err != nil {
+			return
+		}
+		for i, p := range got {
+			if !path.IsAbs(p) {
+				t.Fatalf("Glob(%q) returned relative %q", pattern, p)
+			}
+			if i > 0 && got[i-1] >= p {
+				t.Fatalf("Glob(%q) not sorted or has duplicates: %q", pattern, got)
+			}
+			if _, err := tr.Lstat(p); err != nil {
+				t.Fatalf("Glob(%q) returned %q which does not exist: %v", pattern, p, err)
+			}
+		}
+	})
+}

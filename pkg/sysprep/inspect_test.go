@@ -90,3 +90,18 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("missing machine-id: %v %+v", err, in2)
 	}
 }
+
+func FuzzFingerprint(f *testing.F) {
+	for _, s := range []string{
+		"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFjRa7YbKn9yA8s5qUpxWQ8yG8KH2cXyS3D0nX8t9n0K root@template\n",
+		"ssh-rsa AAAA", "", "x y z", "ssh-ed25519 ====",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		k, ok := sysprep.Fingerprint(line)
+		if ok && (!strings.HasPrefix(k.Fingerprint, "SHA256:") || len(k.Fingerprint) != len("SHA256:")+43) {
+			t.Fatalf("Fingerprint(%q) = %+v", line, k)
+		}
+	})
+}

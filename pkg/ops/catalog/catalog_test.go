@@ -84,3 +84,28 @@ func TestSelect(t *testing.T) {
 		})
 	}
 }
+
+func FuzzSelect(f *testing.F) {
+	for _, s := range []string{"defaults", "all,-netdata", "-machine-id", "netdata,", ",", "bogus", " all , -zz-extra"} {
+		f.Add(s, "")
+		f.Add("", s)
+	}
+	all := append(catalog.All(catalog.Config{}), fake{})
+	f.Fuzz(func(t *testing.T, operations, enable string) {
+		var list []string
+		if operations != "" {
+			list = []string{operations}
+		}
+		got, err := catalog.Select(all, list, enable)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, op := range got {
+			if seen[op.Name()] {
+				t.Fatalf("Select(%q, %q) returned %s twice", operations, enable, op.Name())
+			}
+			seen[op.Name()] = true
+		}
+	})
+}
