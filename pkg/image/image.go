@@ -1,8 +1,3 @@
-// Package image opens a VM disk image file in any supported format and
-// presents its virtual disk as an Image. The format is detected by content
-// (the qcow2 magic means qcow2, anything else is raw) unless the caller
-// forces it; once a file is treated as raw its content is never probed
-// again.
 package image
 
 import "io"

@@ -1,0 +1,336 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/imgprep/imgprep/pkg/qcow2"
+	"github.com/imgprep/imgprep/pkg/storage"
+	"github.com/imgprep/imgprep/pkg/txn"
+)
+
+// Format names.
+const (
+	FormatAuto  = "auto"
+	FormatRaw   = "raw"
+	FormatQcow2 = "qcow2"
+)
+
+// OpenOptions says how Open opens an image.
+type OpenOptions struct {
+	// Format is "auto" (or empty: detect by content, the qcow2 magic
+	// meaning qcow2 and anything else raw), "raw" or "qcow2".
+	Format string
+	// Write opens for writing: QEMU's locks are checked and held, a
+	// journal left by an interrupted run is rolled back, and writes are
+	// staged in a transaction until Commit.
+	Write bool
+	// DryRun stages writes exactly as Write does, over a file opened
+	// read-only; Commit is refused. It overrides Write.
+	DryRun bool
+	// AllowBacking lists extra directory trees where backing files may
+	// live, besides the directory tree of the image naming them.
+	AllowBacking []string
+	// BackingFormat is the backing file's format when the image records
+	// none ("raw" or "qcow2"); a backing file is never probed.
+	BackingFormat string
+}
+
+// Layer is one file of an image's chain.
+type Layer struct {
+	Path        string // the top image's path as given; a backing file's real path
+	Format      string // "raw" or "qcow2"
+	VirtualSize int64
+}
+
+// Region is a byte range of the image file.
+type Region struct {
+	Offset, Length int64
+}
+
+// handle states.
+const (
+	stateOpen = iota
+	stateCommitted
+	stateDiscarded
+	stateClosed
+)
+
+// Handle is an open image. It implements Image over the virtual disk, and
+// is safe for concurrent reads and writes; Commit, Discard and Close must
+// not race with them.
+type Handle struct {
+	path   string
+	format string
+	file   *storage.OSFile
+	tx     *txn.Tx // nil when opened read-only
+	disk   Image   // *rawDisk or *qcow2.Image, over tx or file
+	layers []Layer
+	dryRun bool
+
+	mu    sync.Mutex
+	state int
+}
+
+var _ Image = (*Handle)(nil)
+
+// Open opens the image file at path. See OpenOptions and the package
+// documentation for locking, transactions and the backing-file policy.
+func Open(path string, opts OpenOptions) (h *Handle, err error) {
+	format := opts.Format
+	switch format {
+	case "", FormatAuto:
+		format = FormatAuto
+	case FormatRaw, FormatQcow2:
+	default:
+		return nil, fmt.Errorf("%w: %q (want auto, raw or qcow2)", ErrUnknownFormat, opts.Format)
+	}
+	stage := opts.Write || opts.DryRun
+	write := opts.Write && !opts.DryRun
+	f, err := storage.OpenFile(path, storage.OpenOptions{Write: write, Name: path})
+	if err != nil {
+		return nil, err
+	}
+	h = &Handle{path: path, file: f, dryRun: opts.DryRun}
+	defer func() {
+		if err != nil {
+			if h.tx != nil {
+				h.tx.Discard()
+			}
+			f.Close()
+		}
+	}()
+	if write {
+		if _, err := txn.Recover(f, txn.Options{}); err != nil {
+			return nil, fmt.Errorf("image: %s: rolling back an interrupted run: %w", path, err)
+		}
+	} else if _, err := os.Lstat(txn.JournalPathFor(path)); err == nil {
+		return nil, fmt.Errorf("%w: %s: %s must be rolled back first (open for writing, or run recover)",
+			ErrJournalLeft, path, txn.JournalPathFor(path))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("image: %s: checking for a journal: %w", path, err)
+	}
+	var base storage.File = f
+	if stage {
+		if h.tx, err = txn.Begin(f, txn.Options{}); err != nil {
+			return nil, fmt.Errorf("image: %s: %w", path, err)
+		}
+		base = h.tx
+	}
+	size, err := base.Size()
+	if err != nil {
+		return nil, fmt.Errorf("image: %s: %w", path, err)
+	}
+	if format == FormatAuto {
+		format = FormatRaw
+		if size >= 4 {
+			magic := make([]byte, 4)
+			if err := readFull(base, magic, 0); err != nil {
+				return nil, fmt.Errorf("image: %s: reading the header: %w", path, err)
+			}
+			if qcow2.Probe(magic) {
+				format = FormatQcow2
+			}
+		}
+	}
+	h.format = format
+	c := newChain(opts)
+	if fi, err := os.Stat(path); err == nil {
+		abs, _ := filepath.Abs(path)
+		if err := c.note(fi, abs); err != nil {
+			return nil, err
+		}
+	}
+	switch format {
+	case FormatRaw:
+		h.disk = &rawDisk{f: base, size: size, readOnly: !stage}
+	case FormatQcow2:
+		img, err := qcow2.OpenFile(base, qcow2.Options{ReadOnly: !stage, Name: path, Backing: c.opener(path, 0)})
+		if err != nil {
+			return nil, loopErr(err)
+		}
+		h.disk = img
+	}
+	h.layers = append([]Layer{{Path: path, Format: format, VirtualSize: h.disk.Size()}}, c.layers...)
+	return h, nil
+}
+
+func readFull(f storage.File, p []byte, off int64) error {
+	n, err := f.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("short read of %d bytes at %d", n, off)
+	}
+	return err
+}
+
+// Format returns "qcow2" or "raw".
+func (h *Handle) Format() string { return h.format }
+
+// Path returns the image's path as given to Open.
+func (h *Handle) Path() string { return h.path }
+
+// Chain returns the image, then each backing file down the chain.
+func (h *Handle) Chain() []Layer { return append([]Layer(nil), h.layers...) }
+
+// DryRun reports whether the handle was opened for a dry run.
+func (h *Handle) DryRun() bool { return h.dryRun }
+
+// Writable reports whether writes are accepted (staged): Write or DryRun.
+func (h *Handle) Writable() bool { return h.tx != nil }
+
+func (h *Handle) live() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != stateOpen {
+		return ErrFinished
+	}
+	return nil
+}
+
+// ReadAt reads the virtual disk, staged writes included.
+func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
+	if err := h.live(); err != nil {
+		return 0, err
+	}
+	return h.disk.ReadAt(p, off)
+}
+
+// WriteAt stages a write to the virtual disk; it fails with ErrReadOnly
+// on a handle opened without Write or DryRun.
+func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
+	if err := h.live(); err != nil {
+		return 0, err
+	}
+	if h.tx == nil {
+		return 0, fmt.Errorf("%w: %s", ErrReadOnly, h.path)
+	}
+	return h.disk.WriteAt(p, off)
+}
+
+// Size returns the virtual disk's size in bytes.
+func (h *Handle) Size() int64 { return h.disk.Size() }
+
+// Flush moves the format's pending metadata (qcow2 tables) into the
+// transaction. Nothing reaches the file before Commit.
+func (h *Handle) Flush() error {
+	if err := h.live(); err != nil {
+		return err
+	}
+	if h.tx == nil {
+		return nil
+	}
+	return h.disk.Flush()
+}
+
+// Commit flushes the format, then commits the transaction: every staged
+// write lands in the file and is made durable, or none does. It fails with
+// ErrDryRun on a dry-run handle and ErrReadOnly on a read-only one. After
+// Commit (successful or not) the handle accepts no more reads or writes;
+// Close it.
+func (h *Handle) Commit() error {
+	switch {
+	case h.dryRun:
+		return fmt.Errorf("%w: %s", ErrDryRun, h.path)
+	case h.tx == nil:
+		return fmt.Errorf("%w: %s", ErrReadOnly, h.path)
+	}
+	if err := h.live(); err != nil {
+		return err
+	}
+	if err := h.disk.Flush(); err != nil {
+		return fmt.Errorf("image: %s: flushing %s metadata: %w", h.path, h.format, err)
+	}
+	h.mu.Lock()
+	h.state = stateCommitted
+	h.mu.Unlock()
+	if err := h.tx.Commit(); err != nil {
+		return fmt.Errorf("image: %s: commit: %w", h.path, err)
+	}
+	return nil
+}
+
+// Discard drops every staged write (the end of a dry run). The file was
+// never touched.
+func (h *Handle) Discard() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state == stateOpen {
+		h.state = stateDiscarded
+	}
+	if h.tx != nil {
+		h.tx.Discard()
+	}
+}
+
+// Staged returns the regions of the image file that Commit would write, in
+// increasing order: the format's pending metadata is flushed into the
+// transaction first, so they include it. Nil for a read-only handle.
+func (h *Handle) Staged() []Region {
+	if h.tx == nil {
+		return nil
+	}
+	if h.live() == nil {
+		h.disk.Flush() // an error here resurfaces at Commit
+	}
+	var out []Region
+	for _, r := range h.tx.Regions() {
+		out = append(out, Region{Offset: r.Off, Length: r.Len})
+	}
+	return out
+}
+
+// StagedStats summarises the staged writes: bytes, regions, and the file's
+// size before and after.
+func (h *Handle) StagedStats() txn.Stats {
+	if h.tx == nil {
+		return txn.Stats{}
+	}
+	return h.tx.Stats()
+}
+
+// Close releases the image, its backing chain and its locks. Writes not
+// committed are discarded.
+func (h *Handle) Close() error {
+	h.mu.Lock()
+	if h.state == stateClosed {
+		h.mu.Unlock()
+		return nil
+	}
+	finished := h.state != stateOpen
+	h.state = stateClosed
+	h.mu.Unlock()
+	// Closing a qcow2 image flushes its pending metadata into the
+	// transaction, which is then discarded; into a finished one it fails
+	// harmlessly.
+	err := h.disk.Close()
+	if finished && errors.Is(err, txn.ErrFinished) {
+		err = nil
+	}
+	if h.tx != nil {
+		h.tx.Discard()
+	}
+	if cerr := h.file.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Recover rolls back the journal an interrupted imgprep run left beside
+// the image at path, taking the image's write locks for it (an image in
+// use is refused). It reports whether anything was rolled back; no
+// journal is not an error.
+func Recover(path string) (rolledBack bool, err error) {
+	f, err := storage.OpenFile(path, storage.OpenOptions{Write: true, Name: path})
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	return txn.Recover(f, txn.Options{})
+}
