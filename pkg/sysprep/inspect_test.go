@@ -19,10 +19,11 @@ import (
 // the tool whose output it imitates.
 func TestFingerprintMatchesSSHKeygen(t *testing.T) {
 	oracle.Require(t, "ssh-keygen")
+	bits := map[string]string{"ed25519": "256", "ecdsa": "256", "rsa": "1024"}
 	for _, typ := range []string{"ed25519", "ecdsa", "rsa"} {
 		t.Run(typ, func(t *testing.T) {
 			key := filepath.Join(t.TempDir(), "k")
-			if _, errOut, code := oracle.Run(t, "ssh-keygen", "-q", "-t", typ, "-N", "", "-C", "root@template", "-f", key); code != 0 {
+			if _, errOut, code := oracle.Run(t, "ssh-keygen", "-q", "-t", typ, "-b", bits[typ], "-N", "", "-C", "root@template", "-f", key); code != 0 {
 				t.Fatalf("ssh-keygen: %s", errOut)
 			}
 			out, _, code := oracle.Run(t, "ssh-keygen", "-l", "-E", "sha256", "-f", key+".pub")

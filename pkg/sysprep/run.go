@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/imgprep/imgprep/pkg/ops"
@@ -127,7 +128,7 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if len(guests) == 0 {
-		return fmt.Errorf("%w in %s", ErrNoOS, path)
+		return fmt.Errorf("%w in %s%s", ErrNoOS, path, unreadable(img.Info()))
 	}
 	touched := map[string]bool{}
 	for _, g := range guests {
@@ -164,4 +165,25 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 	rep.BytesStaged = staged
 	rep.Committed = !opts.DryRun
 	return nil
+}
+
+// unreadable lists the filesystems a guest root could hide on, for the
+// "no operating system found" error: "; imgprep cannot look inside xfs on
+// the whole disk (imgprep cannot write xfs)".
+func unreadable(info ImageInfo) string {
+	var out []string
+	for _, f := range info.Filesystems {
+		switch {
+		case f.Supported || f.Type == "" || f.Type == "swap":
+			continue
+		case f.Why != "":
+			out = append(out, f.Desc+" ("+f.Why+")")
+		default:
+			out = append(out, f.Desc)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; imgprep cannot look inside " + strings.Join(out, ", ")
 }

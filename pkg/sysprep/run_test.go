@@ -194,3 +194,14 @@ func TestReportJSONIsStable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestNoOSNamesFilesystemsItCannotRead(t *testing.T) {
+	img := &syspreptest.Image{Info: sysprep.ImageInfo{Format: "raw", Filesystems: []sysprep.FilesystemInfo{
+		{Desc: "xfs on the whole disk", Type: "xfs", Why: "imgprep cannot write xfs"}}}}
+	_, err := sysprep.Run(context.Background(), "x.raw", sysprep.Options{
+		Operations: catalog.All(catalog.Config{}), Backend: backend(map[string]*syspreptest.Image{"x.raw": img})})
+	want := "sysprep: no operating system found in x.raw; imgprep cannot look inside xfs on the whole disk (imgprep cannot write xfs)"
+	if !errors.Is(err, sysprep.ErrNoOS) || err.Error() != want {
+		t.Fatalf("err %v, want %q", err, want)
+	}
+}
