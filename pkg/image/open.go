@@ -80,7 +80,7 @@ var _ Image = (*Handle)(nil)
 
 // Open opens the image file at path. See OpenOptions and the package
 // documentation for locking, transactions and the backing-file policy.
-func Open(path string, opts OpenOptions) (h *Handle, err error) {
+func Open(path string, opts OpenOptions) (_ *Handle, err error) {
 	format := opts.Format
 	switch format {
 	case "", FormatAuto:
@@ -95,7 +95,7 @@ func Open(path string, opts OpenOptions) (h *Handle, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h = &Handle{path: path, file: f, dryRun: opts.DryRun}
+	h := &Handle{path: path, file: f, dryRun: opts.DryRun}
 	defer func() {
 		if err != nil {
 			if h.tx != nil {
