@@ -237,3 +237,27 @@ func assertSameTree(tb testing.TB, f *FS, src string) {
 		tb.Fatal(err)
 	}
 }
+
+// debugfsCatSized is oracle.DebugfsCat cut to the size debugfs stat
+// reports: debugfs 1.47.0's cat prints all 60 bytes of i_block for an
+// inline-data file.
+func debugfsCatSized(tb testing.TB, img, path string) ([]byte, bool) {
+	tb.Helper()
+	b, ok := oracle.DebugfsCat(tb, img, path)
+	if !ok {
+		return nil, false
+	}
+	st := oracle.Debugfs(tb, img, "stat \""+path+"\"")
+	i := strings.Index(st, "Size: ")
+	if i < 0 {
+		tb.Fatalf("debugfs stat %s: no size:\n%s", path, st)
+	}
+	var n int
+	if _, err := fmt.Sscanf(st[i+len("Size: "):], "%d", &n); err != nil {
+		tb.Fatalf("debugfs stat %s: %v", path, err)
+	}
+	if n < len(b) {
+		b = b[:n]
+	}
+	return b, true
+}

@@ -1,0 +1,153 @@
+package ext4
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/fs"
+)
+
+// TestRemoveLeavesE2fsckClean: unlinking each kind of file (small, large,
+// sparse, fast and slow symlink, fifo, one name of a hard link, empty
+// directories) leaves a filesystem e2fsck -fn finds clean, on every
+// flavour, and debugfs no longer finds the names while the other files
+// keep their contents.
+func TestRemoveLeavesE2fsckClean(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	src := sourceTree(t, 0)
+	removed := []string{
+		"/etc/machine-id", "/etc/ssh/f300000", "/etc/ssh/f70000", "/etc/ssh/f0", "/deep/a/big",
+		"/deep/a/b/sparse", "/slowlink", "/abs", "/deep/fifo", "/deep/hardlink", "/empty", "/deep/a/b/c/d",
+		"/var/lib/netdata/registry/netdata.public.unique.id",
+	}
+	for _, cfg := range testConfigs() {
+		t.Run(cfg.name, func(t *testing.T) {
+			img := mkfs(t, cfg, src)
+			debugfsW(t, img, `ea_set /etc/machine-id user.k `+string(repeat('v', 700)))
+			f, _ := openRW(t, img)
+			before := f.Info().FreeBytes
+			for _, p := range removed {
+				if err := f.Remove(p); err != nil {
+					t.Fatalf("Remove(%s): %v", p, err)
+				}
+				if _, err := f.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("Lstat(%s) after Remove: %v", p, err)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if f.Info().FreeBytes <= before {
+				t.Errorf("free bytes %d did not grow from %d", f.Info().FreeBytes, before)
+			}
+			oracle.E2fsckClean(t, img)
+			for _, p := range removed {
+				if _, ok := oracle.DebugfsCat(t, img, p); ok && !strings.HasSuffix(p, "/d") && p != "/empty" {
+					t.Errorf("debugfs still finds %s", p)
+				}
+			}
+			want, _ := os.ReadFile(src + "/etc/ssh/f1")
+			if got, ok := debugfsCatSized(t, img, "/etc/ssh/f1"); !ok || string(got) != string(want) {
+				t.Errorf("debugfs cat /etc/ssh/f1 after removing its other name: %q", got)
+			}
+			if out := oracle.Debugfs(t, img, "stat /etc/ssh/f1"); !strings.Contains(out, "Links: 1") {
+				t.Errorf("f1 link count after removing its hard link:\n%s", out)
+			}
+			want, _ = os.ReadFile(src + "/etc/ssh/f4097")
+			if got, ok := debugfsCatSized(t, img, "/etc/ssh/f4097"); !ok || string(got) != string(want) {
+				t.Errorf("debugfs cat /etc/ssh/f4097 changed")
+			}
+		})
+	}
+}
+
+// TestRemoveErrors: what Remove refuses, with the path's error and the
+// image byte-identical.
+func TestRemoveErrors(t *testing.T) {
+	src := sourceTree(t, 0)
+	img := mkfs(t, testConfigs()[0], src)
+	sum := fileSum(t, img)
+	f, _ := openRW(t, img)
+	for _, tc := range []struct {
+		name string
+		path string
+		want error
+	}{
+		{"a non-empty directory is not removed", "/etc", fs.ErrNotEmpty},
+		{"a missing file does not exist", "/etc/none", fs.ErrNotExist},
+		{"below a file is not a directory", "/etc/machine-id/x", fs.ErrNotDir},
+		{"the root cannot be removed", "/", fs.ErrInvalid},
+		{"dot-dot cannot be removed", "/etc/..", fs.ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f.Remove(tc.path)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.path) {
+				t.Fatalf("Remove(%s) = %v, want %v naming the path", tc.path, err, tc.want)
+			}
+		})
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if fileSum(t, img) != sum {
+		t.Fatal("a refused Remove changed the image")
+	}
+	if err := f.RemoveAll("/etc/none/at/all"); err != nil {
+		t.Fatalf("RemoveAll of a missing path: %v", err)
+	}
+}
+
+// TestRemoveAllTrees: removing whole trees, including an htree directory
+// of 5000 entries, leaves e2fsck clean and frees every block and inode
+// mkfs used for them.
+func TestRemoveAllTrees(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	big, small := sourceTree(t, 5000), sourceTree(t, 300)
+	for i, cfg := range []mkfsConfig{testConfigs()[0], testConfigs()[1], testConfigs()[3], testConfigs()[5], testConfigs()[8], testConfigs()[9]} {
+		t.Run(cfg.name, func(t *testing.T) {
+			src := small
+			if i == 0 {
+				src = big // the htree directory of 5000 entries
+			}
+			empty := mkfs(t, cfg, "")
+			img := mkfs(t, cfg, src)
+			if i == 0 {
+				out := oracle.Debugfs(t, img, "stat /many")
+				var flags uint32
+				if j := strings.Index(out, "Flags: "); j < 0 {
+					t.Fatalf("debugfs stat /many:\n%s", out)
+				} else if _, err := fmt.Sscanf(out[j+7:], "0x%x", &flags); err != nil || flags&inodeFlagIndex == 0 {
+					t.Fatalf("/many is not an htree directory (flags 0x%x, %v)", flags, err)
+				}
+			}
+			f, _ := openRW(t, img)
+			for _, p := range []string{"/many", "/deep", "/etc", "/var", "/abs", "/slowlink", "/loop1", "/loop2", "/empty"} {
+				if err := f.RemoveAll(p); err != nil {
+					t.Fatalf("RemoveAll(%s): %v", p, err)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			oracle.E2fsckClean(t, img)
+			ents, err := f.ReadDir("/")
+			if err != nil || len(ents) != 1 || ents[0].Name != "lost+found" {
+				t.Fatalf("root after RemoveAll: %v %v", ents, err)
+			}
+			// Everything mkfs -d added is gone: the counts equal an
+			// empty filesystem's, except lost+found's and the root's
+			// directory blocks grown by mkfs -d.
+			g := openRO(t, empty)
+			if f.sb.FreeInodesCount != g.sb.FreeInodesCount {
+				t.Errorf("free inodes %d, empty filesystem %d", f.sb.FreeInodesCount, g.sb.FreeInodesCount)
+			}
+			if d := int64(g.freeBlocks()) - int64(f.freeBlocks()); d < 0 || d > 4 {
+				t.Errorf("free blocks %d, empty filesystem %d", f.freeBlocks(), g.freeBlocks())
+			}
+		})
+	}
+}
