@@ -19,6 +19,13 @@
 // calls are what make the model true on a real disk. TornWrite refines the
 // crashing operation: a WriteAt cut by the power loss can keep a prefix.
 //
+// LoseUnsynced switches to the harsher model of a disk with a volatile
+// cache: a WriteAt or Truncate persists only at the next Sync of its
+// file, a Create or Remove only at the next SyncDir of its directory, and
+// at the power loss an arbitrary subset (chosen by the test) of what was
+// still waiting persists. A protocol that passes under it has its fsync
+// calls where they are needed.
+//
 // Mem is an in-memory storage.File and MemDir an in-memory storage.Dir,
 // for tests that want neither the host filesystem nor its speed.
 //

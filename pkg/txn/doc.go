@@ -25,7 +25,8 @@
 //  3. apply the staged truncation, writes and extension to F; fsync F;
 //  4. set J's state to COMMITTED (one aligned 4-byte write); fsync J —
 //     this is the commit point;
-//  5. remove J; fsync the directory.
+//  5. remove J (the directory is not synced: if a crash brings J back,
+//     it says COMMITTED and Recover just removes it).
 //
 // Recover, which must run before any other opening of F for writing,
 // looks at J: absent, nothing to do; incomplete or with a bad checksum

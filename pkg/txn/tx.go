@@ -180,8 +180,15 @@ func (t *Tx) WriteAt(p []byte, off int64) (int, error) {
 	case j-i == 1 && t.ext[i].off <= off:
 		// Grow one extent in place (amortised for sequential writes).
 		e := &t.ext[i]
-		if end > e.end() {
-			e.data = append(e.data, make([]byte, end-e.end())...)
+		if need := int(end - e.off); need > len(e.data) {
+			// Every byte past the old end is covered by p below.
+			if need <= cap(e.data) {
+				e.data = e.data[:need]
+			} else {
+				nd := make([]byte, need, max(need, 2*cap(e.data)))
+				copy(nd, e.data)
+				e.data = nd
+			}
 		}
 		copy(e.data[off-e.off:], p)
 	default:
