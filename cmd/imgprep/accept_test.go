@@ -10,11 +10,13 @@ import (
 	"encoding/json"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
@@ -452,5 +454,43 @@ func TestAcceptanceInspect(t *testing.T) {
 	golden(t, "inspect-disk-gpt", normalised)
 	if bytes.Contains([]byte(r.stdout), []byte("fixture-claim-token")) {
 		t.Fatal("inspect shows the claim token")
+	}
+}
+
+func TestAcceptanceImageInUseIsNotWritten(t *testing.T) {
+	nbd := oracle.Require(t, "qemu-nbd")
+	img := fixture.Path(t, "disk-gpt.qcow2")
+	sock := filepath.Join(t.TempDir(), "nbd.sock")
+	cmd := exec.Command(nbd, "--persistent", "-k", sock, "-f", "qcow2", img)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// qemu-nbd takes its locks before it creates the socket.
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sum := sha(t, img)
+	r := runCLI(t, sysprep.Stack{}, "sysprep", img)
+	if r.code != 1 || !strings.Contains(r.stderr, img) || !strings.Contains(r.stderr, "hint:") {
+		t.Fatalf("exit %d, stderr %q: want 1, the image named and a hint", r.code, r.stderr)
+	}
+	if sha(t, img) != sum {
+		t.Fatal("an image in use was written")
+	}
+}
+
+func TestAcceptanceRecoverCleanImage(t *testing.T) {
+	img := fixture.Path(t, "disk-none.raw")
+	sum := sha(t, img)
+	r := runCLI(t, sysprep.Stack{}, "recover", img)
+	if r.code != 0 || !strings.Contains(r.stdout, "nothing to recover") {
+		t.Fatalf("recover: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if sha(t, img) != sum {
+		t.Fatal("recover changed a clean image")
 	}
 }
