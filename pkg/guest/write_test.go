@@ -1,0 +1,242 @@
+package guest
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/imgprep/imgprep/internal/fixture"
+	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/pkg/image"
+)
+
+// TestScanQcow2TwinsMatchRaw scans each qcow2 fixture through pkg/image
+// and expects exactly what its raw twin gives.
+func TestScanQcow2TwinsMatchRaw(t *testing.T) {
+	for _, name := range []string{"disk-gpt", "disk-mbr", "disk-none"} {
+		t.Run(name, func(t *testing.T) {
+			d, _ := openRaw(t, name+".raw", false)
+			lr, err := Scan(d, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := image.Open(fixture.Path(t, name+".qcow2"), image.OpenOptions{Format: "auto"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			if h.Format() != "qcow2" {
+				t.Fatalf("format %s", h.Format())
+			}
+			lq, err := Scan(h, Options{Name: name + ".qcow2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := describe(lr), describe(lq); a != b {
+				t.Fatalf("raw:\n%s\nqcow2:\n%s", a, b)
+			}
+			gs, err := lq.Guests()
+			if err != nil || len(gs) != 1 {
+				t.Fatalf("Guests: %d, %v", len(gs), err)
+			}
+			if b, err := gs[0].ReadFile("/var/lib/netdata/registry/netdata.public.unique.id"); err != nil || string(b) != "8d3b5c1e-7f2a-11ee-9c4d-0242ac120002\n" {
+				t.Fatalf("GUID through qcow2: %q, %v", b, err)
+			}
+		})
+	}
+}
+
+// sysprepLike makes the changes imgprep's default operations make, through
+// guest paths that cross the /var mount and the /var/run -> /run link.
+func sysprepLike(tb testing.TB, g *Guest) {
+	tb.Helper()
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"empty /etc/machine-id", func() error { return g.Truncate("/etc/machine-id", 0) }},
+		{"remove the D-Bus machine-id", func() error { return g.Remove("/var/lib/dbus/machine-id") }},
+		{"remove Netdata's GUID on /var", func() error { return g.Remove("/var/lib/netdata/registry/netdata.public.unique.id") }},
+		{"remove cloud.d on /var", func() error { return g.RemoveAll("/var/lib/netdata/cloud.d") }},
+		{"remove the status file through /var/run -> /run", func() error { return g.Remove("/var/run/status-netdata.json") }},
+		{"remove the SSH host keys", func() error {
+			for _, k := range []string{"ed25519", "rsa"} {
+				for _, suffix := range []string{"", ".pub"} {
+					if err := g.Remove("/etc/ssh/ssh_host_" + k + "_key" + suffix); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			tb.Fatalf("%s: %v", s.what, err)
+		}
+	}
+	if err := g.Sync(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestGuestWritesAcrossMountsPassE2fsck makes sysprep's changes on the
+// GPT fixture and has e2fsck and debugfs judge both ext4 filesystems; the
+// ESP, which imgprep cannot write, must be byte-identical.
+func TestGuestWritesAcrossMountsPassE2fsck(t *testing.T) {
+	g, l, p := scanGuest(t, "disk-gpt.raw", true)
+	root, vfs, esp := fsAt(t, l, 2), fsAt(t, l, 3), fsAt(t, l, 1)
+	if !root.Writable || !vfs.Writable {
+		t.Fatalf("root writable=%t (%s), /var writable=%t (%s)", root.Writable, root.Why, vfs.Writable, vfs.Why)
+	}
+	before, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sysprepLike(t, g)
+	after, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before[esp.Offset:esp.Offset+esp.Size], after[esp.Offset:esp.Offset+esp.Size]) {
+		t.Error("the ESP changed")
+	}
+	rootDev, varDev := oracle.Device(p, root.Offset), oracle.Device(p, vfs.Offset)
+	oracle.E2fsckClean(t, rootDev)
+	oracle.E2fsckClean(t, varDev)
+	checks := []struct {
+		dev, path string
+		want      string // a prefix of the content, or all of it with exact
+		absent    bool
+		exact     bool
+	}{
+		{rootDev, "/etc/machine-id", "", false, true},
+		{rootDev, "/etc/hostname", "template\n", false, false},
+		{rootDev, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n", false, false},
+		{rootDev, "/run/status-netdata.json", "", true, false},
+		{rootDev, "/etc/ssh/ssh_host_ed25519_key", "", true, false},
+		{rootDev, "/etc/ssh/sshd_config", "Port 22\nPermitRootLogin no\n", false, false},
+		{rootDev, "/tmp/status-netdata.json", `{"agent"`, false, false},
+		{varDev, "/lib/netdata/registry/netdata.public.unique.id", "", true, false},
+		{varDev, "/lib/netdata/cloud.d/token", "", true, false},
+		{varDev, "/lib/dbus/machine-id", "", true, false},
+		{varDev, "/log/syslog", "Nov 14 22:13:21 template kernel: line 1\n", false, false},
+		{varDev, "/cache/netdata/netdata-meta.db", "SQLite format 3", false, false},
+	}
+	for _, c := range checks {
+		got, ok := oracle.DebugfsCat(t, c.dev, c.path)
+		switch {
+		case c.absent && ok:
+			t.Errorf("%s still present", c.path)
+		case !c.absent && !ok:
+			t.Errorf("%s missing", c.path)
+		case !c.absent && !strings.HasPrefix(string(got), c.want), c.exact && string(got) != c.want:
+			t.Errorf("%s = %q, want %q (exact: %t)", c.path, got, c.want, c.exact)
+		}
+	}
+	if out := oracle.Debugfs(t, rootDev, "ea_get /etc/machine-id security.selinux"); !strings.Contains(out, "machineid_t") {
+		t.Errorf("machine-id lost its SELinux label: %q", out)
+	}
+	if out := oracle.Debugfs(t, varDev, "stat /run"); !strings.Contains(out, "Type: symlink") {
+		t.Errorf("/var/run is no longer a symlink: %s", out)
+	}
+}
+
+// TestRemovingCloudDLinkLeavesEtcAlone: /var/lib/netdata/cloud.d -> /etc;
+// removing it removes the link and nothing in the guest's /etc.
+func TestRemovingCloudDLinkLeavesEtcAlone(t *testing.T) {
+	g, _, p := scanGuest(t, "guest-clouddlink.raw", true)
+	etcBefore := oracle.Debugfs(t, p, "ls -l /etc")
+	if err := g.RemoveAll("/var/lib/netdata/cloud.d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	oracle.E2fsckClean(t, p)
+	if _, ok := oracle.DebugfsCat(t, p, "/var/lib/netdata/cloud.d"); ok {
+		t.Fatal("cloud.d still present")
+	}
+	if etcAfter := oracle.Debugfs(t, p, "ls -l /etc"); etcAfter != etcBefore {
+		t.Fatalf("/etc changed:\nbefore:\n%s\nafter:\n%s", etcBefore, etcAfter)
+	}
+}
+
+// TestHostileGuestsAreRefusedCleanly: writes that the hostile links
+// would send elsewhere fail with the kernel's error and change nothing.
+func TestHostileGuestsAreRefusedCleanly(t *testing.T) {
+	tests := []struct {
+		image string
+		do    func(g *Guest) error
+		want  error
+	}{
+		{"guest-runfile.raw", func(g *Guest) error { return g.Remove("/var/run/status-netdata.json") }, fs.ErrNotDir},
+		{"guest-symloop.raw", func(g *Guest) error {
+			return g.Remove("/var/lib/netdata/registry/netdata.public.unique.id")
+		}, fs.ErrLoop},
+		{"guest-varxfs.raw", func(g *Guest) error { return g.Remove("/var/lib/netdata/registry/netdata.public.unique.id") }, ErrUnsupportedFS},
+	}
+	for _, tt := range tests {
+		t.Run(tt.image, func(t *testing.T) {
+			g, _, p := scanGuest(t, tt.image, true)
+			before, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.do(g); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if err := g.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			after, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(before, after) {
+				t.Fatal("the image changed")
+			}
+		})
+	}
+}
+
+// TestGuestWritesThroughQcow2 makes the same changes on the qcow2 twin
+// through pkg/image, commits, and has qemu-img and e2fsck judge the result.
+func TestGuestWritesThroughQcow2(t *testing.T) {
+	p := fixture.Path(t, "disk-gpt.qcow2")
+	h, err := image.Open(p, image.OpenOptions{Format: "auto", Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := Scan(h, Options{Name: "disk-gpt.qcow2", Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := l.Guests()
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("Guests: %d, %v", len(gs), err)
+	}
+	sysprepLike(t, gs[0])
+	if err := h.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	oracle.QemuImgCheck(t, p, false)
+	raw := p + ".raw"
+	oracle.QemuImgConvertRaw(t, p, raw)
+	for _, n := range []int{2, 3} {
+		oracle.E2fsckClean(t, oracle.Device(raw, fsAt(t, l, n).Offset))
+	}
+	if got, ok := oracle.DebugfsCat(t, oracle.Device(raw, fsAt(t, l, 2).Offset), "/etc/machine-id"); !ok || len(got) != 0 {
+		t.Fatalf("machine-id after commit: %q, %t", got, ok)
+	}
+	if _, ok := oracle.DebugfsCat(t, oracle.Device(raw, fsAt(t, l, 3).Offset), "/lib/netdata/registry/netdata.public.unique.id"); ok {
+		t.Fatal("the GUID survived the commit")
+	}
+}
