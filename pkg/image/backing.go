@@ -29,7 +29,7 @@ func idOf(fi os.FileInfo) (fileID, bool) {
 // chain opens an image's backing files under the host-safety policy and
 // records every layer. One chain serves one Open.
 type chain struct {
-	allow         []string // AllowBacking trees, symlinks resolved
+	allow         []string // AllowBacking trees, absolute, as given and resolved
 	backingFormat string   // OpenOptions.BackingFormat
 	seen          map[fileID]string
 	layers        []Layer
@@ -38,6 +38,11 @@ type chain struct {
 func newChain(opts OpenOptions) *chain {
 	c := &chain{backingFormat: opts.BackingFormat, seen: map[fileID]string{}}
 	for _, dir := range opts.AllowBacking {
+		// Both as given (for the check on the name) and with symlinks
+		// resolved (for the check on the real path).
+		if abs, err := filepath.Abs(dir); err == nil {
+			c.allow = append(c.allow, abs)
+		}
 		if real, err := realDir(dir); err == nil {
 			c.allow = append(c.allow, real)
 		}
@@ -96,6 +101,17 @@ func within(path, dir string) bool {
 	return strings.HasPrefix(path, dir+string(filepath.Separator))
 }
 
+// allowed reports whether path lies in one of trees or in an AllowBacking
+// tree.
+func (c *chain) allowed(path string, trees ...string) bool {
+	for _, t := range append(trees, c.allow...) {
+		if abs, err := filepath.Abs(t); err == nil && within(path, abs) {
+			return true
+		}
+	}
+	return false
+}
+
 // resolve applies the policy to the backing name recorded by the image at
 // imagePath and returns the real path of the backing file and its stat.
 func (c *chain) resolve(imagePath, name string) (string, os.FileInfo, error) {
@@ -110,28 +126,29 @@ func (c *chain) resolve(imagePath, name string) (string, os.FileInfo, error) {
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(dir, p)
 	}
+	tree, err := realDir(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	// Checked on the name first, so that nothing outside the trees is
+	// even looked up, then on the real path, symlinks resolved.
+	if abs, err := filepath.Abs(p); err != nil || !c.allowed(abs, tree, filepath.Clean(dir)) {
+		return "", nil, fmt.Errorf("%w: %s is outside %s", ErrBackingOutsideTree, p, tree)
+	}
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %v", ErrBackingNotRegular, err)
+		return "", nil, fmt.Errorf("%w: %w", ErrBackingNotRegular, err)
 	}
 	real, err = filepath.Abs(real)
 	if err != nil {
 		return "", nil, err
 	}
-	tree, err := realDir(dir)
-	if err != nil {
-		return "", nil, err
-	}
-	ok := within(real, tree)
-	for _, a := range c.allow {
-		ok = ok || within(real, a)
-	}
-	if !ok {
-		return "", nil, fmt.Errorf("%w: %s is outside %s", ErrBackingOutsideTree, real, tree)
+	if !c.allowed(real, tree) {
+		return "", nil, fmt.Errorf("%w: %s resolves to %s, outside %s", ErrBackingOutsideTree, p, real, tree)
 	}
 	fi, err := os.Stat(real)
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %v", ErrBackingNotRegular, err)
+		return "", nil, fmt.Errorf("%w: %w", ErrBackingNotRegular, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return "", nil, fmt.Errorf("%w: %s is a %s", ErrBackingNotRegular, real, kindOf(fi.Mode()))
