@@ -466,12 +466,17 @@ func TestAcceptanceImageInUseIsNotWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	// qemu-nbd takes its locks before it creates the socket.
-	for i := 0; i < 200; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
+	// Wait until qemu-img itself sees the image locked.
+	locked := false
+	for i := 0; i < 300 && !locked; i++ {
+		_, _, code := oracle.Run(t, "qemu-img", "info", img)
+		locked = code != 0
+		if !locked {
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
+	}
+	if !locked {
+		t.Fatal("qemu-nbd never locked the image")
 	}
 	sum := sha(t, img)
 	r := runCLI(t, sysprep.Stack{}, "sysprep", img)
