@@ -160,13 +160,8 @@ func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
 		g.mounts = append(g.mounts, Mount{Point: point, FS: f, Spec: e.Spec})
 		points[point] = len(g.mounts) - 1
 	}
-	sort.SliceStable(g.mounts, func(i, j int) bool {
-		di, dj := depth(g.mounts[i].Point), depth(g.mounts[j].Point)
-		if di != dj {
-			return di < dj
-		}
-		return g.mounts[i].Point < g.mounts[j].Point
-	})
+	sortMounts(g.mounts)
+	g.canonicalizeMountPoints()
 	for _, p := range osReleasePaths {
 		data, err := g.ReadFile(p)
 		if err != nil {
@@ -179,6 +174,46 @@ func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
 		return g, nil
 	}
 	return nil, fmt.Errorf("%w: /etc/fstab but no os-release", errNotRoot)
+}
+
+// sortMounts orders mounts root first, then by depth and mount point;
+// entries for the same point keep their fstab order.
+func sortMounts(ms []Mount) {
+	sort.SliceStable(ms, func(i, j int) bool {
+		di, dj := depth(ms[i].Point), depth(ms[j].Point)
+		if di != dj {
+			return di < dj
+		}
+		return ms[i].Point < ms[j].Point
+	})
+}
+
+// canonicalizeMountPoints resolves each mount point inside the guest
+// assembled from the mounts above it, as mount(8) canonicalizes its
+// target: a mount on /var/run, where /var/run -> /run, lands on /run. A
+// point that does not resolve (a missing directory, an unsupported
+// filesystem on the way) is kept as written. When two mounts end on the
+// same point, the later one in fstab order hides the earlier.
+func (g *Guest) canonicalizeMountPoints() {
+	full := g.mounts
+	for i := 1; i < len(full); i++ {
+		g.mounts = full[:i]
+		if t, err := g.resolve(full[i].Point, true); err == nil && t.guestPath != "/" {
+			full[i].Point = t.guestPath
+		}
+	}
+	last := map[string]int{}
+	for i, m := range full {
+		last[m.Point] = i
+	}
+	kept := full[:0]
+	for i, m := range full {
+		if last[m.Point] == i {
+			kept = append(kept, m)
+		}
+	}
+	g.mounts = kept
+	sortMounts(g.mounts)
 }
 
 func reindex(g *Guest) map[string]int {

@@ -275,3 +275,53 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+// TestMountPointsAreCanonicalizedLikeMount8 mounts a filesystem on
+// /var/run, a symlink to /run: mount(8) follows it, so files under both
+// names land on the mounted filesystem. Of two mounts on one point the
+// later fstab line wins.
+func TestMountPointsAreCanonicalizedLikeMount8(t *testing.T) {
+	root, runfs, first, second := memfs.New(), memfs.New(), memfs.New(), memfs.New()
+	root.AddFile("/etc/fstab", "LABEL=root / ext4 defaults 0 1\n"+
+		"LABEL=run /var/run ext4 defaults 0 0\n"+
+		"LABEL=first /data ext4 defaults 0 0\n"+
+		"LABEL=second /srv/../data/ ext4 defaults 0 0\n", 0o644)
+	root.AddFile("/etc/os-release", "ID=debian\n", 0o644)
+	root.AddDir("/run", 0o755)
+	root.AddDir("/var", 0o755)
+	root.AddDir("/data", 0o755)
+	root.AddSymlink("/var/run", "/run")
+	runfs.AddFile("/pid", "1\n", 0o644)
+	l := &Layout{Filesystems: []*Filesystem{
+		{Partition: 1, Type: "ext4", Label: "root", FS: root, Writable: true},
+		{Partition: 2, Type: "ext4", Label: "run", FS: runfs, Writable: true},
+		{Partition: 3, Type: "ext4", Label: "first", FS: first, Writable: true},
+		{Partition: 4, Type: "ext4", Label: "second", FS: second, Writable: true},
+	}}
+	gs, err := l.Guests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gs[0]
+	var got []string
+	for _, m := range g.Mounts() {
+		got = append(got, m.Point+"="+m.FS.Label)
+	}
+	if want := "/=root /data=second /run=run"; strings.Join(got, " ") != want {
+		t.Fatalf("mounts %q, want %q", strings.Join(got, " "), want)
+	}
+	for _, p := range []string{"/run/pid", "/var/run/pid"} {
+		if w, err := g.Where(p); err != nil || w != "ext4 on partition 2 (/run)" {
+			t.Errorf("Where(%s) = %q, %v", p, w, err)
+		}
+	}
+}
+
+func TestRemoveAllOfAMissingPathIsNotAnError(t *testing.T) {
+	g, _, _ := memGuest(t)
+	for _, p := range []string{"/var/lib/missing", "/missing/dir/below", "/var/lib/netdata/cloud.d/missing"} {
+		if err := g.RemoveAll(p); err != nil {
+			t.Errorf("RemoveAll(%s): %v", p, err)
+		}
+	}
+}

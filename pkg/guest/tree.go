@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -167,6 +168,9 @@ func (g *Guest) Remove(p string) error {
 // nothing, when a mount point lies at or below p.
 func (g *Guest) RemoveAll(p string) error {
 	t, err := g.writer("removeall", p, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
