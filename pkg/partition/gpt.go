@@ -116,11 +116,14 @@ func checkGPT(r io.ReaderAt, size int64, ss int, lba uint64) (*GPTHeader, error)
 	}
 	used := 0
 	for i := 0; i < int(h.NumberOfPartitionEntries); i++ {
-		var e GPTEntry
+		// The GPTEntry fields checked here, decoded by hand: reflection
+		// per entry would dominate the cost of reading a table.
 		b := array[i*GPTEntrySize : (i+1)*GPTEntrySize]
-		if err := binary.Read(bytes.NewReader(b), binary.LittleEndian, &e); err != nil {
-			return nil, err
+		e := GPTEntry{
+			StartingLBA: binary.LittleEndian.Uint64(b[32:40]),
+			EndingLBA:   binary.LittleEndian.Uint64(b[40:48]),
 		}
+		copy(e.PartitionTypeGUID[:], b[0:16])
 		if e.PartitionTypeGUID == [16]byte{} {
 			continue
 		}
