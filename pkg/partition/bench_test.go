@@ -17,4 +17,3 @@ func BenchmarkRead(b *testing.B) {
 		})
 	}
 }
-
