@@ -28,8 +28,10 @@
 //   - LUKS: "LUKS\xba\xbe" at 0; uuid at 168, LUKS2 label at 24
 //     (https://gitlab.com/cryptsetup/cryptsetup/-/wikis/Specification).
 //
-// Every integer read by the prober is little-endian except the LUKS
-// header's, which is big-endian; the struct types in layout.go say which.
+// The integers the prober reads are little-endian, except in the xfs
+// superblock and the LUKS header, which are big-endian; each struct type in
+// layout.go states its byte order and layout_test.go (probe_test.go)
+// asserts its size.
 // ext filesystems are opened with pkg/fs/ext4; every other type is reported
 // with no engine (Filesystem.FS nil) and the reason.
 //

@@ -145,6 +145,66 @@ func TestGuestWritesAcrossMountsPassE2fsck(t *testing.T) {
 	}
 }
 
+// TestGuestWritesOnEveryDiskLayout runs the same changes on every layout
+// fixture (MBR with logical partitions, partitionless, 4096-byte sectors)
+// and has e2fsck judge every ext filesystem; those the guest does not
+// write (the MBR's ext2 /boot) must stay byte-identical.
+func TestGuestWritesOnEveryDiskLayout(t *testing.T) {
+	tests := []struct {
+		image     string
+		changed   []int // partitions written
+		untouched []int
+	}{
+		{"disk-mbr.raw", []int{5, 6}, []int{1}},
+		{"disk-none.raw", []int{0}, nil},
+		{"disk-gpt-4k.raw", []int{1, 2}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.image, func(t *testing.T) {
+			g, l, p := scanGuest(t, tt.image, true)
+			before, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sysprepLike(t, g)
+			after, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range tt.untouched {
+				f := fsAt(t, l, n)
+				if !bytes.Equal(before[f.Offset:f.Offset+f.Size], after[f.Offset:f.Offset+f.Size]) {
+					t.Errorf("%s changed", f.Desc())
+				}
+			}
+			for _, n := range append(tt.changed, tt.untouched...) {
+				oracle.E2fsckClean(t, oracle.Device(p, fsAt(t, l, n).Offset))
+			}
+			root := oracle.Device(p, g.Root().Offset)
+			if got, ok := oracle.DebugfsCat(t, root, "/etc/machine-id"); !ok || len(got) != 0 {
+				t.Errorf("machine-id: %q, %t", got, ok)
+			}
+			if _, ok := oracle.DebugfsCat(t, root, "/run/status-netdata.json"); ok {
+				t.Error("/run/status-netdata.json survived removal through /var/run")
+			}
+		})
+	}
+}
+
+// TestEngineRefusalFallsBackToReadOnly: an ext4 with a journal to replay
+// is opened read-only, with the engine's reason, when writing was asked.
+func TestEngineRefusalFallsBackToReadOnly(t *testing.T) {
+	d, _ := openRaw(t, "ext4-needs-recovery.img", true)
+	l, err := Scan(d, Options{Name: "ext4-needs-recovery.img", Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fsAt(t, l, 0)
+	if f.FS == nil || f.Writable || !strings.Contains(f.Why, "recovery") {
+		t.Fatalf("engine=%t writable=%t why=%q; want a read-only engine and the recovery reason", f.FS != nil, f.Writable, f.Why)
+	}
+}
+
 // TestRemovingCloudDLinkLeavesEtcAlone: /var/lib/netdata/cloud.d -> /etc;
 // removing it removes the link and nothing in the guest's /etc.
 func TestRemovingCloudDLinkLeavesEtcAlone(t *testing.T) {
