@@ -120,12 +120,12 @@ func (f *FS) AddHardLink(oldPath, newPath string) *FS {
 }
 
 // SetOwner sets the owner of p, without following a final symlink.
-func (f *FS) SetOwner(p string, uid, gid uint32) *FS {
+func (f *FS) SetOwner(p string, owner fs.Owner) *FS {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n, err := f.get("setowner", p, false)
 	f.must("setowner", p, err)
-	n.uid, n.gid = uid, gid
+	n.uid, n.gid = owner.UID, owner.GID
 	return f
 }
 

@@ -155,7 +155,7 @@ func TestChangesDoNotFollowTheFinalSymlink(t *testing.T) {
 func TestWriteSemantics(t *testing.T) {
 	f := tree(t)
 	f.SetXattr("/etc/machine-id", "security.selinux", []byte("system_u:object_r:machineid_t:s0"))
-	f.SetOwner("/etc/machine-id", 0, 42)
+	f.SetOwner("/etc/machine-id", fs.Owner{GID: 42})
 	before, _ := f.Lstat("/etc/machine-id")
 	if err := f.Truncate("/etc/machine-id", 0); err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ func TestRemoveAllDeepTree(t *testing.T) {
 	}
 }
 
-func mustRead(t *testing.T, f *FS, p, want string) {
+func mustRead(t testing.TB, f *FS, p, want string) {
 	t.Helper()
 	b, err := f.ReadFile(p)
 	if err != nil {
@@ -267,7 +267,7 @@ func mustRead(t *testing.T, f *FS, p, want string) {
 	}
 }
 
-func mustNotExist(t *testing.T, f *FS, p string) {
+func mustNotExist(t testing.TB, f *FS, p string) {
 	t.Helper()
 	if _, err := f.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("lstat %s: err %v, want ErrNotExist", p, err)

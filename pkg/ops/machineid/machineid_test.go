@@ -117,7 +117,7 @@ func TestBadMode(t *testing.T) {
 	}
 }
 
-func checkContent(t *testing.T, f *memfs.FS, p string, want *string) {
+func checkContent(t testing.TB, f *memfs.FS, p string, want *string) {
 	t.Helper()
 	b, err := f.ReadFile(p)
 	if want == nil {

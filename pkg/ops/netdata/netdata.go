@@ -55,9 +55,10 @@ func (c *Claim) Validate() error {
 	if c.Token == "" {
 		return fmt.Errorf("%w: a claim token is required", ErrBadClaim)
 	}
-	for name, v := range map[string]string{"token": c.Token, "rooms": c.Rooms, "url": c.URL, "proxy": c.Proxy} {
-		if strings.ContainsAny(v, "\n\r") {
-			return fmt.Errorf("%w: the %s holds a line break", ErrBadClaim, name)
+	fields := []struct{ name, value string }{{"token", c.Token}, {"rooms", c.Rooms}, {"url", c.URL}, {"proxy", c.Proxy}}
+	for _, f := range fields {
+		if strings.ContainsAny(f.value, "\n\r") {
+			return fmt.Errorf("%w: the %s holds a line break", ErrBadClaim, f.name)
 		}
 	}
 	return nil

@@ -1,6 +1,9 @@
 package opstest
 
-import "github.com/imgprep/imgprep/pkg/fs/memfs"
+import (
+	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/pkg/fs/memfs"
+)
 
 // Root is a named guest tree to run an operation on. New returns a fresh
 // copy each time it is called.
@@ -28,7 +31,7 @@ func Populated() *memfs.FS {
 		AddFile("/var/lib/dbus/machine-id", machineID, 0o444).
 		AddFile("/etc/netdata/netdata.conf", "[global]\n    run as user = netdata\n", 0o644).
 		AddFile("/etc/netdata/claim.conf", "[global]\n    url = https://app.netdata.cloud\n    token = SECRET-TOKEN\n    rooms = r1\n", 0o640).
-		SetOwner("/etc/netdata/claim.conf", 0, 997).
+		SetOwner("/etc/netdata/claim.conf", fs.Owner{GID: 997}).
 		AddFile("/var/lib/netdata/registry/netdata.public.unique.id", "a1b2c3d4-0000-4000-8000-00000000abcd", 0o644).
 		AddFile("/var/lib/netdata/registry/registry.db", "keep", 0o644).
 		AddFile("/var/lib/netdata/status-netdata.json", `{"agent":{"id":"a1b2c3d4"}}`, 0o644).
@@ -51,7 +54,7 @@ func Populated() *memfs.FS {
 		AddFile("/etc/ssh/ssh_host_ed25519_key", "-----BEGIN OPENSSH PRIVATE KEY-----\n", 0o600).
 		AddFile("/etc/ssh/ssh_host_ed25519_key.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFjRa7YbKn9yA8s5qUpxWQ8yG8KH2cXyS3D0nX8t9n0K root@template\n", 0o644).
 		AddFile("/home/user/notes.txt", "keep me", 0o600).
-		SetOwner("/home/user/notes.txt", 1000, 1000).
+		SetOwner("/home/user/notes.txt", fs.Owner{UID: 1000, GID: 1000}).
 		AddHardLink("/home/user/notes.txt", "/home/user/notes-link.txt")
 	return f
 }

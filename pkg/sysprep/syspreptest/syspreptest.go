@@ -1,6 +1,3 @@
-// Package syspreptest provides an in-memory sysprep.Backend: images whose
-// guests are memfs trees, with commit and discard recorded, so that the
-// pipeline and the CLI can be tested without the disk layers.
 package syspreptest
 
 import (
