@@ -105,6 +105,7 @@ func (t *Tx) fillJournal(jf storage.File, recs []Region) (*Journal, error) {
 		FinalSize:   uint64(t.size),
 		JournalSize: uint64(total),
 		DataBytes:   uint64(data),
+		CutSize:     uint64(t.low),
 	}
 	copy(h.Magic[:], journalMagic)
 	jw := &journalWriter{w: jf, bufSize: t.opts.BufferSize}
@@ -147,7 +148,7 @@ func (t *Tx) fillJournal(jf storage.File, recs []Region) (*Journal, error) {
 	if err := jw.flush(); err != nil {
 		return nil, err
 	}
-	return &Journal{State: StatePending, OrigSize: t.base, FinalSize: t.size, Records: len(recs), DataBytes: data}, nil
+	return &Journal{State: StatePending, OrigSize: t.base, FinalSize: t.size, CutSize: t.low, Records: len(recs), DataBytes: data}, nil
 }
 
 // apply does step 3.
@@ -206,6 +207,22 @@ func (t *Tx) undo(j *Journal, jf storage.File, what string, cause error, marking
 	return fmt.Errorf("txn: %s: %w; %w: the image is unchanged", what, cause, ErrRolledBack)
 }
 
+// matches checks that f could be the image the journal was written for,
+// part way through applying it: its size is the original one, or between
+// the cut size and the final size (step 3 truncates to the cut size, then
+// writes and extends up to the final size). It catches a journal left
+// beside an image that was since replaced by another.
+func (j *Journal) matches(f storage.File) error {
+	size, err := f.Size()
+	if err != nil {
+		return err
+	}
+	if size == j.OrigSize || (size >= j.CutSize && size <= max(j.FinalSize, j.CutSize)) {
+		return nil
+	}
+	return fmt.Errorf("%w: the image is %d bytes, the journal expects %d or %d to %d", ErrJournalMismatch, size, j.OrigSize, j.CutSize, j.FinalSize)
+}
+
 // rollback writes the journal's original bytes and size back to f and
 // syncs it. It is idempotent, so a crash during it is recovered by
 // running it again.
@@ -255,6 +272,9 @@ func Recover(f storage.File, opts Options) (rolledBack bool, err error) {
 	j, err := ParseJournal(jf, size)
 	switch {
 	case err == nil && j.State == StatePending:
+		if err := j.matches(f); err != nil {
+			return false, fmt.Errorf("txn: journal %s: %w; the image was not touched", path, err)
+		}
 		if err := rollback(f, j); err != nil {
 			return false, fmt.Errorf("txn: recovering from journal %s: %w: %v", path, ErrRollbackFailed, err)
 		}

@@ -57,7 +57,7 @@
 //
 // Every integer is little-endian; see layout.go. Header 64 bytes (magic
 // "IMGPJRNL", version 1, header size, state, record count, original
-// size, final size, journal size, data bytes, reserved); records of a
+// size, final size, journal size, data bytes, cut size); records of a
 // 16-byte header (offset, length) and length bytes; trailer 16 bytes
 // (magic "IMGPJEND", crc32c Castagnoli, reserved). ParseJournal checks
 // every field against the journal's own size before trusting it.

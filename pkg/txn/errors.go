@@ -20,6 +20,10 @@ var (
 	// ErrJournalCorrupt: a field is out of bounds (a record past the
 	// original size, records out of order, an unknown state).
 	ErrJournalCorrupt = errors.New("txn: journal is corrupt")
+	// ErrJournalMismatch: a valid journal that cannot belong to the
+	// image beside it (the image's size is impossible mid-commit); the
+	// image was probably replaced. Recover leaves both alone.
+	ErrJournalMismatch = errors.New("txn: journal does not match the image")
 	// ErrJournalExists: a journal is already there when committing; an
 	// earlier run did not finish and Recover must run first.
 	ErrJournalExists = errors.New("txn: a journal already exists")

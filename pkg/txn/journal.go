@@ -20,6 +20,7 @@ type Journal struct {
 	State     uint32 // StatePending or StateCommitted
 	OrigSize  int64  // the image's size before the transaction
 	FinalSize int64  // its size after
+	CutSize   int64  // the lowest size it takes while the changes are applied
 	Records   int    // number of records
 	DataBytes int64  // bytes of original content recorded
 }
@@ -59,7 +60,7 @@ func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 		return nil, badJournal(24, ErrJournalCorrupt)
 	case h.DataBytes > uint64(size):
 		return nil, badJournal(48, ErrJournalCorrupt)
-	case h.Reserved != 0:
+	case h.CutSize > h.OrigSize || h.CutSize > h.FinalSize:
 		return nil, badJournal(56, ErrJournalCorrupt)
 	}
 	clear(hb[stateOff : stateOff+4]) // State is checksummed as zero
@@ -122,6 +123,7 @@ func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 		State:     h.State,
 		OrigSize:  int64(h.OrigSize),
 		FinalSize: int64(h.FinalSize),
+		CutSize:   int64(h.CutSize),
 		Records:   int(h.RecordCount),
 		DataBytes: int64(h.DataBytes),
 	}, nil

@@ -38,7 +38,7 @@ func TestParseJournalAcceptsWhatCommitWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Originals: [2,5), [40,50) and the cut [60,100): three records.
-	if j.State != StatePending || j.OrigSize != 100 || j.FinalSize != 94 || j.Records != 3 || j.DataBytes != 3+10+40 {
+	if j.State != StatePending || j.OrigSize != 100 || j.FinalSize != 94 || j.CutSize != 60 || j.Records != 3 || j.DataBytes != 3+10+40 {
 		t.Fatalf("parsed %+v", j)
 	}
 	// The state field is outside the checksum: flipping it to committed
@@ -75,7 +75,7 @@ func TestParseJournalRejectsDamage(t *testing.T) {
 		{"unknown state is corrupt", put32(stateOff, 0), ErrJournalCorrupt, stateOff},
 		{"record count beyond what the file can hold", put32(20, 0xFFFFFFFF), ErrJournalCorrupt, 20},
 		{"original size beyond int64", put64(24, 1<<63), ErrJournalCorrupt, 24},
-		{"reserved header field not zero", put64(56, 1), ErrJournalCorrupt, 56},
+		{"cut size above the original size", put64(56, 101), ErrJournalCorrupt, 56},
 		{"record past the original size", put64(headerSize, 99), ErrJournalCorrupt, headerSize},
 		{"record of length zero", put64(headerSize+8, 0), ErrJournalCorrupt, headerSize + 8},
 		{"record longer than the journal", put64(headerSize+8, 1<<40), ErrJournalCorrupt, headerSize + 8},
@@ -128,6 +128,8 @@ func TestRecoverCases(t *testing.T) {
 		{"pending journal over a fully applied image: rolled back", after, good, before, true, nil, false},
 		{"pending journal over an untouched image: rewritten identical", before, good, before, true, nil, false},
 		{"journal of a newer version: left alone, image untouched", mix, newer, mix, false, ErrJournalVersion, true},
+		{"journal beside a replaced, larger image: left alone, image untouched", pattern(150, 9), good, pattern(150, 9), false, ErrJournalMismatch, true},
+		{"journal beside a replaced, smaller image: left alone, image untouched", pattern(50, 9), good, pattern(50, 9), false, ErrJournalMismatch, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -49,7 +49,7 @@ type journalHeader struct {
 	FinalSize   uint64  // its size after (informational)
 	JournalSize uint64  // the journal's total length, trailer included
 	DataBytes   uint64  // the sum of the records' Length
-	Reserved    uint64  // zero
+	CutSize     uint64  // the lowest size the image takes while the changes are applied
 }
 
 // recordHeader precedes Length bytes of original image content.
@@ -76,7 +76,7 @@ func (h *journalHeader) marshal(b []byte) {
 	le.PutUint64(b[32:], h.FinalSize)
 	le.PutUint64(b[40:], h.JournalSize)
 	le.PutUint64(b[48:], h.DataBytes)
-	le.PutUint64(b[56:], h.Reserved)
+	le.PutUint64(b[56:], h.CutSize)
 }
 
 func (h *journalHeader) unmarshal(b []byte) {
@@ -90,7 +90,7 @@ func (h *journalHeader) unmarshal(b []byte) {
 	h.FinalSize = le.Uint64(b[32:])
 	h.JournalSize = le.Uint64(b[40:])
 	h.DataBytes = le.Uint64(b[48:])
-	h.Reserved = le.Uint64(b[56:])
+	h.CutSize = le.Uint64(b[56:])
 }
 
 func (r *recordHeader) marshal(b []byte) {

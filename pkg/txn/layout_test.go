@@ -26,7 +26,7 @@ func TestOnDiskStructSizesMatchTheFormat(t *testing.T) {
 
 func TestHeaderMarshalMatchesBinaryLittleEndian(t *testing.T) {
 	h := journalHeader{Version: 1, HeaderSize: 64, State: StatePending, RecordCount: 3,
-		OrigSize: 1 << 40, FinalSize: 12345, JournalSize: 999, DataBytes: 77, Reserved: 0}
+		OrigSize: 1 << 40, FinalSize: 12345, JournalSize: 999, DataBytes: 77, CutSize: 5}
 	copy(h.Magic[:], journalMagic)
 	var a [headerSize]byte
 	h.marshal(a[:])
