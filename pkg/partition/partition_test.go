@@ -15,7 +15,13 @@ import (
 // openFixture returns a private copy of a fixture image, opened read-write.
 func openFixture(tb testing.TB, name string) (*os.File, int64) {
 	tb.Helper()
-	f, err := os.OpenFile(fixture.Path(tb, name), os.O_RDWR, 0)
+	return openPath(tb, fixture.Path(tb, name))
+}
+
+// openPath opens the disk at path read-write and returns it and its size.
+func openPath(tb testing.TB, path string) (*os.File, int64) {
+	tb.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -183,6 +189,8 @@ func TestReadDamagedTables(t *testing.T) {
 			"part-gpt.raw", writeAt([]byte{0xff}, 512+16), nil, KindGPT, true},
 		{"partition entry array CRC32 mismatch falls back to the backup",
 			"part-gpt.raw", writeAt([]byte{0xff}, 2*512+56), nil, KindGPT, true},
+		{"4096-byte-sector GPT with a damaged primary header falls back to its backup",
+			"part-gpt-4k.raw", writeAt([]byte("EFI FAKE"), 4096), nil, KindGPT, true},
 		{"primary and backup GPT both damaged is an error",
 			"part-gpt.raw", both(writeAt(zeroSector, 512), writeAt(zeroSector, lastLBA*512)), ErrInvalidGPT, "", false},
 		{"SizeOfPartitionEntry other than 128 is refused, not trusted",
@@ -240,7 +248,7 @@ func TestReadDamagedTables(t *testing.T) {
 				t.Fatalf("Read = kind %q, from backup %v; want %q, %v", got.Kind, got.FromBackup, tc.kind, tc.backup)
 			}
 			if tc.backup {
-				want := fixtureTables[0].want
+				want := fixtureTable(t, tc.image)
 				want.FromBackup = true
 				if !reflect.DeepEqual(*got, want) {
 					t.Fatalf("Read from backup:\n got %+v\nwant %+v", *got, want)
@@ -248,6 +256,17 @@ func TestReadDamagedTables(t *testing.T) {
 			}
 		})
 	}
+}
+
+func fixtureTable(tb testing.TB, image string) Table {
+	tb.Helper()
+	for _, ft := range fixtureTables {
+		if ft.image == image {
+			return ft.want
+		}
+	}
+	tb.Fatalf("no expected table for %s", image)
+	return Table{}
 }
 
 func TestReadTinyDisks(t *testing.T) {
