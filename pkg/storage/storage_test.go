@@ -451,3 +451,28 @@ func TestQemuStartedWhileWritingRefusesTheImage(t *testing.T) {
 		}
 	}
 }
+
+func TestInUseMessagesLeadWithTheLockThatMatters(t *testing.T) {
+	cases := []struct {
+		name string
+		err  InUseError
+		want string
+	}{
+		{"a writer's write lock comes first", InUseError{Name: "golden.qcow2", Write: true, Others: rwNbdQcow2},
+			"refusing to write: golden.qcow2 is in use by another process (QEMU holds its write lock; also holds consistent-read and resize; does not share write and resize)"},
+		{"a reader's consistent-read lock", InUseError{Name: "a.raw", Write: true, Others: roNbdRaw},
+			"refusing to write: a.raw is in use by another process (QEMU holds its consistent-read lock; does not share resize)"},
+		{"a writer refusing to share consistent-read stops a reader", InUseError{Name: "b", Others: Locks{Unshared: 1 << PermConsistentRead}},
+			"refusing to read: b is in use by another process (QEMU does not share consistent-read)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.err.Error(); got != c.want {
+				t.Fatalf("got  %s\nwant %s", got, c.want)
+			}
+			if !errors.Is(&c.err, ErrInUse) {
+				t.Fatal("does not match ErrInUse")
+			}
+		})
+	}
+}
