@@ -138,7 +138,23 @@ func (g *Guest) resolve(p string, follow bool) (target, error) {
 		}
 		cur = next
 	}
-	return g.locate(cur)
+	t, err := g.locate(cur)
+	if err != nil || !hasTrailingSlash(p) {
+		return t, err
+	}
+	// "name/" must be a directory; without follow, a final symlink is not
+	// one (rmdir("link/") is ENOTDIR in Linux, and nothing is followed).
+	if a, err := t.fs.FS.Lstat(t.inner); err == nil && a.Type() != fs.TypeDir {
+		return target{}, fs.ErrNotDir
+	}
+	return t, nil
+}
+
+// hasTrailingSlash reports whether p ends in "/" after a name, which makes
+// the kernel require a directory.
+func hasTrailingSlash(p string) bool {
+	trimmed := strings.TrimRight(p, "/")
+	return trimmed != "" && len(trimmed) < len(p)
 }
 
 // splitPath splits p into its non-empty components.

@@ -325,3 +325,40 @@ func TestRemoveAllOfAMissingPathIsNotAnError(t *testing.T) {
 		}
 	}
 }
+
+// TestTrailingSlashMeansADirectory: path_resolution(7) — a trailing slash
+// makes the final component a directory; lookups follow a final symlink,
+// while a removal of "link/" fails with ENOTDIR instead of reaching the
+// link's target.
+func TestTrailingSlashMeansADirectory(t *testing.T) {
+	g, root, _ := memGuest(t)
+	tests := []struct {
+		name    string
+		do      func() error
+		wantErr error
+	}{
+		{"lstat of link/ follows to the directory", func() error {
+			a, err := g.Lstat("/abs/")
+			if err == nil && a.Type() != fs.TypeDir {
+				return fs.ErrInvalid
+			}
+			return err
+		}, nil},
+		{"stat of file/ is ENOTDIR", func() error { _, err := g.Stat("/etc/hostname/"); return err }, fs.ErrNotDir},
+		{"remove of link/ is ENOTDIR and keeps both", func() error { return g.Remove("/abs/") }, fs.ErrNotDir},
+		{"removeall of /var/run/ is ENOTDIR and keeps /run", func() error { return g.RemoveAll("/var/run/") }, fs.ErrNotDir},
+		{"removeall of file/ is ENOTDIR", func() error { return g.RemoveAll("/etc/hostname/") }, fs.ErrNotDir},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.do(); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("got %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+	for _, p := range []string{"/abs", "/etc/hostname", "/run/status-netdata.json"} {
+		if _, err := root.Lstat(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}

@@ -16,6 +16,11 @@ import (
 // the result with a path inside it that has no symlink left to follow.
 
 func (g *Guest) reader(op, p string, follow bool) (target, error) {
+	return g.lookup(op, p, follow || hasTrailingSlash(p))
+}
+
+// lookup resolves p for op and wraps a failure in a *PathError.
+func (g *Guest) lookup(op, p string, follow bool) (target, error) {
 	t, err := g.resolve(p, follow)
 	if err != nil {
 		return target{}, &PathError{Op: op, Path: p, Err: err}
@@ -29,7 +34,7 @@ func (g *Guest) writer(op, p string, follow bool) (target, error) {
 	if base := p[strings.LastIndexByte(p, '/')+1:]; !follow && (base == "." || base == "..") {
 		return target{}, &PathError{Op: op, Path: p, Err: fmt.Errorf("final component %q: %w", base, fs.ErrInvalid)}
 	}
-	t, err := g.reader(op, p, follow)
+	t, err := g.lookup(op, p, follow)
 	if err != nil {
 		return target{}, err
 	}
