@@ -115,7 +115,7 @@ func TestSnapshotSeesWhatTheScriptMade(t *testing.T) {
 		t.Run(c.image+c.path, func(t *testing.T) {
 			tr, ok := trees[c.image]
 			if !ok {
-				tr = Snapshot(t, fixture.Path(t, c.image))
+				tr = SnapshotWith(t, fixture.Path(t, c.image), Options{MaxRead: -1})
 				trees[c.image] = tr
 			}
 			e, ok := tr[c.path]
