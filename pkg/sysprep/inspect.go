@@ -64,7 +64,7 @@ type SSHKey struct {
 // Inspect opens the image read-only and describes it.
 func Inspect(ctx context.Context, path string, opts Options) (*Inspection, error) {
 	if opts.Backend == nil {
-		return nil, fmt.Errorf("%s: %w", path, ErrNoBackend)
+		opts.Backend = Stack{}
 	}
 	format := opts.Format
 	if format == "" {

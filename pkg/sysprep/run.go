@@ -15,7 +15,6 @@ import (
 var (
 	ErrNoOS         = errors.New("sysprep: no operating system found")
 	ErrNoOperations = errors.New("sysprep: no operations selected")
-	ErrNoBackend    = errors.New("sysprep: no backend")
 )
 
 // Options configure Run.
@@ -25,7 +24,7 @@ type Options struct {
 	Operations    []ops.Operation
 	AllowBacking  []string
 	BackingFormat string
-	// Backend opens the image; required (Stack{} is the real one).
+	// Backend opens the image; nil means Stack{}, the real disk stack.
 	Backend Backend
 	// Now is the clock used for the duration; time.Now when nil.
 	Now func() time.Time
@@ -97,7 +96,7 @@ func Run(ctx context.Context, path string, opts Options) (*Report, error) {
 
 func run(ctx context.Context, path string, opts Options, rep *Report) (err error) {
 	if opts.Backend == nil {
-		return fmt.Errorf("%s: %w", path, ErrNoBackend)
+		opts.Backend = Stack{}
 	}
 	if len(opts.Operations) == 0 {
 		return fmt.Errorf("%s: %w", path, ErrNoOperations)
