@@ -67,6 +67,8 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	}
 	f.whyRO = "opened read-only"
 	f.writeErr = ErrReadOnly
+	// Say in Info why OpenWritable would refuse, if it would.
+	_ = f.checkWritable()
 	return f, nil
 }
 
@@ -125,9 +127,8 @@ func (f *FS) parseSuperblock() error {
 	if sb.Magic != superMagic {
 		return fmt.Errorf("%w: superblock magic 0x%04x", ErrNotExt, sb.Magic)
 	}
-	if u := sb.FeatureIncompat &^ knownIncompat; u != 0 {
-		return fmt.Errorf("%w: incompat %s", ErrUnknownFeature, featureList(1, u))
-	}
+	// Unknown incompat bits are read on a best-effort basis; writing
+	// them is refused (writeRefusal).
 	if b := sb.FeatureIncompat & unreadableIncompat; b != 0 {
 		return fmt.Errorf("%w: %s", ErrUnsupportedFeature, featureList(1, b))
 	}

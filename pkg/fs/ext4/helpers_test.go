@@ -36,6 +36,7 @@ func testConfigs() []mkfsConfig {
 		{name: "ext4-1k-inode", fsType: "ext4", blockSize: 4096, inodeSize: 1024, sizeMiB: 32},
 		{name: "ext3-1k", fsType: "ext3", blockSize: 1024, sizeMiB: 16},
 		{name: "ext2-4k", fsType: "ext2", blockSize: 4096, sizeMiB: 32},
+		{name: "ext2-1k-linear-dirs", fsType: "ext2", blockSize: 1024, features: "^dir_index", sizeMiB: 16},
 		{name: "ext4-orphan-file", fsType: "ext4", blockSize: 4096, features: "orphan_file", sizeMiB: 32},
 	}
 }
@@ -61,6 +62,15 @@ func mkfs(tb testing.TB, cfg mkfsConfig, src string) string {
 	out, errOut, code := oracle.Run(tb, "mkfs.ext4", args...)
 	if code != 0 {
 		tb.Fatalf("mkfs.ext4 %v: exit %d: %s%s", args, code, out, errOut)
+	}
+	if src != "" {
+		// mkfs -d writes linear directories; e2fsck -D turns every
+		// directory of more than one block into an htree (with
+		// dir_index).
+		out, errOut, code = oracle.Run(tb, "e2fsck", "-fyD", img)
+		if code > 1 {
+			tb.Fatalf("e2fsck -fyD %s: exit %d: %s%s", img, code, out, errOut)
+		}
 	}
 	return img
 }
