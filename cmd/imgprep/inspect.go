@@ -84,8 +84,17 @@ func printInspection(w io.Writer, in *sysprep.Inspection) {
 		fmt.Fprintf(w, "    %d: start %d, %s, type %s%s, uuid %s\n", p.Number, p.Start, size(p.Size), p.Type, name, p.UUID)
 	}
 	fmt.Fprintf(w, "  filesystems:\n")
+	mounted := map[string][]string{}
+	for _, g := range in.Guests {
+		for _, m := range g.Mounts {
+			mounted[m.Filesystem] = append(mounted[m.Filesystem], m.Point)
+		}
+	}
 	for _, f := range i.Filesystems {
 		var attrs []string
+		for _, p := range mounted[f.Desc] {
+			attrs = append(attrs, "mounted at "+p)
+		}
 		if f.UUID != "" {
 			attrs = append(attrs, "UUID="+f.UUID)
 		}
