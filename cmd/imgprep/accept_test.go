@@ -257,8 +257,8 @@ func TestAcceptanceSysprepGuests(t *testing.T) {
 			}
 			real, _ := sysprepJSON(t, 0, img)
 			got := changeSet(real)
-			if d := changeSet(dry); !sameMap(d, got) {
-				t.Fatalf("dry run reported %v, the real run %v", d, got)
+			if d := changeSet(dry); !sameMap(d, got) || dry.BytesStaged != real.BytesStaged {
+				t.Fatalf("dry run reported %v (%d bytes), the real run %v (%d bytes)", d, dry.BytesStaged, got, real.BytesStaged)
 			}
 			if !sameMap(got, documented) {
 				t.Fatalf("changes %v, want exactly the documented %v", got, documented)
