@@ -59,6 +59,8 @@ type Image struct {
 	backing   Backing
 	depth     int // qcow2 images below this one
 	snapshots []Snapshot
+	// snapshotTableBytes is the snapshot table's length on disk.
+	snapshotTableBytes int64
 
 	flate     io.ReadCloser
 	zstd      *zstd.Decoder
@@ -147,7 +149,7 @@ func open(r io.ReaderAt, f storage.File, size int64, opts Options, readOnly bool
 	}
 	img.l2 = newL2Cache(h.clusterSize)
 	if h.NbSnapshots > 0 {
-		img.snapshots, err = h.parseSnapshots(r, int64(h.SnapshotsOffset), size, int(h.NbSnapshots))
+		img.snapshots, img.snapshotTableBytes, err = h.parseSnapshots(r, int64(h.SnapshotsOffset), size, int(h.NbSnapshots))
 		if err != nil {
 			return nil, err
 		}

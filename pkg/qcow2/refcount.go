@@ -60,6 +60,11 @@ type refcounts struct {
 	order        uint32
 	max          uint64
 	freeHint     int64 // no free cluster below this index
+	// meta holds the host clusters of the metadata in use (header, L1
+	// and L2 tables, refcount table and blocks, snapshot tables). A
+	// cluster the refcounts call free but that is in meta means the
+	// refcounts are wrong; allocating it would overwrite metadata.
+	meta map[int64]bool
 }
 
 type refblock struct {
@@ -96,7 +101,41 @@ func (img *Image) loadRefcounts() (*refcounts, error) {
 		rc.table[i] = be.Uint64(buf[i*8:])
 	}
 	img.rc = rc
+	rc.buildMeta()
 	return rc, nil
+}
+
+// buildMeta records the clusters of every metadata structure in use.
+func (rc *refcounts) buildMeta() {
+	img := rc.img
+	h := img.h
+	cs := h.clusterSize
+	m := map[int64]bool{0: true}
+	addRange := func(off, n int64) {
+		if n <= 0 {
+			return
+		}
+		for c := off / cs; c <= (off+n-1)/cs && c-off/cs < 1<<22; c++ {
+			m[c] = true
+		}
+	}
+	addRange(int64(h.L1TableOffset), int64(h.L1Size)*8)
+	addRange(rc.tableOff, rc.tableEntries*8)
+	for _, e := range rc.table {
+		if off := int64(e &^ reftableReserved); off != 0 {
+			m[off/cs] = true
+		}
+	}
+	for _, e := range img.l1 {
+		if off := int64(e & offsetMask); off != 0 {
+			m[off/cs] = true
+		}
+	}
+	addRange(int64(h.SnapshotsOffset), img.snapshotTableBytes)
+	for _, s := range img.snapshots {
+		addRange(s.L1TableOffset, s.L1Size*8)
+	}
+	rc.meta = m
 }
 
 // block returns refcount block ri, reading it if needed; nil when the
@@ -160,7 +199,11 @@ func (rc *refcounts) newBlock(ri, c int64) error {
 	}
 	rc.table[ri] = uint64(c) << rc.img.h.clusterBits
 	rc.dirtyEntries[ri] = true
+	if rc.meta[c] {
+		return corrupt(c<<rc.img.h.clusterBits, "refcount", "cluster has no refcount block but holds metadata in use")
+	}
 	rc.blocks[ri] = &refblock{data: make([]byte, rc.img.h.clusterSize), dirty: true}
+	rc.meta[c] = true
 	return rc.set(c, 1)
 }
 
@@ -196,6 +239,11 @@ func (rc *refcounts) alloc(n int64) (int64, error) {
 		}
 		if !ok {
 			continue
+		}
+		for k := int64(0); k < n; k++ {
+			if rc.meta[c+k] {
+				return 0, corrupt((c+k)<<rc.img.h.clusterBits, "refcount", "cluster has refcount 0 but holds metadata in use")
+			}
 		}
 		for k := int64(0); k < n; k++ {
 			if err := rc.set(c+k, 1); err != nil {

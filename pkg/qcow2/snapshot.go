@@ -24,18 +24,18 @@ type Snapshot struct {
 // parseSnapshots decodes the snapshot table (nb entries at off), reading
 // each entry from r. fileSize bounds the table and the snapshots' L1
 // tables.
-func (h *header) parseSnapshots(r io.ReaderAt, off, fileSize int64, nb int) ([]Snapshot, error) {
+func (h *header) parseSnapshots(r io.ReaderAt, off, fileSize int64, nb int) ([]Snapshot, int64, error) {
 	out := make([]Snapshot, 0, min(nb, 1024))
 	pos := int64(0)
 	limit := min(fileSize-off, maxSnapshotTableBytes)
 	for i := 0; i < nb; i++ {
 		at := off + pos
 		if limit-pos < 40 {
-			return nil, corrupt(at, "snapshot table", "entry %d runs past the end of the table", i)
+			return nil, 0, corrupt(at, "snapshot table", "entry %d runs past the end of the table", i)
 		}
 		var fixed [40]byte
 		if err := readAtFull(r, fixed[:], at); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		e := fixed[:]
 		sh := snapshotHeader{
@@ -50,24 +50,24 @@ func (h *header) parseSnapshots(r io.ReaderAt, off, fileSize int64, nb int) ([]S
 			ExtraDataSize: be.Uint32(e[36:]),
 		}
 		if sh.ExtraDataSize > maxSnapshotExtra {
-			return nil, corrupt(at, "snapshot table", "entry %d has %d bytes of extra data, more than %d", i, sh.ExtraDataSize, maxSnapshotExtra)
+			return nil, 0, corrupt(at, "snapshot table", "entry %d has %d bytes of extra data, more than %d", i, sh.ExtraDataSize, maxSnapshotExtra)
 		}
 		n := int64(40) + int64(sh.ExtraDataSize) + int64(sh.IDStrSize) + int64(sh.NameSize)
 		if n > limit-pos {
-			return nil, corrupt(at, "snapshot table", "entry %d (%d bytes) runs past the end of the table", i, n)
+			return nil, 0, corrupt(at, "snapshot table", "entry %d (%d bytes) runs past the end of the table", i, n)
 		}
 		rest := make([]byte, n-40)
 		if err := readAtFull(r, rest, at+40); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		e = append(e, rest...)
 		if int64(sh.L1Size)*8 > maxL1Bytes {
-			return nil, corrupt(at, "snapshot table", "entry %d has an L1 table of %d entries", i, sh.L1Size)
+			return nil, 0, corrupt(at, "snapshot table", "entry %d has an L1 table of %d entries", i, sh.L1Size)
 		}
 		if sh.L1Size > 0 {
 			l1 := int64(sh.L1TableOffset)
 			if sh.L1TableOffset%uint64(h.clusterSize) != 0 || l1 < h.clusterSize || l1 > fileSize || int64(sh.L1Size)*8 > fileSize-l1 {
-				return nil, corrupt(at, "snapshot table", "entry %d's L1 table at %#x+%d is unaligned, in the header or past the end of the file", i, l1, int64(sh.L1Size)*8)
+				return nil, 0, corrupt(at, "snapshot table", "entry %d's L1 table at %#x+%d is unaligned, in the header or past the end of the file", i, l1, int64(sh.L1Size)*8)
 			}
 		}
 		s := Snapshot{L1TableOffset: int64(sh.L1TableOffset), L1Size: int64(sh.L1Size), VMStateSize: int64(sh.VMStateSize), DateSec: sh.DateSec}
@@ -81,7 +81,7 @@ func (h *header) parseSnapshots(r io.ReaderAt, off, fileSize int64, nb int) ([]S
 		out = append(out, s)
 		pos += (n + 7) &^ 7
 	}
-	return out, nil
+	return out, pos, nil
 }
 
 // readAtFull reads len(p) bytes at off; a short read is io.ErrUnexpectedEOF.

@@ -350,12 +350,17 @@ func TestCommitIsOneHeaderSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	newData := readAllBytes(t, rec.Bytes())
+	oracle.Require(t, "qemu-img")
+	dir := t.TempDir()
 	for k := 0; k <= len(rec.ops); k++ {
 		img := replay(base, rec.ops[:k])
 		got := readAllBytes(t, img)
 		if !bytes.Equal(got, old) && !bytes.Equal(got, newData) {
 			t.Fatalf("after %d of %d writes the image is neither old nor new", k, len(rec.ops))
 		}
+		p := filepath.Join(dir, "prefix.qcow2")
+		os.WriteFile(p, img, 0o644)
+		oracle.QemuImgCheck(t, p, true)
 	}
 }
 

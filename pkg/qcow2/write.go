@@ -327,5 +327,6 @@ func (img *Image) commit() error {
 		return err
 	}
 	rc.trim()
+	rc.buildMeta()
 	return img.f.Sync()
 }

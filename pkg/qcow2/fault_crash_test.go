@@ -1,0 +1,223 @@
+package qcow2_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/imgprep/imgprep/internal/faultfile"
+	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/qcow2"
+)
+
+// faultCase is one recorded write sequence: WriteAt calls, then Flush and
+// Close, against a fixture.
+type faultCase struct {
+	name   string
+	fx     chainFixture
+	writes []guestWrite
+	// grows: the sequence must allocate a new L2 table and a new
+	// refcount block (checked on the uncrashed result).
+	grows bool
+}
+
+func pat(off, n int64, seed byte) guestWrite {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = seed ^ byte(i*13)
+	}
+	if b[0] == 0 {
+		b[0] = seed | 1
+	}
+	return guestWrite{off: off, data: b}
+}
+
+const (
+	kib = int64(1) << 10
+	mib = int64(1) << 20
+)
+
+var faultCases = []faultCase{
+	{
+		name: "data, refcount increase and L2 entry are one commit: v3, writes across cluster boundaries",
+		fx:   chainFixture{name: "qcow2-v3.qcow2"},
+		writes: []guestWrite{
+			pat(64*kib-100, 200, 0x11), // end of data cluster 0 into unallocated cluster 1
+			pat(1*mib, 70*kib, 0x12),   // a data cluster and the unallocated one after it
+			pat(3*mib-8*kib-10, 20*kib, 0x13),
+			pat(4*mib-512, 512, 0x14), // the last sector
+		},
+	},
+	{
+		name: "a partial write to a compressed cluster copies it decompressed: deflate",
+		fx:   chainFixture{name: "qcow2-deflate.qcow2"},
+		writes: []guestWrite{
+			pat(100, 50, 0x21),
+			pat(192*kib+5, 10, 0x22),
+			pat(2*mib+60*kib, 10*kib, 0x23), // compressed cluster holding random bytes
+			pat(1*mib+64*kib+7, 3, 0x24),    // the uncompressed cluster
+		},
+	},
+	{
+		name: "a partial write to a backed cluster copies it from the backing file: chain top",
+		fx:   chainFixture{name: "qcow2-chain-top.qcow2", members: []string{"qcow2-chain-base.qcow2", "qcow2-chain-mid.qcow2"}},
+		writes: []guestWrite{
+			pat(300*kib, 100, 0x31),      // mid's data over base's
+			pat(3*mib+10, 10, 0x32),      // mid's zero cluster over base's data
+			pat(200*kib, 4*kib, 0x33),    // base only
+			pat(4*mib+100*kib, 10, 0x34), // past the backing file's end
+		},
+	},
+	{
+		name:  "a write needing a new L2 table and a new refcount block: 512-byte clusters",
+		fx:    chainFixture{name: "qcow2-c512.qcow2"},
+		grows: true,
+		writes: []guestWrite{
+			pat(1536*kib+300, 130*kib, 0x41),
+			pat(3584*kib, 10*kib, 0x42),
+		},
+	},
+}
+
+// TestCrashAtEveryOpLeavesOldOrNewImage: QEMU's ordering for crash safety
+// (data, then refcount increase, then L2 entry, then the L1 switch; free
+// after dereferencing). The sequence is recorded once to count its ops N,
+// then replayed for every k in 0..N with a power loss at op k: the persisted
+// file must pass qemu-img check (exit 0, or 3 for leaked clusters only,
+// never 2 for corruption) and read, through qemu-img, either entirely as
+// before the sequence or entirely as after it.
+func TestCrashAtEveryOpLeavesOldOrNewImage(t *testing.T) {
+	oracle.Require(t, "qemu-img")
+	for _, tc := range faultCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path, members := tc.fx.place(t, dir)
+			sums := map[string]string{}
+			for _, m := range members {
+				sums[m] = fileSum(t, m)
+			}
+			orig, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := qemuRaw(t, path)
+			after := bytes.Clone(before)
+			for _, w := range tc.writes {
+				copy(after[w.off:], w.data)
+			}
+
+			final, n := runFaultSequence(t, dir, tc, orig, -1)
+			if n == 0 {
+				t.Fatal("the sequence made no ops")
+			}
+			if tc.grows {
+				l1a, rta := countTables(t, orig)
+				l1b, rtb := countTables(t, final)
+				if l1b <= l1a || rtb <= rta {
+					t.Fatalf("the sequence was to allocate a new L2 table and refcount block: "+
+						"L1 entries in use %d -> %d, refcount table entries %d -> %d", l1a, l1b, rta, rtb)
+				}
+			}
+			crashPath := filepath.Join(dir, "crash.qcow2")
+			var sawBefore, sawAfter, leaks int
+			for k := 0; k <= n; k++ {
+				persisted, _ := runFaultSequence(t, dir, tc, orig, k)
+				if err := os.WriteFile(crashPath, persisted, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				out, errOut, code := oracle.Run(t, "qemu-img", "check", "-U", crashPath)
+				switch code {
+				case 0:
+				case 3:
+					leaks++
+				default:
+					t.Fatalf("crash at op %d of %d: qemu-img check exit %d\n%s%s", k, n, code, out, errOut)
+				}
+				got := qemuRaw(t, crashPath)
+				switch {
+				case bytes.Equal(got, after):
+					sawAfter++
+				case bytes.Equal(got, before):
+					if sawAfter > 0 {
+						t.Fatalf("crash at op %d of %d reads as before, an earlier crash point read as after", k, n)
+					}
+					sawBefore++
+				default:
+					i := firstDiff(got, after)
+					j := firstDiff(got, before)
+					t.Fatalf("crash at op %d of %d: the disk is neither the old nor the new one "+
+						"(differs from new at %d, from old at %d)", k, n, i, j)
+				}
+			}
+			if sawBefore == 0 || sawAfter == 0 {
+				t.Fatalf("crash points: %d read as before, %d as after; both must occur", sawBefore, sawAfter)
+			}
+			t.Logf("%d ops, %d crash points tried: %d old, %d new, %d with leaked clusters (exit 3)",
+				n, n+1, sawBefore, sawAfter, leaks)
+			for m, sum := range sums {
+				if got := fileSum(t, m); got != sum {
+					t.Errorf("backing file %s changed", filepath.Base(m))
+				}
+			}
+		})
+	}
+}
+
+// runFaultSequence runs tc's writes, Flush and Close over an in-memory
+// copy of orig whose ops are numbered by a faultfile.Disk crashing at
+// crashAt (< 0: never), and returns what persisted and the number of ops.
+// Backing files are opened read-only from dir, outside the Disk.
+func runFaultSequence(tb testing.TB, dir string, tc faultCase, orig []byte, crashAt int) ([]byte, int) {
+	tb.Helper()
+	mem := faultfile.NewMem(orig)
+	disk := faultfile.NewDisk(crashAt)
+	img, err := qcow2.OpenFile(disk.Wrap(mem), qcow2.Options{
+		Name: tc.fx.name, Backing: newResolver(tb, dir, 16).open,
+	})
+	if err != nil {
+		tb.Fatalf("OpenFile (crash at %d): %v", crashAt, err)
+	}
+	for i, w := range tc.writes {
+		if _, err := img.WriteAt(w.data, w.off); err != nil {
+			tb.Fatalf("write %d (crash at %d): %v", i, crashAt, err)
+		}
+	}
+	if err := img.Flush(); err != nil {
+		tb.Fatalf("Flush (crash at %d): %v", crashAt, err)
+	}
+	if err := img.Close(); err != nil {
+		tb.Fatalf("Close (crash at %d): %v", crashAt, err)
+	}
+	return mem.Bytes(), disk.Ops()
+}
+
+// countTables returns how many L1 entries point at an L2 table and how many
+// refcount table entries point at a refcount block, read straight from the
+// header (qcow2.rst: l1_size at 36, l1_table_offset at 40,
+// refcount_table_offset at 48, refcount_table_clusters at 56, big-endian).
+func countTables(tb testing.TB, b []byte) (l1Used, rtUsed int) {
+	tb.Helper()
+	be := binary.BigEndian
+	clusterSize := int64(1) << be.Uint32(b[20:])
+	l1Size := int64(be.Uint32(b[36:]))
+	l1Off := int64(be.Uint64(b[40:]))
+	rtOff := int64(be.Uint64(b[48:]))
+	rtLen := int64(be.Uint32(b[56:])) * clusterSize
+	if l1Off+l1Size*8 > int64(len(b)) || rtOff+rtLen > int64(len(b)) {
+		tb.Fatalf("tables past the end of a %d-byte image", len(b))
+	}
+	for i := range l1Size {
+		if be.Uint64(b[l1Off+8*i:])&0x00fffffffffffe00 != 0 {
+			l1Used++
+		}
+	}
+	for i := int64(0); i < rtLen; i += 8 {
+		if be.Uint64(b[rtOff+i:]) != 0 {
+			rtUsed++
+		}
+	}
+	return l1Used, rtUsed
+}
