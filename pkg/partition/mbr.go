@@ -14,9 +14,16 @@ func isExtended(t uint8) bool {
 	return t == TypeExtendedCHS || t == TypeExtendedLBA || t == TypeExtendedLinux
 }
 
-// readRecord reads the MBR or EBR in the 512-byte sector at byte off with
-// go-diskfs.
-func readRecord(r io.ReaderAt, size, off int64, what string, sentinel error) (*mbr.Table, error) {
+// sectorAt names one 512-byte sector of a disk by its byte offset.
+type sectorAt struct {
+	r    io.ReaderAt
+	size int64 // the disk's size
+	off  int64 // the sector's byte offset
+}
+
+// readRecord reads the MBR or EBR in sector s with go-diskfs.
+func readRecord(s sectorAt, what string, sentinel error) (*mbr.Table, error) {
+	r, size, off := s.r, s.size, s.off
 	if off < 0 || off > size-mbrSectorSize {
 		return nil, formatErr(off, what, sentinel, "sector lies outside the disk of %d bytes", size)
 	}
@@ -31,7 +38,7 @@ func readRecord(r io.ReaderAt, size, off int64, what string, sentinel error) (*m
 // logical partitions chained by EBRs inside the first extended partition,
 // numbered from 5 as Linux numbers them.
 func readMBR(r io.ReaderAt, size int64, signature uint32) (*Table, error) {
-	t, err := readRecord(r, size, 0, "MBR", ErrInvalidMBR)
+	t, err := readRecord(sectorAt{r: r, size: size, off: 0}, "MBR", ErrInvalidMBR)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +96,7 @@ func readEBRChain(r io.ReaderAt, size int64, ext Partition, disk string) ([]Part
 			return nil, formatErr(ebr, "EBR", ErrEBRLoop, "EBR at byte %d is linked twice", ebr)
 		}
 		seen[ebr] = true
-		t, err := readRecord(r, size, ebr, "EBR", ErrInvalidEBR)
+		t, err := readRecord(sectorAt{r: r, size: size, off: ebr}, "EBR", ErrInvalidEBR)
 		if err != nil {
 			return nil, err
 		}
