@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 
 	"github.com/imgprep/imgprep/pkg/fs"
 	"github.com/imgprep/imgprep/pkg/ops"
@@ -71,10 +72,16 @@ func (*Op) Description() string {
 // Default implements ops.Operation.
 func (*Op) Default() bool { return true }
 
-// Apply implements ops.Operation. Only regular files are changed: a
-// symlink at either path, or a missing file, is left as it is. Truncating
-// and overwriting keep the inode, so mode, owner and xattrs (the SELinux
-// label) stay.
+// Apply implements ops.Operation. Only regular files are changed, and a
+// missing file is left missing. Truncating and overwriting keep the inode,
+// so mode, owner and xattrs (the SELinux label) stay.
+//
+// systemd reads /etc/machine-id through a symlink, so a symlinked
+// /etc/machine-id is followed (inside the guest) — but only to a regular
+// file itself named machine-id (/var/lib/dbus/machine-id, say): a link to
+// anything else (/etc/passwd) is left alone rather than emptying an
+// unrelated file. The change then reports the file really changed. A
+// symlinked /var/lib/dbus/machine-id is left alone: systemd ignores it.
 func (o *Op) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, error) {
 	mode, err := ParseMode(string(o.opts.Mode))
 	if err != nil {
@@ -88,14 +95,19 @@ func (o *Op) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, error) {
 	if mode == ModeUninitialized {
 		want = Uninitialized
 	}
-	c, err := setContent(g, EtcPath, want)
+	etc, err := followToMachineID(g, EtcPath)
+	if err != nil {
+		return nil, err
+	}
+	c, err := setContent(g, etc, want)
 	if err != nil {
 		return nil, err
 	}
 	changes = append(changes, c...)
-	// /var/lib/dbus may be a symlink to /etc: the same file is then
-	// reached twice and must keep what /etc/machine-id got.
-	if same, err := sameFile(g, EtcPath, DbusPath); err != nil || same {
+	// /var/lib/dbus may be a symlink to /etc, or /etc/machine-id one to
+	// the D-Bus file: the same file is then reached twice and must keep
+	// what /etc/machine-id got.
+	if same, err := sameFile(g, etc, DbusPath); err != nil || same {
 		return changes, err
 	}
 	c, err = setContent(g, DbusPath, "")
@@ -173,4 +185,35 @@ func setContent(g ops.Guest, p, want string) ([]ops.Change, error) {
 // unresolvable symlink chain.
 func absent(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrNotDir) || errors.Is(err, fs.ErrLoop)
+}
+
+// followToMachineID follows p while it is a symlink, inside the guest,
+// and returns the path reached when that is a file named machine-id; p
+// itself otherwise (setContent then leaves a symlink alone).
+func followToMachineID(g ops.Guest, p string) (string, error) {
+	cur := p
+	for hops := 0; hops <= fs.MaxSymlinkHops; hops++ {
+		a, err := g.Lstat(cur)
+		if err != nil {
+			if absent(err) {
+				return p, nil
+			}
+			return "", fmt.Errorf("machine-id: %s: %w", cur, err)
+		}
+		if a.Type() != fs.TypeSymlink {
+			if cur != p && path.Base(cur) != "machine-id" {
+				return p, nil
+			}
+			return cur, nil
+		}
+		target, err := g.Readlink(cur)
+		if err != nil {
+			return "", fmt.Errorf("machine-id: %s: %w", cur, err)
+		}
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(cur), target)
+		}
+		cur = path.Clean(target)
+	}
+	return p, nil
 }

@@ -54,6 +54,30 @@ func TestMachineID(t *testing.T) {
 			want: []ops.Change{{Path: "/etc/machine-id", Action: ops.Truncated, Filesystem: "memfs"}},
 		},
 		{
+			name: "a symlinked /etc/machine-id is followed to the machine-id file systemd reads",
+			setup: func(f *memfs.FS) {
+				f.AddSymlink("/etc/machine-id", "../var/lib/dbus/machine-id").AddFile("/var/lib/dbus/machine-id", id, 0o444)
+			},
+			wantEtc: ptr(""), wantDbus: ptr(""),
+			want: []ops.Change{{Path: "/var/lib/dbus/machine-id", Action: ops.Truncated, Filesystem: "memfs"}},
+		},
+		{
+			name: "a symlinked /etc/machine-id is not followed to a file of another name",
+			setup: func(f *memfs.FS) {
+				f.AddSymlink("/etc/machine-id", "/etc/passwd").AddFile("/etc/passwd", "root:x:0:0\n", 0o644)
+			},
+			wantEtc: ptr("root:x:0:0\n"),
+		},
+		{
+			name: "uninitialized through a symlinked /etc/machine-id is not undone by the D-Bus step",
+			mode: machineid.ModeUninitialized,
+			setup: func(f *memfs.FS) {
+				f.AddSymlink("/etc/machine-id", "/var/lib/dbus/machine-id").AddFile("/var/lib/dbus/machine-id", id, 0o444)
+			},
+			wantEtc: ptr("uninitialized\n"), wantDbus: ptr("uninitialized\n"),
+			want: []ops.Change{{Path: "/var/lib/dbus/machine-id", Action: ops.Written, Filesystem: "memfs"}},
+		},
+		{
 			name: "uninitialized marks the next boot as the first boot",
 			mode: machineid.ModeUninitialized,
 			setup: func(f *memfs.FS) {

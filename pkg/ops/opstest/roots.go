@@ -104,6 +104,10 @@ func Roots() []Root {
 			mustRemoveAll(f, "/var/cache/netdata/context-meta.db")
 			f.AddSymlink("/var/cache/netdata/context-meta.db", "/home/user/notes.txt")
 		}),
+		mod("etc-machine-id-links-to-the-dbus-file", func(f *memfs.FS) {
+			mustRemoveAll(f, "/etc/machine-id")
+			f.AddSymlink("/etc/machine-id", "../var/lib/dbus/machine-id")
+		}),
 		mod("dbus-directory-links-to-etc", func(f *memfs.FS) {
 			mustRemoveAll(f, "/var/lib/dbus")
 			f.AddSymlink("/var/lib/dbus", "/etc")
