@@ -121,3 +121,36 @@ func TestOpenForWritingRefusesAnImageInUse(t *testing.T) {
 		t.Fatal("image changed")
 	}
 }
+
+func TestDryRunNeverOpensTheFileForWriting(t *testing.T) {
+	path := fixture.Path(t, "part-gpt.raw")
+	if err := os.Chmod(path, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	before := sha256File(t, path)
+	if h, err := Open(path, OpenOptions{Write: true}); !errors.Is(err, storage.ErrReadOnly) {
+		if h != nil {
+			h.Close()
+		}
+		t.Fatalf("Open for writing of a read-only file: %v, want storage.ErrReadOnly", err)
+	}
+	h, err := Open(path, OpenOptions{Write: true, DryRun: true})
+	if err != nil {
+		t.Fatalf("a dry run of a read-only file: %v", err)
+	}
+	if !h.DryRun() || !h.Writable() {
+		t.Fatalf("DryRun, Writable = %v, %v", h.DryRun(), h.Writable())
+	}
+	if _, err := h.WriteAt([]byte("staged"), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Staged(); len(got) != 1 || got[0] != (Region{Offset: 1 << 20, Length: 6}) {
+		t.Fatalf("Staged = %+v", got)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if sha256File(t, path) != before {
+		t.Fatal("a dry run changed the image")
+	}
+}
