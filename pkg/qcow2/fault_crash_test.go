@@ -91,89 +91,113 @@ var faultCases = []faultCase{
 func TestCrashAtEveryOpLeavesOldOrNewImage(t *testing.T) {
 	oracle.Require(t, "qemu-img")
 	for _, tc := range faultCases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			path, members := tc.fx.place(t, dir)
-			sums := map[string]string{}
-			for _, m := range members {
-				sums[m] = fileSum(t, m)
-			}
-			orig, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			before := qemuRaw(t, path)
-			after := bytes.Clone(before)
-			for _, w := range tc.writes {
-				copy(after[w.off:], w.data)
-			}
+		for _, mode := range faultModes {
+			t.Run(tc.name+"/"+mode.name, func(t *testing.T) {
+				testCrashes(t, tc, mode)
+			})
+		}
+	}
+}
 
-			final, n := runFaultSequence(t, dir, tc, orig, -1)
-			if n == 0 {
-				t.Fatal("the sequence made no ops")
+// faultMode is a model of what a power loss keeps.
+type faultMode struct {
+	name  string
+	setup func(d *faultfile.Disk)
+	// ordered: every op before the crash persisted, so the image can
+	// only switch once from old to new as the crash point moves on.
+	ordered bool
+}
+
+var faultModes = []faultMode{
+	{name: "ordered disk, every op before the crash persists", setup: func(*faultfile.Disk) {}, ordered: true},
+	{name: "torn write, the crashing write keeps its first sector", setup: func(d *faultfile.Disk) { d.TornWrite(512) }, ordered: true},
+	{name: "volatile cache, no write after the last sync survives", setup: func(d *faultfile.Disk) { d.LoseUnsynced(nil) }},
+	{name: "volatile cache, every other unsynced write survives", setup: func(d *faultfile.Disk) { d.LoseUnsynced(func(i int) bool { return i%2 == 0 }) }},
+	{name: "volatile cache, the odd unsynced writes survive", setup: func(d *faultfile.Disk) { d.LoseUnsynced(func(i int) bool { return i%2 == 1 }) }},
+}
+
+func testCrashes(t *testing.T, tc faultCase, mode faultMode) {
+	t.Parallel()
+	dir := t.TempDir()
+	path, members := tc.fx.place(t, dir)
+	sums := map[string]string{}
+	for _, m := range members {
+		sums[m] = fileSum(t, m)
+	}
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := qemuRaw(t, path)
+	after := bytes.Clone(before)
+	for _, w := range tc.writes {
+		copy(after[w.off:], w.data)
+	}
+
+	final, n := runFaultSequence(t, dir, tc, orig, -1, mode)
+	if n == 0 {
+		t.Fatal("the sequence made no ops")
+	}
+	if tc.grows {
+		l1a, rta := countTables(t, orig)
+		l1b, rtb := countTables(t, final)
+		if l1b <= l1a || rtb <= rta {
+			t.Fatalf("the sequence was to allocate a new L2 table and refcount block: "+
+				"L1 entries in use %d -> %d, refcount table entries %d -> %d", l1a, l1b, rta, rtb)
+		}
+	}
+	crashPath := filepath.Join(dir, "crash.qcow2")
+	var sawBefore, sawAfter, leaks int
+	for k := 0; k <= n; k++ {
+		persisted, _ := runFaultSequence(t, dir, tc, orig, k, mode)
+		if err := os.WriteFile(crashPath, persisted, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := oracle.Run(t, "qemu-img", "check", "-U", crashPath)
+		switch code {
+		case 0:
+		case 3:
+			leaks++
+		default:
+			t.Fatalf("crash at op %d of %d: qemu-img check exit %d\n%s%s", k, n, code, out, errOut)
+		}
+		got := qemuRaw(t, crashPath)
+		switch {
+		case bytes.Equal(got, after):
+			sawAfter++
+		case bytes.Equal(got, before):
+			if sawAfter > 0 && mode.ordered {
+				t.Fatalf("crash at op %d of %d reads as before, an earlier crash point read as after", k, n)
 			}
-			if tc.grows {
-				l1a, rta := countTables(t, orig)
-				l1b, rtb := countTables(t, final)
-				if l1b <= l1a || rtb <= rta {
-					t.Fatalf("the sequence was to allocate a new L2 table and refcount block: "+
-						"L1 entries in use %d -> %d, refcount table entries %d -> %d", l1a, l1b, rta, rtb)
-				}
-			}
-			crashPath := filepath.Join(dir, "crash.qcow2")
-			var sawBefore, sawAfter, leaks int
-			for k := 0; k <= n; k++ {
-				persisted, _ := runFaultSequence(t, dir, tc, orig, k)
-				if err := os.WriteFile(crashPath, persisted, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				out, errOut, code := oracle.Run(t, "qemu-img", "check", "-U", crashPath)
-				switch code {
-				case 0:
-				case 3:
-					leaks++
-				default:
-					t.Fatalf("crash at op %d of %d: qemu-img check exit %d\n%s%s", k, n, code, out, errOut)
-				}
-				got := qemuRaw(t, crashPath)
-				switch {
-				case bytes.Equal(got, after):
-					sawAfter++
-				case bytes.Equal(got, before):
-					if sawAfter > 0 {
-						t.Fatalf("crash at op %d of %d reads as before, an earlier crash point read as after", k, n)
-					}
-					sawBefore++
-				default:
-					i := firstDiff(got, after)
-					j := firstDiff(got, before)
-					t.Fatalf("crash at op %d of %d: the disk is neither the old nor the new one "+
-						"(differs from new at %d, from old at %d)", k, n, i, j)
-				}
-			}
-			if sawBefore == 0 || sawAfter == 0 {
-				t.Fatalf("crash points: %d read as before, %d as after; both must occur", sawBefore, sawAfter)
-			}
-			t.Logf("%d ops, %d crash points tried: %d old, %d new, %d with leaked clusters (exit 3)",
-				n, n+1, sawBefore, sawAfter, leaks)
-			for m, sum := range sums {
-				if got := fileSum(t, m); got != sum {
-					t.Errorf("backing file %s changed", filepath.Base(m))
-				}
-			}
-		})
+			sawBefore++
+		default:
+			i := firstDiff(got, after)
+			j := firstDiff(got, before)
+			t.Fatalf("crash at op %d of %d: the disk is neither the old nor the new one "+
+				"(differs from new at %d, from old at %d)", k, n, i, j)
+		}
+	}
+	if sawBefore == 0 || sawAfter == 0 {
+		t.Fatalf("crash points: %d read as before, %d as after; both must occur", sawBefore, sawAfter)
+	}
+	t.Logf("%d ops, %d crash points tried: %d old, %d new, %d with leaked clusters (exit 3)",
+		n, n+1, sawBefore, sawAfter, leaks)
+	for m, sum := range sums {
+		if got := fileSum(t, m); got != sum {
+			t.Errorf("backing file %s changed", filepath.Base(m))
+		}
 	}
 }
 
 // runFaultSequence runs tc's writes, Flush and Close over an in-memory
 // copy of orig whose ops are numbered by a faultfile.Disk crashing at
-// crashAt (< 0: never), and returns what persisted and the number of ops.
+// crashAt (< 0: never) under mode, and returns what persisted and the number of ops.
 // Backing files are opened read-only from dir, outside the Disk.
-func runFaultSequence(tb testing.TB, dir string, tc faultCase, orig []byte, crashAt int) ([]byte, int) {
+func runFaultSequence(tb testing.TB, dir string, tc faultCase, orig []byte, crashAt int, mode faultMode) ([]byte, int) {
 	tb.Helper()
 	mem := faultfile.NewMem(orig)
 	disk := faultfile.NewDisk(crashAt)
+	mode.setup(disk)
 	img, err := qcow2.OpenFile(disk.Wrap(mem), qcow2.Options{
 		Name: tc.fx.name, Backing: newResolver(tb, dir, 16).open,
 	})
