@@ -48,7 +48,7 @@ func FuzzRead(f *testing.F) {
 		size := max(int64(len(data)), int64(sectors%(1<<17))*512) // at most 64 MiB
 		tab, err := Read(zeroTail{data, size}, size)
 		if err != nil {
-			for _, s := range []error{ErrInvalidGPT, ErrInvalidMBR, ErrInvalidEBR, ErrEBRLoop, ErrTooManyPartition, ErrOutsideDisk} {
+			for _, s := range []error{ErrInvalidGPT, ErrInvalidMBR, ErrInvalidEBR, ErrEBRLoop, ErrTooManyPartitions, ErrOutsideDisk} {
 				if errors.Is(err, s) {
 					return
 				}

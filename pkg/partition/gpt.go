@@ -131,7 +131,7 @@ func checkGPT(r io.ReaderAt, size int64, ss int, lba uint64) (*GPTHeader, error)
 		eoff := arrayOff + int64(i*GPTEntrySize)
 		ewhat := fmt.Sprintf("GPT partition entry %d", i+1)
 		if used > MaxPartitions {
-			return nil, formatErr(eoff, ewhat, ErrTooManyPartition, "more than %d partitions", MaxPartitions)
+			return nil, formatErr(eoff, ewhat, ErrTooManyPartitions, "more than %d partitions", MaxPartitions)
 		}
 		if e.StartingLBA > e.EndingLBA || e.EndingLBA >= diskSectors {
 			return nil, formatErr(eoff, ewhat, ErrOutsideDisk, "LBAs %d..%d, the disk has %d sectors", e.StartingLBA, e.EndingLBA, diskSectors)

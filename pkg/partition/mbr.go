@@ -90,7 +90,7 @@ func readEBRChain(r io.ReaderAt, size int64, ext Partition, disk string) ([]Part
 	ebr := ext.Start
 	for hops := 0; ; hops++ {
 		if hops >= MaxPartitions {
-			return nil, formatErr(ebr, "EBR", ErrTooManyPartition, "more than %d extended boot records", MaxPartitions)
+			return nil, formatErr(ebr, "EBR", ErrTooManyPartitions, "more than %d extended boot records", MaxPartitions)
 		}
 		if seen[ebr] {
 			return nil, formatErr(ebr, "EBR", ErrEBRLoop, "EBR at byte %d is linked twice", ebr)
@@ -123,7 +123,7 @@ func readEBRChain(r io.ReaderAt, size int64, ext Partition, disk string) ([]Part
 					start, end, ext.Start, ext.End())
 			}
 			if len(out) >= MaxPartitions {
-				return nil, formatErr(eoff, what, ErrTooManyPartition, "more than %d logical partitions", MaxPartitions)
+				return nil, formatErr(eoff, what, ErrTooManyPartitions, "more than %d logical partitions", MaxPartitions)
 			}
 			n := 5 + len(out)
 			out = append(out, Partition{

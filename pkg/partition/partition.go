@@ -15,7 +15,7 @@ var (
 	ErrInvalidMBR       = errors.New("partition: invalid MBR")
 	ErrInvalidEBR       = errors.New("partition: invalid extended boot record")
 	ErrEBRLoop          = errors.New("partition: extended boot records form a loop")
-	ErrTooManyPartition = errors.New("partition: too many partitions")
+	ErrTooManyPartitions = errors.New("partition: too many partitions")
 	ErrOutsideDisk      = errors.New("partition: partition lies outside the disk")
 	ErrOutsidePartition = errors.New("partition: access outside the partition")
 	ErrNegativeSize     = errors.New("partition: negative disk size")
