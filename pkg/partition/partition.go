@@ -11,14 +11,14 @@ import (
 // Sentinel errors, wrapped with context and the byte offset of the bad
 // structure (see FormatError); test them with errors.Is.
 var (
-	ErrInvalidGPT       = errors.New("partition: invalid GPT")
-	ErrInvalidMBR       = errors.New("partition: invalid MBR")
-	ErrInvalidEBR       = errors.New("partition: invalid extended boot record")
-	ErrEBRLoop          = errors.New("partition: extended boot records form a loop")
+	ErrInvalidGPT        = errors.New("partition: invalid GPT")
+	ErrInvalidMBR        = errors.New("partition: invalid MBR")
+	ErrInvalidEBR        = errors.New("partition: invalid extended boot record")
+	ErrEBRLoop           = errors.New("partition: extended boot records form a loop")
 	ErrTooManyPartitions = errors.New("partition: too many partitions")
-	ErrOutsideDisk      = errors.New("partition: partition lies outside the disk")
-	ErrOutsidePartition = errors.New("partition: access outside the partition")
-	ErrNegativeSize     = errors.New("partition: negative disk size")
+	ErrOutsideDisk       = errors.New("partition: partition lies outside the disk")
+	ErrOutsidePartition  = errors.New("partition: access outside the partition")
+	ErrNegativeSize      = errors.New("partition: negative disk size")
 )
 
 // Bounds on what an image may claim.
