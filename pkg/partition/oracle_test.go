@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -197,3 +198,66 @@ func fixturePath(tb testing.TB, name string) string {
 }
 
 var execCommand = exec.Command
+
+// partxView returns the partitions libblkid finds on the 512-byte-sector
+// disk at path (partx -P): the PARTUUIDs udev and blkid report.
+func partxView(tb testing.TB, path string) []Partition {
+	tb.Helper()
+	out, errOut, code := oracle.Run(tb, "partx", "-P", "-o", "NR,START,SECTORS,TYPE,UUID,NAME", path)
+	if code != 0 {
+		tb.Fatalf("partx %s: exit %d: %s", path, code, errOut)
+	}
+	pair := regexp.MustCompile(`(\w+)="([^"]*)"`)
+	var parts []Partition
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		kv := map[string]string{}
+		for _, m := range pair.FindAllStringSubmatch(line, -1) {
+			kv[m[1]] = m[2]
+		}
+		num, err1 := strconv.Atoi(kv["NR"])
+		start, err2 := strconv.ParseInt(kv["START"], 10, 64)
+		sectors, err3 := strconv.ParseInt(kv["SECTORS"], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			tb.Fatalf("partx line %q", line)
+		}
+		p := Partition{Number: num, Start: start * 512, Size: sectors * 512, Type: kv["TYPE"], UUID: kv["UUID"], Name: kv["NAME"]}
+		if hex, ok := strings.CutPrefix(p.Type, "0x"); ok {
+			ty, err := strconv.ParseUint(hex, 16, 8)
+			if err != nil {
+				tb.Fatalf("partx type %q", p.Type)
+			}
+			p.Type = fmt.Sprintf("%02x", ty)
+			p.Extended = isExtended(uint8(ty))
+		}
+		parts = append(parts, p)
+	}
+	return parts
+}
+
+func TestPartUUIDsAgreeWithLibblkid(t *testing.T) {
+	disks := map[string]string{
+		"part-gpt.raw": fixturePath(t, "part-gpt.raw"),
+		"part-mbr.raw": fixturePath(t, "part-mbr.raw"),
+		"MBR with 9 logical partitions": sfdiskScript(t, 48<<20, func() string {
+			var b strings.Builder
+			b.WriteString("label: dos\nlabel-id: 0x0badcafe\nunit: sectors\n\nstart=2048, size=2048, type=c\nstart=4096, type=85\n")
+			for i := 0; i < 9; i++ {
+				fmt.Fprintf(&b, "start=%d, size=2048, type=83\n", 6144+i*4096)
+			}
+			return b.String()
+		}()),
+	}
+	for name, path := range disks {
+		t.Run(name, func(t *testing.T) {
+			f, size := openPath(t, path)
+			got, err := Read(f, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := partxView(t, path)
+			if fmt.Sprintf("%+v", got.Partitions) != fmt.Sprintf("%+v", want) {
+				t.Fatalf("partitions disagree with partx:\n  Read %+v\n partx %+v", got.Partitions, want)
+			}
+		})
+	}
+}
