@@ -37,7 +37,7 @@ func TestScanFindsEveryFilesystemBySignature(t *testing.T) {
 		want  string
 	}{
 		{"disk-gpt.raw", "gpt\n" +
-			"1 vfat uuid=7A3B-1C2D label=ESP partuuid=" + fxESPPart + " partlabel=EFI engine=false\n" +
+			"1 vfat uuid=7A3B-1C2D label=ESP partuuid=" + fxESPPart + " partlabel=EFI engine=true\n" +
 			"2 ext4 uuid=" + fxRoot + " label=root partuuid=" + fxRootPt + " partlabel=root engine=true\n" +
 			"3 ext4 uuid=" + fxVar + " label=var partuuid=" + fxVarPt + " partlabel=var engine=true\n"},
 		{"disk-mbr.raw", "mbr\n" +

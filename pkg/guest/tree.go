@@ -38,6 +38,12 @@ func (g *Guest) writer(op, p string, follow bool) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
+	if !t.fs.Writable && !writableType(t.fs.Type) {
+		// A type imgprep reads but cannot write (vfat): both an
+		// unsupported filesystem and a read-only one.
+		u := &UnsupportedError{Type: t.fs.Type, Point: t.point, Why: unsupportedWhy(t.fs.Type)}
+		return target{}, &PathError{Op: op, Path: p, Err: fmt.Errorf("%w: %w", u, fs.ErrReadOnly)}
+	}
 	if !t.fs.Writable {
 		return target{}, &PathError{Op: op, Path: p, Err: fmt.Errorf("%s mounted at %s is read-only (%s): %w", t.fs.Desc(), t.point, t.fs.Why, fs.ErrReadOnly)}
 	}

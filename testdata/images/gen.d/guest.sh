@@ -17,6 +17,10 @@
 #   disk-gpt-4k.raw               GPT with 4096-byte logical sectors: p1 root
 #                                 (/dev/disk/by-partuuid/), p2 /var
 #                                 (PARTLABEL=var).
+#   disk-vfat12.raw, disk-vfat32.raw  partitionless FAT12 (2 MiB) and FAT32
+#                                 (34 MiB, 512-byte clusters) with long names,
+#                                 nested and multi-cluster directories and a
+#                                 fragmented file (mtools).
 #   guest-clouddlink.raw          /var/lib/netdata/cloud.d -> /etc
 #   guest-netdatadotdot.raw       /var/lib/netdata -> ../../../../..
 #   guest-symloop.raw             /var/lib/netdata/registry -> a -> b -> registry
@@ -289,6 +293,49 @@ stamp "$work/n"
 mkext ext4 "$OUT/disk-none.raw" 32M "$ROOT_UUID" root "$work/n"
 selinux "$OUT/disk-none.raw" /etc/machine-id
 qcow disk-none
+
+# ---- vfat (partitionless, for pkg/fs/vfat) ----------------------------------
+# Long names (spaces, UTF-8, mixed case), a lower-case 8.3 name (NTRes
+# flags), a read-only file, nested directories, a directory spanning
+# several clusters, and frag.bin whose chain jumps over spacer.bin.
+vfattree() { # IMG
+  local img=$1 src=$work/vsrc
+  rm -rf "$src"; mkdir -p "$src"
+  seq 1 1000 >"$src/BOOTX64.EFI"
+  printf 'esp-random-seed-0123456789abcdef' >"$src/random-seed"
+  printf 'title Debian\nlinux /vmlinuz\n' >"$src/debian.conf"
+  echo spaces >"$src/spaces"; echo cafe >"$src/cafe"; echo lower >"$src/lower"
+  echo mixed >"$src/mixed"; echo readme >"$src/README"; echo ro >"$src/ro"
+  echo deep >"$src/deep"
+  seq 1 200 >"$src/hole"; seq 1 300 >"$src/spacer"; seq 1 700 >"$src/frag"
+  for i in $(seq 1 40); do echo "file $i" >"$src/f$i"; done
+  touch -d "@$T" "$src"/*
+  local m="mcopy -m -i $img"
+  mmd -i "$img" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/deep ::/deep/a ::/deep/a/b ::/deep/a/b/c ::/many
+  $m "$src/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
+  $m "$src/random-seed" ::/loader/random-seed
+  $m "$src/debian.conf" ::/loader/entries/debian.conf
+  $m "$src/spaces" "::/Long File Name With Spaces.txt"
+  LC_ALL=C.UTF-8 $m "$src/cafe" "::/café au lait, a long name.txt"
+  $m "$src/lower" ::/lower.txt
+  $m "$src/mixed" ::/MixedCase.Txt
+  $m "$src/README" ::/README
+  $m "$src/ro" ::/readonly.txt
+  mattrib -i "$img" +r ::/readonly.txt
+  $m "$src/deep" ::/deep/a/b/c/d.txt
+  $m "$src/hole" ::/hole.bin
+  $m "$src/spacer" ::/spacer.bin
+  mdel -i "$img" ::/hole.bin
+  $m "$src/frag" ::/frag.bin
+  for i in $(seq 1 40); do $m "$src/f$i" "::/many/file number $i.txt"; done
+  fsck.fat -n "$img" >/dev/null
+}
+truncate -s 2M "$OUT/disk-vfat12.raw"
+mkfs.vfat --invariant -i 12AB34CD -n FAT12VOL -F 12 -s 2 "$OUT/disk-vfat12.raw" >/dev/null
+vfattree "$OUT/disk-vfat12.raw"
+truncate -s 34M "$OUT/disk-vfat32.raw"
+mkfs.vfat --invariant -i 32AB34CD -n FAT32VOL -F 32 -s 1 "$OUT/disk-vfat32.raw" >/dev/null
+vfattree "$OUT/disk-vfat32.raw"
 
 # ---- hostile guests (partitionless) ----------------------------------------
 hostile() { # NAME: build $work/NAME from a full tree, then the caller edits it

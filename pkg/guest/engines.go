@@ -3,15 +3,22 @@ package guest
 import (
 	"github.com/imgprep/imgprep/pkg/fs"
 	"github.com/imgprep/imgprep/pkg/fs/ext4"
+	"github.com/imgprep/imgprep/pkg/fs/vfat"
 	"github.com/imgprep/imgprep/pkg/partition"
 )
 
-// openBuiltinEngine opens ext2/3/4 with pkg/fs/ext4: for writing when
-// asked and the engine agrees, read-only otherwise. Every other type gets
-// no engine.
+// openBuiltinEngine opens ext2/3/4 with pkg/fs/ext4, for writing when
+// asked and the engine agrees, read-only otherwise; vfat with pkg/fs/vfat,
+// read-only. Every other type gets no engine.
 func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, opts Options) (fs.FS, bool, string, error) {
 	switch f.Type {
 	case TypeExt2, TypeExt3, TypeExt4:
+	case TypeVFAT:
+		v, err := vfat.Open(dev, size)
+		if err != nil {
+			return nil, false, err.Error(), err
+		}
+		return v, false, unsupportedWhy(f.Type), nil
 	default:
 		return nil, false, unsupportedWhy(f.Type), nil
 	}
@@ -35,4 +42,9 @@ func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, 
 		return nil, false, err.Error(), err
 	}
 	return r, false, "image opened read-only", nil
+}
+
+// writableType reports whether imgprep has a write engine for type t.
+func writableType(t string) bool {
+	return t == TypeExt2 || t == TypeExt3 || t == TypeExt4
 }
