@@ -38,7 +38,7 @@
 #                         clusters shared with the snapshot get copied
 #
 # Hostile images (expected behaviour, asserted in hostile_test.go):
-#   qcow2-hostile-l1size.qcow2    l1_size = 0x7fffffff      -> ErrCorrupt at Open
+#   qcow2-hostile-l1size.qcow2    l1_size = 0x7fffffff      -> ErrTooLarge at Open
 #   qcow2-hostile-l1past.qcow2    l1_table_offset past EOF  -> ErrCorrupt at Open
 #   qcow2-hostile-l2past.qcow2    L1[0] -> L2 past EOF      -> ErrCorrupt (Open or read)
 #   qcow2-hostile-l2hdr.qcow2     L1[0] -> 0x200, inside the header cluster,
@@ -46,7 +46,7 @@
 #   qcow2-hostile-datahdr.qcow2   L2[0] data -> 0x200 in the header, unaligned
 #                                                            -> ErrCorrupt (Open or read)
 #   qcow2-hostile-rcoverl1.qcow2  refcount_table_offset = l1_table_offset
-#                                                            -> ErrCorrupt at Open for write
+#                                                            -> ErrCorrupt at Open
 #   qcow2-hostile-loop-a.qcow2 <-> qcow2-hostile-loop-b.qcow2  backing loop
 #                                                            -> error, no stack overflow
 #   qcow2-hostile-clusterbits.qcow2 cluster_bits = 40        -> ErrCorrupt at Open

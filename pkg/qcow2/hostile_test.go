@@ -1,0 +1,296 @@
+package qcow2_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/imgprep/imgprep/internal/fixture"
+	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/image"
+	"github.com/imgprep/imgprep/pkg/qcow2"
+	"github.com/imgprep/imgprep/pkg/storage"
+)
+
+// Where a hostile image must be refused.
+const (
+	refuseAtOpen     = iota // Open and OpenFile fail
+	refuseOpenOrRead        // Open fails, or reading the disk does
+	refuseWrite             // Open reads it; OpenFile for writing fails
+)
+
+// hostileCases are the committed hostile fixtures of gen.d/qcow2.sh and the
+// error each must produce (testdata/images/README.md, "qcow2 fixtures").
+var hostileCases = []struct {
+	name string // fixture
+	rule string // the specification's rule it breaks
+	when int
+	want error
+}{
+	{"qcow2-hostile-l1size.qcow2", "l1_size must cover the virtual size and no more than QEMU's 32 MiB L1 limit", refuseAtOpen, qcow2.ErrTooLarge},
+	{"qcow2-hostile-l1past.qcow2", "the L1 table lies inside the image file", refuseAtOpen, qcow2.ErrCorrupt},
+	{"qcow2-hostile-l2past.qcow2", "an L2 table offset points inside the image file", refuseOpenOrRead, qcow2.ErrCorrupt},
+	{"qcow2-hostile-l2hdr.qcow2", "L2 table offsets must be cluster aligned, and never the header cluster", refuseOpenOrRead, qcow2.ErrCorrupt},
+	{"qcow2-hostile-datahdr.qcow2", "data cluster offsets must be cluster aligned, and never the header cluster", refuseOpenOrRead, qcow2.ErrCorrupt},
+	{"qcow2-hostile-rcoverl1.qcow2", "the refcount table must not overlap the L1 table", refuseAtOpen, qcow2.ErrCorrupt},
+	{"qcow2-hostile-clusterbits.qcow2", "cluster_bits is 9 to 21", refuseAtOpen, qcow2.ErrCorrupt},
+	{"qcow2-hostile-incompat.qcow2", "an unknown incompatible feature bit forbids opening", refuseAtOpen, qcow2.ErrUnknownFeature},
+	{"qcow2-hostile-corruptbit.qcow2", "incompatible bit 1: the image must not be written until repaired", refuseWrite, qcow2.ErrCorruptBit},
+	{"qcow2-hostile-encrypted.qcow2", "crypt_method 1 (AES) needs a key", refuseAtOpen, qcow2.ErrEncrypted},
+}
+
+// hostileMemLimit bounds what opening and reading one hostile image may
+// allocate: the images are 1 MiB disks, and nothing the header claims may
+// be allocated unchecked.
+const hostileMemLimit = 32 << 20
+
+// guard turns a panic in f into a test failure naming what panicked.
+func guard(tb testing.TB, what string, f func()) {
+	tb.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			tb.Fatalf("%s panicked: %v", what, r)
+		}
+	}()
+	f()
+}
+
+// allocated runs f and returns the bytes it allocated.
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// openAndRead opens the image at path read-only and reads the whole disk,
+// returning the first error.
+func openAndRead(tb testing.TB, path string) (opened bool, err error) {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	img, err := qcow2.Open(f, st.Size(), qcow2.Options{ReadOnly: true, Name: filepath.Base(path)})
+	if err != nil {
+		return false, err
+	}
+	defer img.Close()
+	return true, readDisk(img)
+}
+
+func readDisk(img *qcow2.Image) error {
+	buf := make([]byte, 64<<10)
+	for off := int64(0); off < img.Size(); off += int64(len(buf)) {
+		n := min(int64(len(buf)), img.Size()-off)
+		if _, err := img.ReadAt(buf[:n], off); err != nil {
+			return fmt.Errorf("reading %d bytes at %d: %w", n, off, err)
+		}
+	}
+	return nil
+}
+
+// openForWrite opens the image at path for writing through storage and
+// qcow2.OpenFile, reads the disk when that succeeds, and closes everything.
+func openForWrite(tb testing.TB, path string) (opened bool, err error) {
+	tb.Helper()
+	f, err := storage.OpenFile(path, storage.OpenOptions{Write: true})
+	if err != nil {
+		tb.Fatalf("storage.OpenFile: %v", err)
+	}
+	defer f.Close()
+	img, err := qcow2.OpenFile(f, qcow2.Options{Name: filepath.Base(path)})
+	if err != nil {
+		return false, err
+	}
+	err = readDisk(img)
+	if cerr := img.Close(); err == nil {
+		err = cerr
+	}
+	return true, err
+}
+
+// TestHostileImagesAreRefused: each hostile fixture gives its documented
+// error (errors.Is), without a panic and with bounded allocation, and a
+// refused open for writing leaves the file byte-identical.
+func TestHostileImagesAreRefused(t *testing.T) {
+	for _, tc := range hostileCases {
+		t.Run(tc.name+": "+tc.rule, func(t *testing.T) {
+			path := fixture.Path(t, tc.name)
+			sum := fileSum(t, path)
+
+			var opened bool
+			var err error
+			n := allocated(func() {
+				guard(t, "Open and read", func() { opened, err = openAndRead(t, path) })
+			})
+			if n > hostileMemLimit {
+				t.Errorf("Open and read allocated %d MiB, limit %d MiB", n>>20, hostileMemLimit>>20)
+			}
+			switch tc.when {
+			case refuseAtOpen:
+				if opened || !errors.Is(err, tc.want) {
+					t.Errorf("Open: opened=%v err=%v; want Open to fail with %v", opened, err, tc.want)
+				}
+			case refuseOpenOrRead:
+				if !errors.Is(err, tc.want) {
+					t.Errorf("Open and read: opened=%v err=%v; want %v", opened, err, tc.want)
+				}
+			case refuseWrite:
+				if err != nil {
+					t.Errorf("read-only Open and read: %v; want success (only writing is refused)", err)
+				}
+			}
+			var fe *qcow2.FormatError
+			if errors.Is(tc.want, qcow2.ErrCorrupt) && err != nil && !errors.As(err, &fe) {
+				t.Errorf("error %v carries no *qcow2.FormatError (with the offset of the bad structure)", err)
+			}
+
+			n = allocated(func() {
+				guard(t, "OpenFile for writing", func() { opened, err = openForWrite(t, path) })
+			})
+			if n > hostileMemLimit {
+				t.Errorf("OpenFile for writing allocated %d MiB, limit %d MiB", n>>20, hostileMemLimit>>20)
+			}
+			if !errors.Is(err, tc.want) {
+				t.Errorf("OpenFile for writing (and read): opened=%v err=%v; want %v", opened, err, tc.want)
+			}
+			if tc.when != refuseOpenOrRead && opened {
+				t.Errorf("OpenFile for writing succeeded; want it refused with %v", tc.want)
+			}
+			if got := fileSum(t, path); got != sum {
+				t.Errorf("the refused image changed: sha256 %s, was %s", got, sum)
+			}
+		})
+	}
+}
+
+// TestBackingLoopIsRefused: a -> b -> a. qcow2.Open with a resolver that
+// opens whatever is named must end with an error (the resolver's bound or
+// the engine's), and pkg/image's resolver must name the loop.
+func TestBackingLoopIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	a := fixture.PathIn(t, "qcow2-hostile-loop-a.qcow2", dir)
+	fixture.PathIn(t, "qcow2-hostile-loop-b.qcow2", dir)
+	sum := fileSum(t, a)
+
+	f, err := os.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	r := newResolver(t, dir, 200)
+	guard(t, "qcow2.Open of a loop", func() {
+		img, err := qcow2.Open(f, st.Size(), qcow2.Options{ReadOnly: true, Name: filepath.Base(a), Backing: r.open})
+		if err == nil {
+			img.Close()
+			t.Fatal("qcow2.Open of a backing loop succeeded")
+		}
+		switch {
+		case errors.Is(err, qcow2.ErrBackingLoop):
+			t.Logf("the engine refused the loop after %d backing files: %.200v", r.opened, err)
+		case errors.Is(err, errResolverBound):
+			t.Logf("only the test resolver's bound stopped the loop (%d files opened); "+
+				"the engine detects depth only after its resolver returns", r.opened)
+		default:
+			t.Fatalf("qcow2.Open of a loop: %v; want qcow2.ErrBackingLoop or the resolver's bound", err)
+		}
+	})
+
+	guard(t, "image.Open of a loop", func() {
+		h, err := image.Open(a, image.OpenOptions{})
+		if err == nil {
+			h.Close()
+			t.Fatal("image.Open of a backing loop succeeded")
+		}
+		if !errors.Is(err, image.ErrBackingLoop) {
+			t.Errorf("image.Open of a loop: %v; want image.ErrBackingLoop", err)
+		}
+	})
+	if got := fileSum(t, a); got != sum {
+		t.Errorf("loop image changed")
+	}
+}
+
+// TestDeepBackingChainIsRefused: a chain 100 qcow2 images deep (made here
+// with qemu-img create -b) is beyond qcow2.MaxBackingDepth and
+// image.MaxChainDepth; it is refused with the depth error, without stack
+// overflow, while a chain within the bound opens.
+func TestDeepBackingChainIsRefused(t *testing.T) {
+	oracle.Require(t, "qemu-img")
+	dir := t.TempDir()
+	const depth = 100
+	name := func(i int) string { return fmt.Sprintf("deep-%03d.qcow2", i) }
+	// qemu-img makes the base and the first overlay; the other overlays
+	// are copies of that one with the (same-length) backing name changed,
+	// which saves 99 process starts.
+	qemuImgOK(t, "create", "-q", "-f", "qcow2", filepath.Join(dir, name(0)), "1M")
+	qemuImgOK(t, "create", "-q", "-f", "qcow2", "-u", "-b", name(0), "-F", "qcow2", filepath.Join(dir, name(1)), "1M")
+	overlay, err := os.ReadFile(filepath.Join(dir, name(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nameOff := binary.BigEndian.Uint64(overlay[8:])  // backing_file_offset
+	nameLen := binary.BigEndian.Uint32(overlay[16:]) // backing_file_size
+	if got := string(overlay[nameOff : nameOff+uint64(nameLen)]); got != name(0) {
+		t.Fatalf("qemu-img wrote backing name %q, want %q", got, name(0))
+	}
+	for i := 2; i <= depth; i++ {
+		copy(overlay[nameOff:], name(i-1))
+		if err := os.WriteFile(filepath.Join(dir, name(i)), overlay, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func(i int) (int, error) {
+		p := filepath.Join(dir, name(i))
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		r := newResolver(t, dir, 10*depth)
+		img, err := qcow2.Open(f, st.Size(), qcow2.Options{ReadOnly: true, Name: name(i), Backing: r.open})
+		if err == nil {
+			err = readDisk(img)
+			img.Close()
+		}
+		return r.opened, err
+	}
+	guard(t, "qcow2.Open of a 100-deep chain", func() {
+		opened, err := open(depth)
+		if !errors.Is(err, qcow2.ErrBackingLoop) {
+			t.Errorf("qcow2.Open of a %d-deep chain (%d files opened): %v; want qcow2.ErrBackingLoop", depth, opened, err)
+		}
+		within := min(qcow2.MaxBackingDepth, image.MaxChainDepth) - 1
+		if _, err := open(within); err != nil {
+			t.Errorf("qcow2.Open of a %d-deep chain, within the bound: %v", within, err)
+		}
+	})
+	guard(t, "image.Open of a 100-deep chain", func() {
+		h, err := image.Open(filepath.Join(dir, name(depth)), image.OpenOptions{})
+		if err == nil {
+			h.Close()
+			t.Fatal("image.Open of a 100-deep chain succeeded")
+		}
+		if !errors.Is(err, image.ErrBackingTooDeep) {
+			t.Errorf("image.Open of a 100-deep chain: %v; want image.ErrBackingTooDeep", err)
+		}
+	})
+}
+
+func qemuImgOK(tb testing.TB, args ...string) {
+	tb.Helper()
+	out, errOut, code := oracle.Run(tb, "qemu-img", args...)
+	if code != 0 {
+		tb.Fatalf("qemu-img %v: exit %d\n%s%s", args, code, out, errOut)
+	}
+}
