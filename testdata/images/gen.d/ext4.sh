@@ -73,6 +73,8 @@
 #                        implementation) set: safe to read, not to write.
 #   ext4-unknown-incompat.img incompat bit 0x80000000 set: not even safe to
 #                        read.
+#   ext4-error-state.img s_state has EXT2_ERROR_FS (2) set, as the kernel
+#                        leaves it after an ext4_error().
 #   ext4-orphans.img     s_last_orphan points at inode of /orphan-victim,
 #                        unlinked with links_count 0 (the orphan list a
 #                        crash between unlink and close leaves).
@@ -321,6 +323,9 @@ tree s; mk ext4-unknown-feature.img 16M "$work/s" mkfs.ext4
 setbit "$OUT/ext4-unknown-feature.img" feature_ro_compat 0x64 0x80000000
 tree s; mk ext4-unknown-incompat.img 16M "$work/s" mkfs.ext4
 setbit "$OUT/ext4-unknown-incompat.img" feature_incompat 0x60 0x80000000
+
+tree s; mk ext4-error-state.img 16M "$work/s" mkfs.ext4
+dbg "$OUT/ext4-error-state.img" 'ssv state 3'
 
 tree s; printf 'orphaned\n' >"$work/s/orphan-victim"
 mk ext4-orphans.img 16M "$work/s" mkfs.ext4
