@@ -17,7 +17,11 @@ import (
 // and writes to it: errors, never panics, hangs or unbounded allocation.
 func FuzzHeader(f *testing.F) {
 	f.Add([]byte("QFI\xfb"))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(fuzzHeaderBody)
+}
+
+func fuzzHeaderBody(t *testing.T, data []byte) {
+	{
 		img, err := Open(bytes.NewReader(data), int64(len(data)), Options{Backing: func(string, string) (Backing, error) {
 			return zeroBacking{1 << 20}, nil
 		}})
@@ -51,7 +55,7 @@ func FuzzHeader(f *testing.F) {
 			}
 		}
 		w.Close()
-	})
+	}
 }
 
 // FuzzHeaderExtensions parses arbitrary header extension areas after a
