@@ -1,0 +1,317 @@
+package ext4
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/fs"
+)
+
+// statField returns the value after "key: " in debugfs stat output.
+func statField(tb testing.TB, out, key string) string {
+	tb.Helper()
+	i := strings.Index(out, key+": ")
+	if i < 0 {
+		tb.Fatalf("debugfs stat has no %q:\n%s", key, out)
+	}
+	rest := strings.TrimLeft(out[i+len(key)+2:], " ")
+	if j := strings.IndexAny(rest, " \t\n"); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// createCase is one thing created on a fresh filesystem, then checked
+// with debugfs.
+type createCase struct {
+	name  string
+	do    func(f *FS) error
+	check func(t *testing.T, img string)
+}
+
+// wantCat checks debugfs cat of p against want.
+func wantCat(t *testing.T, img, p string, want []byte) {
+	t.Helper()
+	got, ok := debugfsCatSized(t, img, p)
+	if !ok || !bytes.Equal(got, want) {
+		t.Errorf("debugfs cat %s: %d bytes (found %v), want %d bytes", p, len(got), ok, len(want))
+	}
+}
+
+func wantStat(t *testing.T, img, p string, fields map[string]string) {
+	t.Helper()
+	out := oracle.Debugfs(t, img, "stat \""+p+"\"")
+	for k, v := range fields {
+		if got := statField(t, out, k); got != v {
+			t.Errorf("debugfs stat %s: %s %q, want %q\n%s", p, k, got, v, out)
+		}
+	}
+}
+
+func createCases(bs int) []createCase {
+	mt := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	many := pattern(70*bs+123, 9) // past the 12 direct blocks and 4 extents' worth when fragmented
+	return []createCase{
+		{"WriteFile/a file of 0 bytes has no blocks", func(f *FS) error {
+			return f.WriteFile("/new0", nil, fs.WriteOptions{Perm: 0o640, Owner: fs.Owner{UID: 1000, GID: 1000}})
+		}, func(t *testing.T, img string) {
+			wantStat(t, img, "/new0", map[string]string{"Size": "0", "Mode": "0640", "User": "1000", "Group": "1000", "Links": "1"})
+			if out := oracle.Debugfs(t, img, "stat /new0"); !strings.Contains(out, "Blockcount: 0") {
+				t.Errorf("empty file has blocks:\n%s", out)
+			}
+		}},
+		{"WriteFile/a file of 1 byte", func(f *FS) error {
+			return f.WriteFile("/etc/new1", []byte("x"), fs.WriteOptions{Perm: 0o644, Times: fs.Times{Atime: mt, Mtime: mt}})
+		}, func(t *testing.T, img string) {
+			wantCat(t, img, "/etc/new1", []byte("x"))
+			out := oracle.Debugfs(t, img, "stat /etc/new1")
+			if !strings.Contains(out, fmt.Sprintf("mtime: 0x%08x", mt.Unix())) {
+				t.Errorf("mtime not %v:\n%s", mt, out)
+			}
+		}},
+		{"WriteFile/exactly one block", func(f *FS) error {
+			return f.WriteFile("/etc/oneblock", pattern(bs, 1), fs.WriteOptions{Perm: 0o600})
+		}, func(t *testing.T, img string) {
+			wantCat(t, img, "/etc/oneblock", pattern(bs, 1))
+			wantStat(t, img, "/etc/oneblock", map[string]string{"Blockcount": fmt.Sprint(bs / 512)})
+		}},
+		{"WriteFile/many blocks (past the direct blocks and single indirect)", func(f *FS) error {
+			return f.WriteFile("/deep/a/many", many, fs.WriteOptions{Perm: 0o600})
+		}, func(t *testing.T, img string) { wantCat(t, img, "/deep/a/many", many) }},
+		{"WriteFile/a 1.5 MiB file (double indirect at 1 KiB blocks)", func(f *FS) error {
+			return f.WriteFile("/big2", pattern(3<<19, 3), fs.WriteOptions{Perm: 0o600})
+		}, func(t *testing.T, img string) { wantCat(t, img, "/big2", pattern(3<<19, 3)) }},
+		{"WriteFile/overwriting keeps the inode number, xattrs, mode and owner", func(f *FS) error {
+			return f.WriteFile("/etc/machine-id", pattern(3*bs+5, 4), fs.WriteOptions{Perm: 0o777, Owner: fs.Owner{UID: 5}})
+		}, func(t *testing.T, img string) {
+			wantCat(t, img, "/etc/machine-id", pattern(3*bs+5, 4))
+			wantStat(t, img, "/etc/machine-id", map[string]string{"Mode": "0444", "User": "0"})
+			if out := oracle.Debugfs(t, img, "ea_list /etc/machine-id"); !strings.Contains(out, "user.k") {
+				t.Errorf("xattr lost:\n%s", out)
+			}
+		}},
+		{"WriteFile/overwriting a big file with less frees blocks", func(f *FS) error {
+			return f.WriteFile("/deep/a/big", []byte("small now\n"), fs.WriteOptions{})
+		}, func(t *testing.T, img string) {
+			wantCat(t, img, "/deep/a/big", []byte("small now\n"))
+			wantStat(t, img, "/deep/a/big", map[string]string{"Blockcount": fmt.Sprint(bs / 512)})
+		}},
+		{"WriteFile/overwriting to empty", func(f *FS) error {
+			return f.WriteFile("/etc/ssh/f70000", nil, fs.WriteOptions{})
+		}, func(t *testing.T, img string) {
+			wantStat(t, img, "/etc/ssh/f70000", map[string]string{"Size": "0", "Blockcount": "0"})
+		}},
+		{"WriteFile/through a symlink overwrites its target", func(f *FS) error {
+			return f.WriteFile("/abs", []byte("via link"), fs.WriteOptions{})
+		}, func(t *testing.T, img string) { wantCat(t, img, "/etc/ssh/f60", []byte("via link")) }},
+		{"Mkdir/'.' and '..', links 2, parent links + 1", func(f *FS) error {
+			if err := f.Mkdir("/deep/newdir", 0o750, fs.Owner{UID: 7, GID: 8}); err != nil {
+				return err
+			}
+			return f.WriteFile("/deep/newdir/inside", []byte("in"), fs.WriteOptions{Perm: 0o644})
+		}, func(t *testing.T, img string) {
+			wantStat(t, img, "/deep/newdir", map[string]string{"Mode": "0750", "Links": "2", "User": "7", "Group": "8"})
+			wantStat(t, img, "/deep", map[string]string{"Links": "4"})
+			wantCat(t, img, "/deep/newdir/inside", []byte("in"))
+		}},
+		{"Symlink/fast (< 60 bytes) in i_block", func(f *FS) error {
+			return f.Symlink("etc/machine-id", "/fastnew", fs.Owner{UID: 5, GID: 6})
+		}, func(t *testing.T, img string) {
+			out := oracle.Debugfs(t, img, "stat /fastnew")
+			if !strings.Contains(out, `Fast link dest: "etc/machine-id"`) {
+				t.Errorf("not a fast symlink:\n%s", out)
+			}
+		}},
+		{"Symlink/slow (>= 60 bytes) in a data block", func(f *FS) error {
+			return f.Symlink(strings.Repeat("abc/", 30)+"end", "/slownew", fs.Owner{})
+		}, func(t *testing.T, img string) {
+			wantCat(t, img, "/slownew", []byte(strings.Repeat("abc/", 30)+"end"))
+		}},
+		{"Mknod/char device (1,5) in the old encoding", func(f *FS) error {
+			return f.Mknod("/devzero", fs.ModeChar|0o666, 1<<8|5, fs.Owner{})
+		}, func(t *testing.T, img string) {
+			if out := oracle.Debugfs(t, img, "stat /devzero"); !strings.Contains(out, "Device major/minor number: 01:05") {
+				t.Errorf("device number:\n%s", out)
+			}
+		}},
+		{"Mknod/block device (259,70000) in the new encoding", func(f *FS) error {
+			rdev := uint32(70000&0xff | 259<<8 | (70000&^0xff)<<12)
+			return f.Mknod("/devbig", fs.ModeBlock|0o600, rdev, fs.Owner{})
+		}, func(t *testing.T, img string) {
+			if out := oracle.Debugfs(t, img, "stat /devbig"); !strings.Contains(out, "Device major/minor number: 259:70000") {
+				t.Errorf("device number:\n%s", out)
+			}
+		}},
+		{"Mknod/fifo and socket", func(f *FS) error {
+			if err := f.Mknod("/fifonew", fs.ModeFIFO|0o644, 0, fs.Owner{}); err != nil {
+				return err
+			}
+			return f.Mknod("/socknew", fs.ModeSocket|0o755, 0, fs.Owner{})
+		}, func(t *testing.T, img string) {
+			if out := oracle.Debugfs(t, img, "stat /socknew"); !strings.Contains(out, "Type: socket") {
+				t.Errorf("socket:\n%s", out)
+			}
+		}},
+		{"Link/a new name bumps links_count", func(f *FS) error {
+			return f.Link("/etc/ssh/f1", "/deep/a/b/c/link-to-f1")
+		}, func(t *testing.T, img string) {
+			wantStat(t, img, "/etc/ssh/f1", map[string]string{"Links": "3"})
+		}},
+		{"Chmod Chown Utimes/mode, 32-bit owner, times with nanoseconds", func(f *FS) error {
+			if err := f.Chmod("/etc/ssh/f4096", 0o4711); err != nil {
+				return err
+			}
+			if err := f.Chown("/etc/ssh/f4096", fs.Owner{UID: 70000, GID: 80000}); err != nil {
+				return err
+			}
+			return f.Utimes("/etc/ssh/f4096", fs.Times{Mtime: mt})
+		}, func(t *testing.T, img string) {
+			wantStat(t, img, "/etc/ssh/f4096", map[string]string{"Mode": "04711", "User": "70000", "Group": "80000"})
+		}},
+		{"Rename/a directory across parents updates '..' and both link counts", func(f *FS) error {
+			return f.Rename("/deep/a/b", "/etc/b-moved")
+		}, func(t *testing.T, img string) {
+			wantStat(t, img, "/deep/a", map[string]string{"Links": "2"})
+			wantStat(t, img, "/etc", map[string]string{"Links": "4"})
+			if out := oracle.Debugfs(t, img, "ls /etc/b-moved/c"); !strings.Contains(out, "d") {
+				t.Errorf("moved tree:\n%s", out)
+			}
+		}},
+		{"Rename/replacing a file frees the replaced inode", func(f *FS) error {
+			return f.Rename("/etc/ssh/f59", "/etc/ssh/f61")
+		}, func(t *testing.T, img string) {
+			wantCat(t, img, "/etc/ssh/f61", pattern(59, 2))
+		}},
+		{"Rename/replacing an empty directory", func(f *FS) error {
+			if err := f.Mkdir("/emptytoo", 0o700, fs.Owner{}); err != nil {
+				return err
+			}
+			return f.Rename("/emptytoo", "/empty")
+		}, func(t *testing.T, img string) { wantStat(t, img, "/", map[string]string{"Links": "7"}) }},
+		{"Rename/within a directory keeps the inode", func(f *FS) error {
+			return f.Rename("/var/lib/netdata/registry/netdata.public.unique.id", "/var/lib/netdata/registry/old.id")
+		}, func(t *testing.T, img string) {
+			wantCat(t, img, "/var/lib/netdata/registry/old.id", []byte("5d3f1c2a-1111-2222-3333-444455556666"))
+		}},
+	}
+}
+
+// TestCreateE2fsckClean runs every create-side operation on every mkfs
+// flavour, then checks the image with e2fsck -fn and each result with
+// debugfs.
+func TestCreateE2fsckClean(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	src := sourceTree(t, 0)
+	for _, cfg := range testConfigs() {
+		t.Run(cfg.name, func(t *testing.T) {
+			t.Parallel()
+			img := mkfs(t, cfg, src)
+			debugfsW(t, img, `ea_set /etc/machine-id user.k `+string(repeat('v', 700)),
+				`ea_set /etc/machine-id security.selinux system_u:object_r:machineid_t:s0`)
+			f, _ := openRW(t, img)
+			cases := createCases(cfg.blockSize)
+			for _, c := range cases {
+				if err := c.do(f); err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			oracle.E2fsckClean(t, img)
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) { c.check(t, img) })
+			}
+		})
+	}
+}
+
+// TestCreateErrors: what the create side refuses, each with its sentinel
+// and the image byte-identical.
+func TestCreateErrors(t *testing.T) {
+	src := sourceTree(t, 0)
+	img := mkfs(t, testConfigs()[0], src)
+	sum := fileSum(t, img)
+	f, _ := openRW(t, img)
+	long := strings.Repeat("n", 256)
+	for _, tc := range []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"an existing name is ErrExist (WriteFile never replaces a dir)", func() error {
+			return f.WriteFile("/etc", []byte("x"), fs.WriteOptions{})
+		}, fs.ErrIsDir},
+		{"Mkdir on an existing name is ErrExist", func() error { return f.Mkdir("/etc/machine-id", 0o755, fs.Owner{}) }, fs.ErrExist},
+		{"Symlink on an existing name is ErrExist", func() error { return f.Symlink("x", "/etc", fs.Owner{}) }, fs.ErrExist},
+		{"Mknod on an existing name is ErrExist", func() error { return f.Mknod("/abs", fs.ModeFIFO, 0, fs.Owner{}) }, fs.ErrExist},
+		{"Link on an existing name is ErrExist", func() error { return f.Link("/etc/machine-id", "/abs") }, fs.ErrExist},
+		{"a name over 255 bytes is ErrNameTooLong", func() error { return f.Mkdir("/"+long, 0o755, fs.Owner{}) }, fs.ErrNameTooLong},
+		{"a name with NUL is ErrInvalid", func() error { return f.WriteFile("/a\x00b", nil, fs.WriteOptions{}) }, fs.ErrInvalid},
+		{"'.' is ErrInvalid", func() error { return f.Mkdir("/etc/.", 0o755, fs.Owner{}) }, fs.ErrInvalid},
+		{"'..' is ErrInvalid", func() error { return f.Symlink("x", "/etc/..", fs.Owner{}) }, fs.ErrInvalid},
+		{"the root is ErrInvalid", func() error { return f.Mkdir("/", 0o755, fs.Owner{}) }, fs.ErrInvalid},
+		{"a missing parent is ErrNotExist", func() error { return f.WriteFile("/nope/x", nil, fs.WriteOptions{}) }, fs.ErrNotExist},
+		{"a file as parent is ErrNotDir", func() error { return f.Mkdir("/etc/machine-id/x", 0o755, fs.Owner{}) }, fs.ErrNotDir},
+		{"an empty symlink target is ErrInvalid", func() error { return f.Symlink("", "/l", fs.Owner{}) }, fs.ErrInvalid},
+		{"a symlink target of a block is ErrNameTooLong", func() error {
+			return f.Symlink(strings.Repeat("t", 4096), "/l", fs.Owner{})
+		}, fs.ErrNameTooLong},
+		{"Mknod of a regular file is ErrInvalid", func() error { return f.Mknod("/m", fs.ModeRegular|0o644, 0, fs.Owner{}) }, fs.ErrInvalid},
+		{"Link to a directory is ErrIsDir", func() error { return f.Link("/etc", "/etc2") }, fs.ErrIsDir},
+		{"Link from a missing file is ErrNotExist", func() error { return f.Link("/nope", "/n2") }, fs.ErrNotExist},
+		{"WriteFile through a symlink loop is ErrLoop", func() error {
+			return f.WriteFile("/loop1", nil, fs.WriteOptions{})
+		}, fs.ErrLoop},
+		{"Rename of a directory into itself is ErrInvalid", func() error { return f.Rename("/deep", "/deep/a/b/inside") }, fs.ErrInvalid},
+		{"Rename of a directory onto itself below is ErrInvalid", func() error { return f.Rename("/deep/a", "/deep/a/x") }, fs.ErrInvalid},
+		{"Rename of a directory onto a file is ErrNotDir", func() error { return f.Rename("/empty", "/etc/machine-id") }, fs.ErrNotDir},
+		{"Rename of a file onto a directory is ErrIsDir", func() error { return f.Rename("/etc/machine-id", "/empty") }, fs.ErrIsDir},
+		{"Rename onto a non-empty directory is ErrNotEmpty", func() error { return f.Rename("/empty", "/etc") }, fs.ErrNotEmpty},
+		{"Rename of a missing file is ErrNotExist", func() error { return f.Rename("/nope", "/nope2") }, fs.ErrNotExist},
+		{"Rename to a long name is ErrNameTooLong", func() error { return f.Rename("/abs", "/"+long) }, fs.ErrNameTooLong},
+		{"Chmod of a missing file is ErrNotExist", func() error { return f.Chmod("/nope", 0o644) }, fs.ErrNotExist},
+		{"Chown through a symlink loop is ErrLoop", func() error { return f.Chown("/loop1", fs.Owner{}) }, fs.ErrLoop},
+		{"Utimes of a missing file is ErrNotExist", func() error { return f.Utimes("/nope", fs.Times{Mtime: time.Now()}) }, fs.ErrNotExist},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.do()
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if fileSum(t, img) != sum {
+				t.Fatalf("image changed after a refused operation (%v)", err)
+			}
+		})
+	}
+}
+
+// TestCreateReadOnly: every create-side method on a read-only FS fails
+// with fs.ErrReadOnly.
+func TestCreateReadOnly(t *testing.T) {
+	img := mkfs(t, testConfigs()[0], "")
+	f := openRO(t, img)
+	for name, do := range map[string]func() error{
+		"WriteFile": func() error { return f.WriteFile("/x", nil, fs.WriteOptions{}) },
+		"Mkdir":     func() error { return f.Mkdir("/x", 0o755, fs.Owner{}) },
+		"Symlink":   func() error { return f.Symlink("t", "/x", fs.Owner{}) },
+		"Mknod":     func() error { return f.Mknod("/x", fs.ModeFIFO, 0, fs.Owner{}) },
+		"Link":      func() error { return f.Link("/lost+found", "/x") },
+		"Chmod":     func() error { return f.Chmod("/", 0o700) },
+		"Chown":     func() error { return f.Chown("/", fs.Owner{}) },
+		"Utimes":    func() error { return f.Utimes("/", fs.Times{}) },
+		"Rename":    func() error { return f.Rename("/lost+found", "/x") },
+	} {
+		if err := do(); !errors.Is(err, fs.ErrReadOnly) {
+			t.Errorf("%s on a read-only FS: %v", name, err)
+		}
+	}
+}

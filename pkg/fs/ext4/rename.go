@@ -1,0 +1,234 @@
+package ext4
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/imgprep/imgprep/pkg/fs"
+)
+
+// Rename moves oldPath to newPath as rename(2): an existing newPath is
+// replaced when it is a non-directory (and oldPath is one too) or an empty
+// directory (and oldPath is a directory). A moved directory's ".." entry
+// and both parents' link counts follow; moving a directory into its own
+// subtree fails with fs.ErrInvalid. Neither final component is followed.
+func (f *FS) Rename(oldPath, newPath string) error {
+	if err := f.checkWrite(); err != nil {
+		return f.pathErr("rename", oldPath, err)
+	}
+	if err := f.rename(oldPath, newPath); err != nil {
+		return f.pathErr("rename", oldPath, fmt.Errorf("to %s: %w", newPath, err))
+	}
+	return nil
+}
+
+func (f *FS) rename(oldPath, newPath string) error {
+	odir, oname, err := f.resolveParent(oldPath)
+	if err != nil {
+		return err
+	}
+	ndir, nname, err := f.resolveParent(newPath)
+	if err != nil {
+		return err
+	}
+	if err := checkName(nname); err != nil {
+		return err
+	}
+	for _, d := range []*inode{odir, ndir} {
+		if err := f.checkDirWritable(d); err != nil {
+			return err
+		}
+	}
+	if ndir.ino == odir.ino {
+		ndir = odir
+	}
+	oe, _, err := f.lookup(odir, oname)
+	if err != nil {
+		return err
+	}
+	src, err := f.readInode(oe.ino)
+	if err != nil {
+		return err
+	}
+	te, tloc, err := f.lookup(ndir, nname)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if exists && te.ino == oe.ino {
+		return nil // two names of one inode: rename(2) does nothing
+	}
+	moveDir := src.isDir() && ndir != odir
+	if src.isDir() {
+		if err := f.checkNotBelow(src.ino, ndir); err != nil {
+			return err
+		}
+	}
+	// Plan the replaced target before changing anything.
+	var target *inode
+	var plan *freePlan
+	if exists {
+		if target, err = f.readInode(te.ino); err != nil {
+			return err
+		}
+		switch {
+		case src.isDir() && !target.isDir():
+			return fs.ErrNotDir
+		case !src.isDir() && target.isDir():
+			return fs.ErrIsDir
+		case target.isDir():
+			plans, err := f.planEmptyDir(target)
+			if err != nil {
+				return err
+			}
+			plan = plans[0]
+		case target.d.LinksCount <= 1:
+			if plan, err = f.planFree(target); err != nil {
+				return err
+			}
+		}
+	} else {
+		if err := f.checkSpace(false, 0); err != nil {
+			return err
+		}
+	}
+	if moveDir && !(exists && target.isDir()) {
+		if err := f.checkDirLinks(ndir); err != nil {
+			return err
+		}
+	}
+	now := f.now()
+	// The new name first, then the old one goes.
+	ft := modeFileType(src.d.Mode)
+	if exists {
+		if err := f.setDirent(ndir, te, tloc, src.ino, ft); err != nil {
+			return err
+		}
+	} else if err := f.addDirent(ndir, nname, src.ino, ft); err != nil {
+		return err
+	}
+	// Adding may have split the old entry's slack or rebuilt the
+	// directory: find it again.
+	oe, oloc, err := f.lookup(odir, oname)
+	if err != nil {
+		return err
+	}
+	if err := f.removeDirent(odir, oe, oloc); err != nil {
+		return err
+	}
+	if moveDir {
+		if err := f.setDotDot(src, ndir.ino); err != nil {
+			return err
+		}
+		f.decDirLinks(odir)
+		f.incDirLinks(ndir)
+	}
+	src.setCtime(now)
+	if err := f.writeInode(src); err != nil {
+		return err
+	}
+	if exists {
+		if target.isDir() {
+			f.decDirLinks(ndir)
+		}
+		if plan != nil {
+			if err := f.applyFree(plan); err != nil {
+				return err
+			}
+		} else {
+			target.d.LinksCount--
+			target.setCtime(now)
+			if err := f.writeInode(target); err != nil {
+				return err
+			}
+		}
+	}
+	if err := f.touchDir(odir); err != nil {
+		return err
+	}
+	if ndir != odir {
+		return f.touchDir(ndir)
+	}
+	return nil
+}
+
+// checkNotBelow fails with fs.ErrInvalid when dir is the directory ino or
+// lies below it, following ".." up to the root.
+func (f *FS) checkNotBelow(ino uint32, dir *inode) error {
+	cur := dir
+	for hops := 0; ; hops++ {
+		if cur.ino == ino {
+			return fmt.Errorf("%w: moving directory inode %d into its own subtree", fs.ErrInvalid, ino)
+		}
+		if cur.ino == rootIno {
+			return nil
+		}
+		if hops > 1<<16 || uint32(hops) > f.sb.InodesCount {
+			return corrupt(f.inodeOffset(dir.ino), fmt.Sprintf("inode %d", dir.ino), "'..' chain does not reach the root")
+		}
+		e, _, err := f.lookup(cur, "..")
+		if err != nil {
+			return err
+		}
+		if cur, err = f.readInode(e.ino); err != nil {
+			return err
+		}
+		if !cur.isDir() {
+			return corrupt(f.inodeOffset(e.ino), fmt.Sprintf("inode %d", e.ino), "'..' is not a directory")
+		}
+	}
+}
+
+// setDirent points the existing entry e of dir (found at loc) at ino with
+// file type ft, in place.
+func (f *FS) setDirent(dir *inode, e *dirent, loc dirLoc, ino uint32, ft uint8) error {
+	if !f.filetype {
+		ft = 0
+	}
+	put := func(b []byte) {
+		le.PutUint32(b[e.off:], ino)
+		if f.filetype {
+			b[e.off+7] = ft
+		}
+	}
+	if dir.flag(inodeFlagInlineData) {
+		ib, extra, x, err := f.inlineData(dir)
+		if err != nil {
+			return err
+		}
+		if loc.prev == -2 {
+			return fmt.Errorf("ext4: cannot retarget %q", e.name)
+		}
+		if loc.region == 1 {
+			put(extra)
+			f.rehashIbodyEntry(dir, x, extra)
+		} else {
+			put(ib[inlineDotdotSize:])
+		}
+		dir.syncBlockFromRaw()
+		return nil
+	}
+	b := make([]byte, f.blockSize)
+	if _, err := f.readDirBlock(dir, loc.lblk, loc.pblk, b); err != nil {
+		return err
+	}
+	if le.Uint32(b[e.off:]) != e.ino {
+		return corrupt(int64(loc.pblk)*f.blockSize+int64(e.off), "directory entry", "changed since lookup")
+	}
+	put(b)
+	return f.writeDirBlock(dir, loc.pblk, b)
+}
+
+// setDotDot points directory dir's ".." at parent.
+func (f *FS) setDotDot(dir *inode, parent uint32) error {
+	if dir.flag(inodeFlagInlineData) {
+		le.PutUint32(dir.raw[inodeBlockOff:], parent)
+		dir.syncBlockFromRaw()
+		return nil
+	}
+	e, loc, err := f.lookup(dir, "..")
+	if err != nil {
+		return err
+	}
+	return f.setDirent(dir, e, loc, parent, ftDir)
+}
