@@ -32,10 +32,11 @@
 // superblock and the LUKS header, which are big-endian; each struct type in
 // layout.go states its byte order and layout_test.go (probe_test.go)
 // asserts its size.
-// ext filesystems are opened with pkg/fs/ext4 (for writing when asked),
-// vfat with pkg/fs/vfat (read-only: a change there fails with an error
-// wrapping both ErrUnsupportedFS and fs.ErrReadOnly); every other type is
-// reported with no engine (Filesystem.FS nil) and the reason.
+// ext filesystems are opened with pkg/fs/ext4 and vfat with pkg/fs/vfat,
+// for writing when asked (vfat writing covers removal, truncation and
+// rewriting existing files; creating files there fails with fs.ErrInvalid);
+// every other type is reported with no engine (Filesystem.FS nil) and the
+// reason, and a path on it fails with ErrUnsupportedFS.
 //
 // # fstab and os-release
 //

@@ -8,17 +8,25 @@ import (
 )
 
 // openBuiltinEngine opens ext2/3/4 with pkg/fs/ext4, for writing when
-// asked and the engine agrees, read-only otherwise; vfat with pkg/fs/vfat,
-// read-only. Every other type gets no engine.
+// asked and the engine agrees, read-only otherwise; vfat with pkg/fs/vfat
+// (whose writing covers removal, truncation and rewriting existing
+// files). Every other type gets no engine.
 func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, opts Options) (fs.FS, bool, string, error) {
 	switch f.Type {
 	case TypeExt2, TypeExt3, TypeExt4:
 	case TypeVFAT:
+		if opts.Writable {
+			v, err := vfat.OpenWritable(dev, size, vfat.Options{Now: opts.Now})
+			if err != nil {
+				return nil, false, err.Error(), err
+			}
+			return v, true, "", nil
+		}
 		v, err := vfat.Open(dev, size)
 		if err != nil {
 			return nil, false, err.Error(), err
 		}
-		return v, false, unsupportedWhy(f.Type), nil
+		return v, false, "image opened read-only", nil
 	default:
 		return nil, false, unsupportedWhy(f.Type), nil
 	}
@@ -46,5 +54,5 @@ func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, 
 
 // writableType reports whether imgprep has a write engine for type t.
 func writableType(t string) bool {
-	return t == TypeExt2 || t == TypeExt3 || t == TypeExt4
+	return t == TypeExt2 || t == TypeExt3 || t == TypeExt4 || t == TypeVFAT
 }

@@ -23,6 +23,9 @@ type node struct {
 	crtime  time.Time
 	atime   time.Time
 	off     int64 // byte offset of the short entry, its inode number
+	// ents are the byte offsets of the entry's long-name entries and, last,
+	// its short entry: what a removal marks deleted.
+	ents []int64
 }
 
 func (n *node) isDir() bool { return n.attr&AttrDirectory != 0 }
@@ -36,36 +39,38 @@ func (f *FS) root() *node {
 // FAT_MAX_DIR_ENTRIES.
 const maxDirBytes = 65536 * dirEntrySize
 
-// dirData reads a directory's entries.
-func (f *FS) dirData(d *node) ([]byte, int64, error) {
+// dirData reads a directory's entries, and returns a function giving the
+// device offset of each byte of them.
+func (f *FS) dirData(d *node) ([]byte, func(i int) int64, error) {
 	if d.off == 1 && f.fatType != 32 {
 		b := make([]byte, f.rootEntries*dirEntrySize)
 		if _, err := f.r.ReadAt(b, f.rootOffset); err != nil && !errors.Is(err, io.EOF) {
-			return nil, 0, fmt.Errorf("vfat: reading the root directory: %w", err)
+			return nil, nil, fmt.Errorf("vfat: reading the root directory: %w", err)
 		}
-		return b, f.rootOffset, nil
+		return b, func(i int) int64 { return f.rootOffset + int64(i) }, nil
 	}
 	cl, err := f.chain(d.cluster, maxDirBytes/f.clusterSize+1)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	b := make([]byte, int64(len(cl))*f.clusterSize)
 	for i, c := range cl {
 		if _, err := f.r.ReadAt(b[int64(i)*f.clusterSize:int64(i+1)*f.clusterSize], f.clusterOffset(c)); err != nil && !errors.Is(err, io.EOF) {
-			return nil, 0, fmt.Errorf("vfat: reading directory cluster %d: %w", c, err)
+			return nil, nil, fmt.Errorf("vfat: reading directory cluster %d: %w", c, err)
 		}
 	}
-	return b, f.clusterOffset(cl[0]), nil
+	return b, func(i int) int64 { return f.clusterOffset(cl[int64(i)/f.clusterSize]) + int64(i)%f.clusterSize }, nil
 }
 
 // list returns the entries of directory d, without "." and "..".
 func (f *FS) list(d *node) ([]*node, error) {
-	data, base, err := f.dirData(d)
+	data, offsetOf, err := f.dirData(d)
 	if err != nil {
 		return nil, err
 	}
 	var out []*node
 	var lfn []uint16
+	var lfnOffs []int64
 	var lfnSum uint8
 	lfnNext := 0 // the sequence number the next long entry must carry, 0: none pending
 	for i := 0; i+dirEntrySize <= len(data); i += dirEntrySize {
@@ -84,7 +89,7 @@ func (f *FS) list(d *node) ([]*node, error) {
 			switch {
 			case l.Ord&lfnLast != 0 && seq >= 1 && seq <= 20:
 				lfn = make([]uint16, seq*13)
-				lfnSum, lfnNext = l.Chksum, seq
+				lfnSum, lfnNext, lfnOffs = l.Chksum, seq, nil
 			case lfnNext > 0 && seq == lfnNext && l.Chksum == lfnSum:
 			default:
 				lfnNext = 0
@@ -92,6 +97,7 @@ func (f *FS) list(d *node) ([]*node, error) {
 			}
 			units := append(append(l.Name1[:], l.Name2[:]...), l.Name3[:]...)
 			copy(lfn[(seq-1)*13:], units)
+			lfnOffs = append(lfnOffs, offsetOf(i))
 			lfnNext = seq - 1
 			if lfnNext == 0 {
 				lfnNext = -1 // complete: applies to the next short entry
@@ -100,9 +106,10 @@ func (f *FS) list(d *node) ([]*node, error) {
 		}
 		var e DirEntry
 		_ = binary.Read(bytes.NewReader(raw), binary.LittleEndian, &e)
-		long := ""
+		long, ents := "", []int64{offsetOf(i)}
 		if lfnNext == -1 && checksum(e.Name) == lfnSum {
 			long = decodeLFN(lfn)
+			ents = append(lfnOffs, ents...)
 		}
 		lfnNext = 0
 		if e.Attr&AttrVolumeID != 0 {
@@ -116,7 +123,7 @@ func (f *FS) list(d *node) ([]*node, error) {
 			continue
 		}
 		n := &node{name: name, attr: e.Attr, cluster: uint32(e.FstClusHI)<<16 | uint32(e.FstClusLO),
-			size: int64(e.FileSize), off: base + int64(i),
+			size: int64(e.FileSize), off: offsetOf(i), ents: ents,
 			mtime: fatTime(e.WrtDate, e.WrtTime, 0), crtime: fatTime(e.CrtDate, e.CrtTime, e.CrtTimeTenth), atime: fatTime(e.LstAccDate, 0, 0)}
 		if f.fatType != 32 {
 			n.cluster = uint32(e.FstClusLO)

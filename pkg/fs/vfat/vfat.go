@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/imgprep/imgprep/pkg/fs"
 )
@@ -16,7 +17,7 @@ import (
 var (
 	ErrNotFAT   = errors.New("vfat: not a FAT filesystem")
 	ErrCorrupt  = errors.New("vfat: corrupt filesystem")
-	ErrReadOnly = fmt.Errorf("vfat: imgprep cannot write vfat: %w", fs.ErrReadOnly)
+	ErrReadOnly = fmt.Errorf("vfat: opened read-only: %w", fs.ErrReadOnly)
 )
 
 // CorruptError reports a damaged structure and its byte offset on the
@@ -54,6 +55,12 @@ type FS struct {
 	dataOffset   int64  // byte offset of cluster 2
 	clusterCount uint32 // data clusters: valid numbers are 2..clusterCount+1
 	uuid, label  string
+	numFATs      int
+	fsInfoOffset int64 // FAT32: byte offset of the FSInfo sector, 0 if none
+
+	// Writing (OpenWritable).
+	w   io.WriterAt
+	now func() time.Time
 
 	mu       sync.Mutex
 	fatCache map[int64][]byte // FAT sector offset -> contents, bounded
@@ -119,6 +126,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	clusters := (totSec - metaSecs) / int64(bs.SecPerClus)
 	f.rootOffset = f.fatOffset + int64(bs.NumFATs)*f.fatBytes
 	f.rootEntries = int64(bs.RootEntCnt)
+	f.numFATs = int(bs.NumFATs)
 	f.dataOffset = f.rootOffset + rootSecs*f.sectorSize
 	switch {
 	case clusters < maxClusters12:
@@ -142,6 +150,9 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 			return nil, corrupt(17, "FAT32 BPB", ErrCorrupt, "BPB_RootEntCnt %d, BPB_FATSz16 %d", bs.RootEntCnt, bs.FATSz16)
 		}
 		f.rootCluster = b32.RootClus
+		if b32.FSInfo != 0 && b32.FSInfo != 0xFFFF && int64(b32.FSInfo) < int64(bs.RsvdSecCnt) {
+			f.fsInfoOffset = int64(b32.FSInfo) * f.sectorSize
+		}
 		if !f.validCluster(f.rootCluster) {
 			return nil, corrupt(44, "BPB_RootClus", ErrCorrupt, "cluster %d", b32.RootClus)
 		}
@@ -268,6 +279,10 @@ func (f *FS) FATType() int { return f.fatType }
 
 // Info implements fs.FS.
 func (f *FS) Info() fs.Info {
-	return fs.Info{Type: "vfat", UUID: f.uuid, Label: f.label, BlockSize: int(f.clusterSize),
-		Size: f.size, Writable: false, WhyReadOnly: "imgprep cannot write vfat"}
+	info := fs.Info{Type: "vfat", UUID: f.uuid, Label: f.label, BlockSize: int(f.clusterSize),
+		Size: f.size, Writable: f.w != nil}
+	if f.w == nil {
+		info.WhyReadOnly = "opened read-only"
+	}
+	return info
 }

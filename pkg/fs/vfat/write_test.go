@@ -1,0 +1,163 @@
+package vfat
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imgprep/imgprep/internal/fixture"
+	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/fs"
+)
+
+// fileRW is an image file as a read-write device.
+func openFileRW(tb testing.TB, name string) (*FS, string, *os.File) {
+	tb.Helper()
+	p := fixture.Path(tb, name)
+	fh, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { fh.Close() })
+	st, err := fh.Stat()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	clock := func() time.Time { return time.Date(2024, 5, 6, 7, 8, 10, 0, time.UTC) }
+	f, err := OpenWritable(fh, st.Size(), Options{Now: clock})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f, p, fh
+}
+
+// fsckFatClean fails the test unless dosfstools' fsck.fat -n finds
+// nothing to fix.
+func fsckFatClean(tb testing.TB, img string) {
+	tb.Helper()
+	out, errOut, code := oracle.Run(tb, "fsck.fat", "-n", img)
+	var bad []string
+	for _, l := range strings.Split(out+errOut, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "fsck.fat ") || strings.HasPrefix(l, img+":") {
+			continue
+		}
+		bad = append(bad, l)
+	}
+	if code != 0 || len(bad) > 0 {
+		tb.Fatalf("fsck.fat -n %s: exit %d:\n%s%s", img, code, out, errOut)
+	}
+}
+
+// mtype reads a file with mtools, an implementation we did not write.
+func mtype(tb testing.TB, img, p string) (string, bool) {
+	tb.Helper()
+	out, _, code := oracle.Run(tb, "mtype", "-i", img, "::"+p)
+	return out, code == 0
+}
+
+// TestChangesPassFsckFat makes the changes sysprep makes on an ESP on
+// FAT12 and FAT32 and has fsck.fat and mtools judge the result.
+func TestChangesPassFsckFat(t *testing.T) {
+	for _, name := range []string{"disk-vfat12.raw", "disk-vfat32.raw"} {
+		t.Run(name, func(t *testing.T) {
+			f, p, _ := openFileRW(t, name)
+			steps := []struct {
+				what string
+				do   func() error
+			}{
+				{"remove systemd-boot's random seed", func() error { return f.Remove("/loader/random-seed") }},
+				{"remove a tree", func() error { return f.RemoveAll("/deep") }},
+				{"remove a multi-cluster directory of long names", func() error { return f.RemoveAll("/many") }},
+				{"remove a long-named file", func() error { return f.Remove("/café au lait, a long name.txt") }},
+				{"truncate a fragmented file inside its chain", func() error { return f.Truncate("/frag.bin", 100) }},
+				{"truncate to zero", func() error { return f.Truncate("/spacer.bin", 0) }},
+				{"grow a file by truncate", func() error { return f.Truncate("/README", 3000) }},
+				{"rewrite a file larger", func() error { return f.WriteFile("/EFI/BOOT/BOOTX64.EFI", []byte(seq(2000)), fs.WriteOptions{}) }},
+				{"rewrite a file empty", func() error { return f.WriteFile("/lower.txt", nil, fs.WriteOptions{}) }},
+				{"set times", func() error {
+					return f.Utimes("/MixedCase.Txt", fs.Times{Mtime: time.Date(2020, 1, 2, 3, 4, 6, 0, time.UTC)})
+				}},
+			}
+			for _, s := range steps {
+				if err := s.do(); err != nil {
+					t.Fatalf("%s: %v", s.what, err)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			fsckFatClean(t, p)
+			for _, gone := range []string{"/loader/random-seed", "/deep/a/b/c/d.txt", "/many/file number 1.txt", "/café au lait, a long name.txt"} {
+				if _, ok := mtype(t, p, gone); ok {
+					t.Errorf("%s still readable by mtools", gone)
+				}
+			}
+			want := map[string]string{
+				"/frag.bin":                       seq(700)[:100],
+				"/spacer.bin":                     "",
+				"/README":                         "readme\n" + string(make([]byte, 3000-7)),
+				"/EFI/BOOT/BOOTX64.EFI":           seq(2000),
+				"/lower.txt":                      "",
+				"/Long File Name With Spaces.txt": "spaces\n",
+				"/loader/entries/debian.conf":     "title Debian\nlinux /vmlinuz\n",
+			}
+			for path, w := range want {
+				if got, ok := mtype(t, p, path); !ok || got != w {
+					t.Errorf("mtype %s = %d bytes (ok %t), want %d", path, len(got), ok, len(w))
+				}
+			}
+			out, _, _ := oracle.Run(t, "mdir", "-i", p, "::/")
+			if !strings.Contains(out, "2020-01-02") {
+				t.Errorf("mdir does not show MixedCase.Txt's new date:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestRefusalsChangeNothing(t *testing.T) {
+	tests := []struct {
+		name string
+		do   func(f *FS) error
+		want error
+	}{
+		{"creating a file is not supported", func(f *FS) error { return f.WriteFile("/new.txt", []byte("x"), fs.WriteOptions{}) }, fs.ErrInvalid},
+		{"mkdir is not supported", func(f *FS) error { return f.Mkdir("/d", 0o755, fs.Owner{}) }, fs.ErrInvalid},
+		{"FAT has no symlinks", func(f *FS) error { return f.Symlink("/x", "/l", fs.Owner{}) }, fs.ErrInvalid},
+		{"FAT stores no permissions", func(f *FS) error { return f.Chmod("/README", 0o600) }, fs.ErrInvalid},
+		{"a non-empty directory is not removed", func(f *FS) error { return f.Remove("/EFI") }, fs.ErrNotEmpty},
+		{"the root is not removed", func(f *FS) error { return f.RemoveAll("/") }, fs.ErrInvalid},
+		{"a file larger than the free space is ENOSPC", func(f *FS) error {
+			return f.WriteFile("/README", make([]byte, 4<<20), fs.WriteOptions{})
+		}, fs.ErrNoSpace},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, p, _ := openFileRW(t, "disk-vfat12.raw")
+			before, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.do(f); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			after, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(before, after) {
+				t.Fatal("the image changed")
+			}
+		})
+	}
+}
+
+func TestReadOnlyOpenRefusesChanges(t *testing.T) {
+	f, _ := openImage(t, "disk-vfat12.raw", 0)
+	if err := f.Remove("/README"); !errors.Is(err, fs.ErrReadOnly) {
+		t.Fatalf("got %v, want fs.ErrReadOnly", err)
+	}
+}
