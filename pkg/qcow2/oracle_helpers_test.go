@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/qcow2"
+	"github.com/imgprep/imgprep/pkg/storage"
 )
 
 // chainFixture is a committed qcow2 fixture together with the members of its
@@ -205,5 +207,29 @@ func copyFile(tb testing.TB, src, dst string) {
 	}
 	if err := os.WriteFile(dst, b, 0o644); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// waitUnlocked waits (up to 5 s) until no process holds QEMU's locks on
+// path. Closing our file does not release its OFD locks at once when
+// another goroutine of the test binary has just forked a child (qemu-img
+// for a parallel subtest) that still shares the open file description
+// until it execs; under load that window is long enough for the next
+// qemu-img to see our lock.
+func waitUnlocked(tb testing.TB, path string) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := storage.Probe(path)
+		if err != nil {
+			tb.Fatalf("storage.Probe %s: %v", path, err)
+		}
+		if !l.Any() {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s still locked 5 s after we closed it: %v", path, l)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

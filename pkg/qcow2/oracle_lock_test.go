@@ -131,6 +131,7 @@ func TestQemuRefusesImageWeWrite(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+	waitUnlocked(t, path)
 	if _, errOut, code := oracle.Run(t, "qemu-img", "info", path); code != 0 {
 		t.Errorf("qemu-img info after we closed the image: exit %d: %s", code, errOut)
 	}

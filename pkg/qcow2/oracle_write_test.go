@@ -128,6 +128,7 @@ func TestRandomWritesJudgedByQemu(t *testing.T) {
 						t.Fatalf("Close after write %d: %v", j, err)
 					}
 					f.Close()
+					waitUnlocked(t, path)
 					oracle.QemuImgCheck(t, path, false)
 					img, f = openRW(t, path)
 				case j%10 == 9:
@@ -140,6 +141,7 @@ func TestRandomWritesJudgedByQemu(t *testing.T) {
 				t.Fatalf("Close: %v", err)
 			}
 			f.Close()
+			waitUnlocked(t, path)
 
 			oracle.QemuImgCheck(t, path, false)
 			oracle.QemuImgCompare(t, path, mirrorPath)
