@@ -59,6 +59,15 @@ func Glob(t ReadTree, pattern string) ([]string, error) {
 			}
 			for _, name := range names {
 				p := path.Join(dir, name)
+				if last && hasMeta(c) {
+					// Read from the directory itself: it exists, and the
+					// final component is never followed.
+					next = append(next, p)
+					if len(next) > MaxGlobMatches {
+						return nil, fmt.Errorf("fs: glob %q: more than %d matches: %w", pattern, MaxGlobMatches, ErrInvalid)
+					}
+					continue
+				}
 				var a Attr
 				if last {
 					a, err = t.Lstat(p)
