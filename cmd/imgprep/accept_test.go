@@ -499,3 +499,27 @@ func TestAcceptanceRecoverCleanImage(t *testing.T) {
 		t.Fatal("recover changed a clean image")
 	}
 }
+
+func TestAcceptanceOverlayNeverWritesItsBackingFile(t *testing.T) {
+	base := fixture.Path(t, "disk-gpt.qcow2")
+	top := filepath.Join(filepath.Dir(base), "clone.qcow2")
+	if _, errOut, code := oracle.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, top); code != 0 {
+		t.Fatalf("qemu-img create: %s", errOut)
+	}
+	baseSum := sha(t, base)
+	rep, _ := sysprepJSON(t, 0, top)
+	if !sameMap(changeSet(rep), documented) {
+		t.Fatalf("changes %v, want %v", changeSet(rep), documented)
+	}
+	if sha(t, base) != baseSum {
+		t.Fatal("the backing file was written")
+	}
+	oracle.QemuImgCheck(t, top, false)
+	raw := rawOf(t, top)
+	for _, dev := range devices(t, raw, guestFixtures[1]) {
+		oracle.E2fsckClean(t, dev)
+	}
+	if got, ok := oracle.DebugfsCat(t, devices(t, raw, guestFixtures[1])["/"], "/etc/machine-id"); !ok || len(got) != 0 {
+		t.Fatalf("overlay's /etc/machine-id = %q, %v", got, ok)
+	}
+}
