@@ -291,20 +291,27 @@ func (f *FS) RemoveAll(p string) error {
 	if n.off == 1 {
 		return perr("removeall", p, fs.ErrInvalid)
 	}
-	return wrapErr("removeall", p, f.removeTree(n, 0))
+	return wrapErr("removeall", p, f.removeTree(n, 0, map[uint32]bool{}))
 }
 
-func (f *FS) removeTree(n *node, depth int) error {
+// removeTree removes n and everything below it. A directory met twice
+// (its clusters shared with another, or a cycle) is corruption: the walk
+// visits each directory once, so it ends on any image.
+func (f *FS) removeTree(n *node, depth int, seen map[uint32]bool) error {
 	if n.isDir() {
 		if depth > 64 {
 			return corrupt(n.off, "directory", ErrCorrupt, "nested more than 64 deep")
 		}
+		if seen[n.cluster] {
+			return corrupt(n.off, "directory", ErrCorrupt, "cluster %d belongs to two directories", n.cluster)
+		}
+		seen[n.cluster] = true
 		ents, err := f.list(n)
 		if err != nil {
 			return err
 		}
 		for _, e := range ents {
-			if err := f.removeTree(e, depth+1); err != nil {
+			if err := f.removeTree(e, depth+1, seen); err != nil {
 				return err
 			}
 		}

@@ -161,3 +161,55 @@ func TestReadOnlyOpenRefusesChanges(t *testing.T) {
 		t.Fatalf("got %v, want fs.ErrReadOnly", err)
 	}
 }
+
+// memRW is an in-memory device.
+type memRW []byte
+
+func (m memRW) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= int64(len(m)) {
+		return 0, errors.New("out of range")
+	}
+	n := copy(p, m[off:])
+	if n < len(p) {
+		return n, errors.New("short read")
+	}
+	return n, nil
+}
+
+func (m memRW) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(m)) {
+		return 0, errors.New("out of range")
+	}
+	return copy(m[off:], p), nil
+}
+
+// FuzzWrite runs the ESP cleanup (truncate and remove everything) on
+// arbitrary images: no panic, no endless loop, no write outside the device.
+func FuzzWrite(f *testing.F) {
+	b, err := os.ReadFile(fixture.Path(f, "disk-vfat12.raw"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b[:64<<10])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dev := memRW(append([]byte(nil), data...))
+		v, err := OpenWritable(dev, int64(len(dev)), Options{})
+		if err != nil {
+			return
+		}
+		ents, err := v.ReadDir("/")
+		if err != nil {
+			return
+		}
+		for i, e := range ents {
+			if i > 50 {
+				break
+			}
+			if e.Type == fs.TypeRegular {
+				_ = v.Truncate("/"+e.Name, 1)
+				_ = v.WriteFile("/"+e.Name, []byte("x"), fs.WriteOptions{})
+			}
+			_ = v.RemoveAll("/" + e.Name)
+		}
+	})
+}
