@@ -523,3 +523,31 @@ func TestAcceptanceOverlayNeverWritesItsBackingFile(t *testing.T) {
 		t.Fatalf("overlay's /etc/machine-id = %q, %v", got, ok)
 	}
 }
+
+// TestGoldenRealStack pins the human summary and the JSON report of a
+// real sysprep of the GPT qcow2 fixture (durations, the temporary path and
+// the staged byte counts normalised).
+func TestGoldenRealStack(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"real-sysprep-verbose", []string{"sysprep", "-v"}},
+		{"real-sysprep-json", []string{"sysprep", "--json"}},
+		{"real-sysprep-dry-run", []string{"sysprep", "--dry-run"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			img := fixture.Path(t, "disk-gpt.qcow2")
+			r := runCLI(t, sysprep.Stack{}, append(tc.args, img)...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			out := normalise(r.stdout+r.stderr, filepath.Dir(img))
+			for _, b := range stagedBytes {
+				out = b.re.ReplaceAllString(out, b.repl)
+			}
+			golden(t, tc.name, "$ imgprep "+strings.Join(tc.args, " ")+" disk-gpt.qcow2\n"+out)
+		})
+	}
+}
