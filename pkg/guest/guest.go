@@ -29,7 +29,8 @@ type Unresolved struct {
 
 // Guest is one guest operating system on the disk: a root filesystem and
 // the filesystems its /etc/fstab mounts. Its methods address guest paths
-// and implement ops.Guest.
+// and implement ops.Guest. It is not safe for concurrent use (the
+// filesystem engines are not).
 type Guest struct {
 	root       *Filesystem
 	mounts     []Mount // resolved, root first, by depth then point
@@ -122,9 +123,12 @@ var errNotRoot = errors.New("not a guest root")
 
 // assemble builds the guest whose root is root.
 func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
-	data, err := root.FS.ReadFile("/etc/fstab")
-	if err != nil {
+	if _, err := root.FS.Stat("/etc/fstab"); err != nil {
 		return nil, fmt.Errorf("%w: no /etc/fstab", errNotRoot)
+	}
+	data, err := readConfig(root.FS, "/etc/fstab")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", root.Desc(), err)
 	}
 	tab, err := ParseFstab(data)
 	if err != nil {
@@ -163,9 +167,12 @@ func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
 	sortMounts(g.mounts)
 	g.canonicalizeMountPoints()
 	for _, p := range osReleasePaths {
-		data, err := g.ReadFile(p)
-		if err != nil {
+		if _, err := g.Stat(p); err != nil {
 			continue
+		}
+		data, err := readConfig(g, p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", root.Desc(), err)
 		}
 		g.osRelease, err = ParseOSRelease(data)
 		if err != nil {
@@ -214,6 +221,22 @@ func (g *Guest) canonicalizeMountPoints() {
 	}
 	g.mounts = kept
 	sortMounts(g.mounts)
+}
+
+// readConfig reads a small configuration file, refusing one larger than
+// MaxConfigSize before reading it.
+func readConfig(t fs.ReadTree, p string) ([]byte, error) {
+	a, err := t.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if a.Type() != fs.TypeRegular {
+		return nil, fmt.Errorf("%s: %w", p, fs.ErrIsDir)
+	}
+	if a.Size > MaxConfigSize {
+		return nil, fmt.Errorf("%s: %w: %d bytes (at most %d)", p, ErrTooLarge, a.Size, MaxConfigSize)
+	}
+	return t.ReadFile(p)
 }
 
 func reindex(g *Guest) map[string]int {

@@ -70,3 +70,30 @@ func TestNoGuestSaysWhatWasFound(t *testing.T) {
 		})
 	}
 }
+
+func TestHugeOrOddConfigFilesAreRefused(t *testing.T) {
+	tests := []struct {
+		name  string
+		build func(root *memfs.FS)
+		want  error
+	}{
+		{"an fstab over MaxConfigSize is refused before it is read", func(root *memfs.FS) {
+			root.AddFile("/etc/fstab", strings.Repeat("#", MaxConfigSize+1), 0o644)
+			root.AddFile("/etc/os-release", "ID=x\n", 0o644)
+		}, ErrTooLarge},
+		{"an os-release over MaxConfigSize is refused", func(root *memfs.FS) {
+			root.AddFile("/etc/fstab", "LABEL=r / ext4\n", 0o644)
+			root.AddFile("/etc/os-release", strings.Repeat("#", MaxConfigSize+1), 0o644)
+		}, ErrTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := memfs.New()
+			tt.build(root)
+			l := &Layout{Filesystems: []*Filesystem{{Partition: 1, Type: "ext4", Label: "r", FS: root}}}
+			if _, err := l.Guests(); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
