@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 
 	"github.com/imgprep/imgprep/pkg/storage"
 	"github.com/imgprep/imgprep/pkg/sysprep"
@@ -24,8 +25,10 @@ func hint(err error) string {
 		return "no filesystem holds /etc/fstab and an os-release; check it is a VM disk with imgprep inspect IMAGE"
 	case errors.Is(err, storage.ErrInUse):
 		return "a running VM or tool holds the image; shut it down (or detach the disk) and retry"
-	case errors.Is(err, storage.ErrReadOnly):
-		return "the image file is not writable; check its permissions, or use --dry-run"
+	case errors.Is(err, storage.ErrReadOnly), errors.Is(err, iofs.ErrPermission):
+		return "the image file is not writable by this user; check its permissions, or use --dry-run"
+	case errors.Is(err, iofs.ErrNotExist):
+		return "check the image path"
 	}
 	return hintLower(err)
 }
