@@ -271,3 +271,13 @@ func debugfsCatSized(tb testing.TB, img, path string) ([]byte, bool) {
 	}
 	return b, true
 }
+
+// runTool runs an oracle tool and fails the test on a non-zero exit.
+func runTool(tb testing.TB, tool string, args ...string) string {
+	tb.Helper()
+	out, errOut, code := oracle.Run(tb, tool, args...)
+	if code != 0 {
+		tb.Fatalf("%s %v: exit %d: %s%s", tool, args, code, out, errOut)
+	}
+	return out
+}
