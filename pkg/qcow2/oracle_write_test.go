@@ -74,9 +74,11 @@ func randomWrites(rng *rand.Rand, size, cluster int64, interesting []int64, coun
 		}
 		n = max(1, min(n, size-off))
 		data := make([]byte, n)
-		fill := byte(rng.IntN(255) + 1)
-		for j := range data {
-			data[j] = fill ^ byte(j*7)
+		if rng.IntN(6) > 0 { // one write in six is all zeros
+			fill := byte(rng.IntN(255) + 1)
+			for j := range data {
+				data[j] = fill ^ byte(j*7)
+			}
 		}
 		ws = append(ws, guestWrite{off: off, data: data})
 	}
