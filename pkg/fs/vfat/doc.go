@@ -1,6 +1,9 @@
 // Package vfat reads FAT12, FAT16 and FAT32 filesystems (with VFAT long
-// file names), as the EFI system partition of a guest holds them. It is
-// read-only: every change fails with fs.ErrReadOnly.
+// file names), as the EFI system partition of a guest holds them, and
+// makes the changes cleaning one needs (OpenWritable): removing files and
+// trees, truncating, rewriting existing files and setting times. Creating
+// entries, renaming, links and permissions fail with fs.ErrInvalid; an FS
+// from Open fails every change with fs.ErrReadOnly.
 //
 // Specifications: Microsoft's "FAT: General Overview of On-Disk Format"
 // (fatgen103, 2000), which defines the boot sector and BPB, the FAT type
