@@ -3,6 +3,7 @@ package guest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"sort"
 	"strings"
@@ -123,10 +124,10 @@ var errNotRoot = errors.New("not a guest root")
 
 // assemble builds the guest whose root is root.
 func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
-	if _, err := root.FS.Stat("/etc/fstab"); err != nil {
+	data, err := readConfig(root.FS, "/etc/fstab")
+	if missing(err) {
 		return nil, fmt.Errorf("%w: no /etc/fstab", errNotRoot)
 	}
-	data, err := readConfig(root.FS, "/etc/fstab")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", root.Desc(), err)
 	}
@@ -167,10 +168,16 @@ func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
 	sortMounts(g.mounts)
 	g.canonicalizeMountPoints()
 	for _, p := range osReleasePaths {
-		if _, err := g.Stat(p); err != nil {
+		data, err := readConfig(g, p)
+		if missing(err) {
 			continue
 		}
-		data, err := readConfig(g, p)
+		if errors.Is(err, ErrUnsupportedFS) || errors.Is(err, ErrUnresolvedMount) {
+			// os-release lies on a filesystem imgprep cannot read (an xfs
+			// /usr): still a guest, of unknown release.
+			g.osRelease = map[string]string{}
+			return g, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", root.Desc(), err)
 		}
@@ -226,17 +233,27 @@ func (g *Guest) canonicalizeMountPoints() {
 // readConfig reads a small configuration file, refusing one larger than
 // MaxConfigSize before reading it.
 func readConfig(t fs.ReadTree, p string) ([]byte, error) {
-	a, err := t.Stat(p)
+	f, err := t.Open(p)
 	if err != nil {
 		return nil, err
 	}
-	if a.Type() != fs.TypeRegular {
-		return nil, fmt.Errorf("%s: %w", p, fs.ErrIsDir)
+	defer f.Close()
+	if f.Size() > MaxConfigSize {
+		return nil, fmt.Errorf("%s: %w: %d bytes (at most %d)", p, ErrTooLarge, f.Size(), MaxConfigSize)
 	}
-	if a.Size > MaxConfigSize {
-		return nil, fmt.Errorf("%s: %w: %d bytes (at most %d)", p, ErrTooLarge, a.Size, MaxConfigSize)
+	b := make([]byte, f.Size())
+	if n, err := f.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && n == len(b)) {
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	return t.ReadFile(p)
+	return b, nil
+}
+
+// missing reports errors meaning a configuration file is not there (or
+// not a file): it does not exist, a directory on the way is not one, a
+// symlink loops, or it is a directory.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrNotDir) ||
+		errors.Is(err, fs.ErrLoop) || errors.Is(err, fs.ErrIsDir)
 }
 
 func reindex(g *Guest) map[string]int {

@@ -97,3 +97,27 @@ func TestHugeOrOddConfigFilesAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestOSReleaseOnAnUnreadableUsrStillMakesAGuest: with /usr on xfs the
+// release is unknown, but the root is still a guest whose other paths work.
+func TestOSReleaseOnAnUnreadableUsrStillMakesAGuest(t *testing.T) {
+	root := memfs.New()
+	root.AddFile("/etc/fstab", "LABEL=r / ext4 defaults 0 1\nLABEL=usr /usr xfs defaults 0 2\n", 0o644)
+	root.AddSymlink("/etc/os-release", "../usr/lib/os-release")
+	root.AddFile("/etc/machine-id", "x\n", 0o444)
+	root.AddDir("/usr", 0o755)
+	l := &Layout{Filesystems: []*Filesystem{
+		{Partition: 1, Type: "ext4", Label: "r", FS: root, Writable: true},
+		{Partition: 2, Type: "xfs", Label: "usr", Why: unsupportedWhy("xfs")},
+	}}
+	gs, err := l.Guests()
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("Guests: %d, %v", len(gs), err)
+	}
+	if len(gs[0].OSRelease()) != 0 {
+		t.Fatalf("os-release %v, want unknown", gs[0].OSRelease())
+	}
+	if b, err := gs[0].ReadFile("/etc/machine-id"); err != nil || string(b) != "x\n" {
+		t.Fatalf("machine-id: %q, %v", b, err)
+	}
+}
