@@ -6,8 +6,16 @@ import (
 	"strings"
 
 	"github.com/imgprep/imgprep/pkg/ops"
+	"github.com/imgprep/imgprep/pkg/ops/accounts"
+	"github.com/imgprep/imgprep/pkg/ops/cloudinit"
+	"github.com/imgprep/imgprep/pkg/ops/logs"
 	"github.com/imgprep/imgprep/pkg/ops/machineid"
+	"github.com/imgprep/imgprep/pkg/ops/misc"
 	"github.com/imgprep/imgprep/pkg/ops/netdata"
+	"github.com/imgprep/imgprep/pkg/ops/network"
+	"github.com/imgprep/imgprep/pkg/ops/packages"
+	"github.com/imgprep/imgprep/pkg/ops/randomseed"
+	"github.com/imgprep/imgprep/pkg/ops/ssh"
 )
 
 // Errors of Select; all are usage errors.
@@ -21,13 +29,60 @@ var (
 type Config struct {
 	MachineID machineid.Options
 	Netdata   netdata.Options
+	// UserAccount narrows user-account (--remove-user-accounts,
+	// --keep-user-accounts).
+	UserAccount accounts.Options
+	// CloudInit: --cloud-init-network.
+	CloudInit cloudinit.Options
 }
 
 // All returns every operation, sorted by name.
 func All(cfg Config) []ops.Operation {
 	return []ops.Operation{
+		logs.AbrtData(),
+		misc.BackupFiles{},
+		logs.BashHistory(),
+		misc.BlkidTab(),
+		misc.CACertificates(),
+		cloudinit.New(cfg.CloudInit),
+		logs.CrashData(),
+		misc.CronSpool{},
+		network.DHCPClientState(),
+		network.DHCPServerState(),
+		misc.DovecotData(),
+		network.FirewallRules(),
+		misc.FlagReconfiguration{},
+		misc.IPAClient(),
+		misc.KerberosData(),
+		misc.KerberosHostKeytab(),
+		logs.Logfiles(),
+		misc.LVMSystemDevices(),
 		machineid.New(cfg.MachineID),
+		misc.MailSpool(),
+		network.Hostname(),
+		network.HWAddr(),
+		network.NMConn(),
 		netdata.New(cfg.Netdata),
+		logs.Pacct{},
+		packages.ManagerCache(),
+		accounts.PAMData(),
+		accounts.PasswdBackups(),
+		logs.PuppetDataLog(),
+		randomseed.New(),
+		packages.RHSubscriptionManager(),
+		packages.RHNSystemID(),
+		packages.RPMDB(),
+		logs.SambaDBLog(),
+		packages.SmoltUUID(),
+		ssh.HostKeys(),
+		ssh.UserDir(),
+		logs.SSSDDBLog(),
+		misc.TmpFiles(),
+		network.UdevPersistentNet(),
+		accounts.NewUserAccount(cfg.UserAccount),
+		logs.Utmp(),
+		packages.YumUUID(),
+		logs.ZshHistory(),
 	}
 }
 
