@@ -18,9 +18,10 @@ import (
 
 // Where a hostile image must be refused.
 const (
-	refuseAtOpen     = iota // Open and OpenFile fail
-	refuseOpenOrRead        // Open fails, or reading the disk does
-	refuseWrite             // Open reads it; OpenFile for writing fails
+	refuseAtOpen         = iota // Open and OpenFile fail
+	refuseOpenOrRead            // Open fails, or reading the disk does
+	refuseWrite                 // Open reads it; OpenFile for writing fails
+	refuseWriteMaybeRead        // writing fails; reading may fail with the same error
 )
 
 // hostileCases are the committed hostile fixtures of gen.d/qcow2.sh and the
@@ -41,6 +42,12 @@ var hostileCases = []struct {
 	{"qcow2-hostile-incompat.qcow2", "an unknown incompatible feature bit forbids opening", refuseAtOpen, qcow2.ErrUnknownFeature},
 	{"qcow2-hostile-corruptbit.qcow2", "incompatible bit 1: the image must not be written until repaired", refuseWrite, qcow2.ErrCorruptBit},
 	{"qcow2-hostile-encrypted.qcow2", "crypt_method 1 (AES) needs a key", refuseAtOpen, qcow2.ErrEncrypted},
+	{"qcow2-hostile-rtpast.qcow2", "the refcount table lies inside the image file", refuseWriteMaybeRead, qcow2.ErrCorrupt},
+	{"qcow2-hostile-snappast.qcow2", "the snapshot table lies inside the image file", refuseAtOpen, qcow2.ErrCorrupt},
+	{"qcow2-hostile-nbsnap.qcow2", "nb_snapshots entries must fit the file (QEMU: at most 65536)", refuseAtOpen, qcow2.ErrTooLarge},
+	{"qcow2-hostile-backingname.qcow2", "the backing file name is at most 1023 bytes, inside the header cluster", refuseAtOpen, qcow2.ErrCorrupt},
+	{"qcow2-hostile-hdrlen.qcow2", "header_length must fit the header cluster", refuseAtOpen, qcow2.ErrCorrupt},
+	{"qcow2-hostile-comppast.qcow2", "compressed data lies inside the image file", refuseOpenOrRead, qcow2.ErrCorrupt},
 }
 
 // hostileMemLimit bounds what opening and reading one hostile image may
@@ -98,7 +105,9 @@ func readDisk(img *qcow2.Image) error {
 }
 
 // openForWrite opens the image at path for writing through storage and
-// qcow2.OpenFile, reads the disk when that succeeds, and closes everything.
+// qcow2.OpenFile and, when that succeeds, reads the disk, writes its last
+// 64 KiB (a new cluster, so a new L2 entry and refcount) and closes
+// (commits) it; it returns the first error.
 func openForWrite(tb testing.TB, path string) (opened bool, err error) {
 	tb.Helper()
 	f, err := storage.OpenFile(path, storage.OpenOptions{Write: true})
@@ -111,6 +120,13 @@ func openForWrite(tb testing.TB, path string) (opened bool, err error) {
 		return false, err
 	}
 	err = readDisk(img)
+	if err == nil {
+		buf := make([]byte, 65536)
+		for i := range buf {
+			buf[i] = 0xa5
+		}
+		_, err = img.WriteAt(buf, img.Size()-int64(len(buf)))
+	}
 	if cerr := img.Close(); err == nil {
 		err = cerr
 	}
@@ -143,6 +159,10 @@ func TestHostileImagesAreRefused(t *testing.T) {
 				if !errors.Is(err, tc.want) {
 					t.Errorf("Open and read: opened=%v err=%v; want %v", opened, err, tc.want)
 				}
+			case refuseWriteMaybeRead:
+				if err != nil && !errors.Is(err, tc.want) {
+					t.Errorf("read-only Open and read: %v; want success or %v", err, tc.want)
+				}
 			case refuseWrite:
 				if err != nil {
 					t.Errorf("read-only Open and read: %v; want success (only writing is refused)", err)
@@ -162,7 +182,7 @@ func TestHostileImagesAreRefused(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Errorf("OpenFile for writing (and read): opened=%v err=%v; want %v", opened, err, tc.want)
 			}
-			if tc.when != refuseOpenOrRead && opened {
+			if (tc.when == refuseAtOpen || tc.when == refuseWrite) && opened {
 				t.Errorf("OpenFile for writing succeeded; want it refused with %v", tc.want)
 			}
 			if got := fileSum(t, path); got != sum {
@@ -292,5 +312,70 @@ func qemuImgOK(tb testing.TB, args ...string) {
 	out, errOut, code := oracle.Run(tb, "qemu-img", args...)
 	if code != 0 {
 		tb.Fatalf("qemu-img %v: exit %d\n%s%s", args, code, out, errOut)
+	}
+}
+
+// TestWriteNeverReusesAReferencedCluster: qcow2.rst, "a cluster is free
+// when its refcount is 0"; an image whose refcounts call a data cluster in
+// use free (qcow2-hostile-datarc0: guest cluster 0's host cluster has
+// refcount 0) must not have that cluster handed out again. Writing a new
+// guest cluster must either be refused with ErrCorrupt, leaving the file
+// byte-identical, or leave guest cluster 0 reading as before.
+func TestWriteNeverReusesAReferencedCluster(t *testing.T) {
+	path := fixture.Path(t, "qcow2-hostile-datarc0.qcow2")
+	sum := fileSum(t, path)
+	before := make([]byte, 65536)
+	{
+		ro := openRO(t, path)
+		if _, err := ro.ReadAt(before, 0); err != nil {
+			t.Fatalf("reading guest cluster 0: %v", err)
+		}
+		ro.Close()
+	}
+	var werr error
+	guard(t, "writing", func() {
+		f, err := storage.OpenFile(path, storage.OpenOptions{Write: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		img, err := qcow2.OpenFile(f, qcow2.Options{Name: "datarc0"})
+		if err != nil {
+			werr = err
+			return
+		}
+		data := make([]byte, 65536)
+		for i := range data {
+			data[i] = 0xc3
+		}
+		// Two new guest clusters, at 256 KiB and 768 KiB: each needs a
+		// host cluster, and the first free one by refcount is cluster 0's.
+		for _, off := range []int64{256 << 10, 768 << 10} {
+			if _, err := img.WriteAt(data, off); err != nil {
+				werr = err
+				break
+			}
+		}
+		if err := img.Close(); werr == nil {
+			werr = err
+		}
+	})
+	if werr != nil {
+		if !errors.Is(werr, qcow2.ErrCorrupt) {
+			t.Errorf("write refused with %v; want qcow2.ErrCorrupt", werr)
+		}
+		if got := fileSum(t, path); got != sum {
+			t.Errorf("the refused image changed")
+		}
+		return
+	}
+	after := make([]byte, 65536)
+	ro := openRO(t, path)
+	if _, err := ro.ReadAt(after, 0); err != nil {
+		t.Fatalf("reading guest cluster 0 after the writes: %v", err)
+	}
+	if i := firstDiff(after, before); i < len(before) {
+		t.Errorf("the write reused the host cluster of guest cluster 0 (refcount 0, still referenced): "+
+			"guest byte %d now %#x, was %#x", i, after[i], before[i])
 	}
 }

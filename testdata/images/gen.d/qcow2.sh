@@ -47,6 +47,15 @@
 #                                                            -> ErrCorrupt (Open or read)
 #   qcow2-hostile-rcoverl1.qcow2  refcount_table_offset = l1_table_offset
 #                                                            -> ErrCorrupt at Open
+#   qcow2-hostile-rtpast.qcow2    refcount_table_offset past EOF -> ErrCorrupt for write
+#   qcow2-hostile-snappast.qcow2  one snapshot, table past EOF -> ErrCorrupt at Open
+#   qcow2-hostile-nbsnap.qcow2    nb_snapshots = 0xffffffff  -> ErrTooLarge at Open
+#   qcow2-hostile-backingname.qcow2 backing name of 0xffffffff bytes -> ErrCorrupt at Open
+#   qcow2-hostile-hdrlen.qcow2    header_length = 0xfffffff0 -> ErrCorrupt at Open
+#   qcow2-hostile-comppast.qcow2  L2[0] compressed, data past EOF -> ErrCorrupt (read)
+#   qcow2-hostile-datarc0.qcow2   refcount 0 for the data cluster L2[0] uses: a
+#                                 write must not reuse it (refuse, or leave
+#                                 guest cluster 0 intact)
 #   qcow2-hostile-loop-a.qcow2 <-> qcow2-hostile-loop-b.qcow2  backing loop
 #                                                            -> error, no stack overflow
 #   qcow2-hostile-clusterbits.qcow2 cluster_bits = 40        -> ErrCorrupt at Open
@@ -215,6 +224,20 @@ hostile clusterbits; be qcow2-hostile-clusterbits.qcow2 20 4 40
 hostile incompat;    be qcow2-hostile-incompat.qcow2 72 8 0x100000
 hostile corruptbit;  be qcow2-hostile-corruptbit.qcow2 72 8 0x2
 hostile encrypted;   be qcow2-hostile-encrypted.qcow2 32 4 1
+hostile rtpast;      be qcow2-hostile-rtpast.qcow2 48 8 0x40000000
+hostile snappast;    be qcow2-hostile-snappast.qcow2 60 4 1
+                     be qcow2-hostile-snappast.qcow2 64 8 0x40000000
+hostile nbsnap;      be qcow2-hostile-nbsnap.qcow2 60 4 0xffffffff
+                     be qcow2-hostile-nbsnap.qcow2 64 8 "$(rbe "$tmp/h.qcow2" "$l2" 8)"
+hostile backingname; be qcow2-hostile-backingname.qcow2 8 8 0x200
+                     be qcow2-hostile-backingname.qcow2 16 4 0xffffffff
+hostile hdrlen;      be qcow2-hostile-hdrlen.qcow2 100 4 0xfffffff0
+hostile comppast;    be qcow2-hostile-comppast.qcow2 "$l2" 8 0x4000000040000000
+# The first data cluster's refcount set to 0 while L2[0] still uses it.
+rt=$(rbe "$tmp/h.qcow2" 48 8)
+rb=$(rbe "$tmp/h.qcow2" "$rt" 8)
+d=$(( $(rbe "$tmp/h.qcow2" "$l2" 8) & 0x00fffffffffffe00 ))
+hostile datarc0;     be qcow2-hostile-datarc0.qcow2 $((rb + 2 * (d >> 16))) 2 0
 
 # A backing loop: a -> b -> a.
 qemu-img create -q -f qcow2 qcow2-hostile-loop-a.qcow2 1M
