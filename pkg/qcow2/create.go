@@ -14,6 +14,11 @@ type CreateOptions struct {
 	BackingFormat string
 	Version       int // 3 (default) or 2
 	LazyRefcounts bool
+	// NoOrderingSync makes commits of the returned Image skip the syncs
+	// that order their steps; Flush and Close still sync once at the
+	// end. For new images whose intermediate states nobody relies on,
+	// such as a copy destination: a crash may leave them inconsistent.
+	NoOrderingSync bool
 	// Backing opens the backing file for the returned Image, as
 	// Options.Backing does; with a BackingFile and no Backing, Create
 	// writes the image and then fails with ErrNoBacking.
@@ -51,16 +56,25 @@ func Create(f storage.File, opts CreateOptions) (*Image, error) {
 	if _, err := f.WriteAt(buf[cs:layout.metaEnd], cs); err != nil {
 		return nil, err
 	}
-	if err := f.Sync(); err != nil {
-		return nil, err
+	if !opts.NoOrderingSync {
+		if err := f.Sync(); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := f.WriteAt(buf[:cs], 0); err != nil {
 		return nil, err
 	}
-	if err := f.Sync(); err != nil {
+	if !opts.NoOrderingSync {
+		if err := f.Sync(); err != nil {
+			return nil, err
+		}
+	}
+	img, err := OpenFile(f, Options{Backing: opts.Backing})
+	if err != nil {
 		return nil, err
 	}
-	return OpenFile(f, Options{Backing: opts.Backing})
+	img.noOrderingSync = opts.NoOrderingSync
+	return img, nil
 }
 
 type createLayout struct {

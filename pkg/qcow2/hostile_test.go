@@ -315,67 +315,111 @@ func qemuImgOK(tb testing.TB, args ...string) {
 	}
 }
 
-// TestWriteNeverReusesAReferencedCluster: qcow2.rst, "a cluster is free
-// when its refcount is 0"; an image whose refcounts call a data cluster in
-// use free (qcow2-hostile-datarc0: guest cluster 0's host cluster has
-// refcount 0) must not have that cluster handed out again. Writing a new
-// guest cluster must either be refused with ErrCorrupt, leaving the file
-// byte-identical, or leave guest cluster 0 reading as before.
-func TestWriteNeverReusesAReferencedCluster(t *testing.T) {
-	path := fixture.Path(t, "qcow2-hostile-datarc0.qcow2")
-	sum := fileSum(t, path)
-	before := make([]byte, 65536)
-	{
-		ro := openRO(t, path)
-		if _, err := ro.ReadAt(before, 0); err != nil {
-			t.Fatalf("reading guest cluster 0: %v", err)
-		}
-		ro.Close()
+// TestCorruptReferencesDoNotSpreadOnWrite: qcow2.rst, "a cluster is free
+// when its refcount is 0" and every cluster has one owner. Images whose
+// refcounts or tables break that (a referenced data cluster with refcount
+// 0; a data cluster that is the L1 table; an L2 table that is the refcount
+// table) are written twice (three new or rewritten guest clusters each
+// round, closed and reopened between): each round must either be refused
+// with ErrCorrupt, leaving the file byte-identical, or leave the whole
+// disk reading as before with exactly the written ranges changed, so that
+// no freed or reused cluster destroyed data or metadata.
+func TestCorruptReferencesDoNotSpreadOnWrite(t *testing.T) {
+	for _, tc := range []struct{ name, rule string }{
+		{"qcow2-hostile-datarc0.qcow2", "a referenced data cluster with refcount 0 is not handed out again"},
+		{"qcow2-hostile-dataonl1.qcow2", "a data cluster that is the L1 table is not freed or overwritten"},
+		{"qcow2-hostile-l2onrt.qcow2", "an L2 table that is the refcount table is not freed or overwritten"},
+	} {
+		t.Run(tc.name+": "+tc.rule, func(t *testing.T) {
+			path := fixture.Path(t, tc.name)
+			model, err := readWhole(path)
+			if err != nil {
+				t.Logf("the image does not read (%v); writes must be refused", err)
+			}
+			for round, offs := range [][]int64{{0, 256 << 10, 768 << 10}, {64 << 10, 320 << 10, 960 << 10}} {
+				sum := fileSum(t, path)
+				werr := writeRound(t, path, offs, byte(0xc0+round))
+				if werr != nil {
+					if !errors.Is(werr, qcow2.ErrCorrupt) {
+						t.Errorf("round %d refused with %v; want qcow2.ErrCorrupt", round, werr)
+					}
+					if got := fileSum(t, path); got != sum {
+						t.Errorf("round %d was refused (%v) but changed the image", round, werr)
+					}
+					return
+				}
+				if model == nil {
+					t.Fatalf("round %d: writes accepted on an image that does not read", round)
+				}
+				for _, off := range offs {
+					for i := off; i < off+65536; i++ {
+						model[i] = byte(0xc0 + round)
+					}
+				}
+				got, err := readWhole(path)
+				if err != nil {
+					t.Fatalf("after round %d the image no longer reads: %v", round, err)
+				}
+				if i := firstDiff(got, model); i < len(model) {
+					t.Fatalf("after round %d guest byte %d (cluster %d) is %#x, want %#x: "+
+						"a write reused or freed a cluster still in use", round, i, i/65536, got[i], model[i])
+				}
+			}
+		})
 	}
-	var werr error
-	guard(t, "writing", func() {
-		f, err := storage.OpenFile(path, storage.OpenOptions{Write: true})
-		if err != nil {
-			t.Fatal(err)
+}
+
+// readWhole opens the image read-only and reads its whole disk.
+func readWhole(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	img, err := qcow2.Open(f, st.Size(), qcow2.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	out := make([]byte, img.Size())
+	if _, err := img.ReadAt(out, 0); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// writeRound opens the image for writing, fills the 64 KiB guest clusters
+// at offs with fill and closes it; it returns the first error.
+func writeRound(tb testing.TB, path string, offs []int64, fill byte) (err error) {
+	tb.Helper()
+	guard(tb, "a write round", func() {
+		f, ferr := storage.OpenFile(path, storage.OpenOptions{Write: true})
+		if ferr != nil {
+			tb.Fatal(ferr)
 		}
 		defer f.Close()
-		img, err := qcow2.OpenFile(f, qcow2.Options{Name: "datarc0"})
-		if err != nil {
-			werr = err
+		img, oerr := qcow2.OpenFile(f, qcow2.Options{Name: filepath.Base(path)})
+		if oerr != nil {
+			err = oerr
 			return
 		}
 		data := make([]byte, 65536)
 		for i := range data {
-			data[i] = 0xc3
+			data[i] = fill
 		}
-		// Two new guest clusters, at 256 KiB and 768 KiB: each needs a
-		// host cluster, and the first free one by refcount is cluster 0's.
-		for _, off := range []int64{256 << 10, 768 << 10} {
-			if _, err := img.WriteAt(data, off); err != nil {
-				werr = err
+		for _, off := range offs {
+			if _, werr := img.WriteAt(data, off); werr != nil {
+				err = werr
 				break
 			}
 		}
-		if err := img.Close(); werr == nil {
-			werr = err
+		if cerr := img.Close(); err == nil {
+			err = cerr
 		}
 	})
-	if werr != nil {
-		if !errors.Is(werr, qcow2.ErrCorrupt) {
-			t.Errorf("write refused with %v; want qcow2.ErrCorrupt", werr)
-		}
-		if got := fileSum(t, path); got != sum {
-			t.Errorf("the refused image changed")
-		}
-		return
-	}
-	after := make([]byte, 65536)
-	ro := openRO(t, path)
-	if _, err := ro.ReadAt(after, 0); err != nil {
-		t.Fatalf("reading guest cluster 0 after the writes: %v", err)
-	}
-	if i := firstDiff(after, before); i < len(before) {
-		t.Errorf("the write reused the host cluster of guest cluster 0 (refcount 0, still referenced): "+
-			"guest byte %d now %#x, was %#x", i, after[i], before[i])
-	}
+	return err
 }

@@ -72,6 +72,9 @@ type Image struct {
 	rc       *refcounts
 	pending  map[int64]l2Entry // guest cluster -> new entry, not yet committed
 	writeErr error             // a failed commit poisons later writes
+	// noOrderingSync skips the syncs between commit steps (new images
+	// only, see CreateOptions.NoOrderingSync).
+	noOrderingSync bool
 }
 
 // Open opens a qcow2 image read-only from r, which holds size bytes.
