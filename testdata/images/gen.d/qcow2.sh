@@ -56,6 +56,10 @@
 #   qcow2-hostile-datarc0.qcow2   refcount 0 for the data cluster L2[0] uses: a
 #                                 write must not reuse it (refuse, or leave
 #                                 guest cluster 0 intact)
+#   qcow2-hostile-dataonl1.qcow2  L2[0] data -> the L1 table's cluster
+#   qcow2-hostile-l2onrt.qcow2    L1[0] -> the refcount table's cluster as L2
+#                                 (both: writes must be refused, or must not
+#                                 free or overwrite the metadata)
 #   qcow2-hostile-loop-a.qcow2 <-> qcow2-hostile-loop-b.qcow2  backing loop
 #                                                            -> error, no stack overflow
 #   qcow2-hostile-clusterbits.qcow2 cluster_bits = 40        -> ErrCorrupt at Open
@@ -238,6 +242,8 @@ rt=$(rbe "$tmp/h.qcow2" 48 8)
 rb=$(rbe "$tmp/h.qcow2" "$rt" 8)
 d=$(( $(rbe "$tmp/h.qcow2" "$l2" 8) & 0x00fffffffffffe00 ))
 hostile datarc0;     be qcow2-hostile-datarc0.qcow2 $((rb + 2 * (d >> 16))) 2 0
+hostile dataonl1;    be qcow2-hostile-dataonl1.qcow2 "$l2" 8 $((0x8000000000000000 | l1))
+hostile l2onrt;      be qcow2-hostile-l2onrt.qcow2 "$l1" 8 $((0x8000000000000000 | rt))
 
 # A backing loop: a -> b -> a.
 qemu-img create -q -f qcow2 qcow2-hostile-loop-a.qcow2 1M
