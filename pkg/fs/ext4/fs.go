@@ -87,6 +87,9 @@ func OpenWritable(rw interface {
 	}
 	f, err := open(rw, size, name)
 	if err != nil {
+		if errors.Is(err, ErrUnknownFeature) || errors.Is(err, ErrUnsupportedFeature) {
+			return nil, fmt.Errorf("refusing to write: %w", err)
+		}
 		return nil, err
 	}
 	if opts.Now != nil {
@@ -127,8 +130,12 @@ func (f *FS) parseSuperblock() error {
 	if sb.Magic != superMagic {
 		return fmt.Errorf("%w: superblock magic 0x%04x", ErrNotExt, sb.Magic)
 	}
-	// Unknown incompat bits are read on a best-effort basis; writing
-	// them is refused (writeRefusal).
+	// As the kernel: an unknown incompat feature changes the format in a
+	// way this reader cannot know, so the filesystem is not even read.
+	// Unknown ro_compat bits only prevent writing (writeRefusal).
+	if u := sb.FeatureIncompat &^ knownIncompat; u != 0 {
+		return fmt.Errorf("%w: incompat %s (cannot be read)", ErrUnknownFeature, featureList(1, u))
+	}
 	if b := sb.FeatureIncompat & unreadableIncompat; b != 0 {
 		return fmt.Errorf("%w: %s", ErrUnsupportedFeature, featureList(1, b))
 	}

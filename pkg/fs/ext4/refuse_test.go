@@ -27,18 +27,19 @@ func TestOpenWritableRefuses(t *testing.T) {
 		requests []string
 		want     error
 		reason   string
+		unread   bool // not even readable
 	}{
-		{"needs_recovery set needs journal recovery", 0, []string{"feature needs_recovery"}, ErrNeedsRecovery, "needs journal recovery"},
+		{"needs_recovery set needs journal recovery", 0, []string{"feature needs_recovery"}, ErrNeedsRecovery, "needs journal recovery", false},
 		{"a journal with s_start != 0 needs journal recovery", 0,
-			[]string{"jo", "jw -b 100 " + blk, "jc", "feature -needs_recovery"}, ErrNeedsRecovery, "needs journal recovery"},
+			[]string{"jo", "jw -b 100 " + blk, "jc", "feature -needs_recovery"}, ErrNeedsRecovery, "needs journal recovery", false},
 		{"an ext3 journal transaction needs journal recovery", 8,
-			[]string{"jo", "jw -b 100 " + blk, "jc"}, ErrNeedsRecovery, "needs journal recovery"},
-		{"s_state ERROR_FS is an error state", 0, []string{"ssv state 3"}, ErrErrorState, "having errors"},
-		{"s_last_orphan set means orphans present", 0, []string{"ssv last_orphan 12"}, ErrOrphansPresent, "orphan"},
-		{"an unknown incompat bit is an unknown feature", 0, []string{"feature FEATURE_I31"}, ErrUnknownFeature, "FEATURE_I31"},
-		{"an unknown ro_compat bit is an unknown feature", 0, []string{"feature FEATURE_R30"}, ErrUnknownFeature, "FEATURE_R30"},
-		{"bigalloc is a known but unsupported feature", -1, nil, ErrUnsupportedFeature, "bigalloc"},
-		{"quota is a known but unsupported feature", -2, nil, ErrUnsupportedFeature, "quota"},
+			[]string{"jo", "jw -b 100 " + blk, "jc"}, ErrNeedsRecovery, "needs journal recovery", false},
+		{"s_state ERROR_FS is an error state", 0, []string{"ssv state 3"}, ErrErrorState, "having errors", false},
+		{"s_last_orphan set means orphans present", 0, []string{"ssv last_orphan 12"}, ErrOrphansPresent, "orphan", false},
+		{"an unknown incompat bit is an unknown feature, not even read", 0, []string{"feature FEATURE_I31"}, ErrUnknownFeature, "FEATURE_I31", true},
+		{"an unknown ro_compat bit is an unknown feature", 0, []string{"feature FEATURE_R30"}, ErrUnknownFeature, "FEATURE_R30", false},
+		{"bigalloc is a known but unsupported feature", -1, nil, ErrUnsupportedFeature, "bigalloc", false},
+		{"quota is a known but unsupported feature", -2, nil, ErrUnsupportedFeature, "quota", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,13 +66,19 @@ func TestOpenWritableRefuses(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("OpenWritable = %v, want %v", err, tc.want)
 			}
-			if msg := err.Error(); !strings.HasPrefix(msg, "refusing to write: ext4 on partition 2 ") || !strings.Contains(msg, tc.reason) {
+			if msg := err.Error(); !strings.HasPrefix(msg, "refusing to write: ext4 on partition 2") || !strings.Contains(msg, tc.reason) {
 				t.Errorf("error %q does not read like the documented refusal mentioning %q", msg, tc.reason)
 			}
 			if fileSum(t, img) != sum {
 				t.Fatal("a refused OpenWritable changed the image")
 			}
 			ro, err := Open(fh, st.Size())
+			if tc.unread {
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("Open for reading = %v, want %v", err, tc.want)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("Open for reading: %v", err)
 			}
