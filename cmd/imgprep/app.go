@@ -21,6 +21,7 @@ const (
 // the CLI in-process with captured output and an in-memory backend.
 type env struct {
 	stdout, stderr io.Writer
+	stdin          io.Reader // for --from -; os.Stdin when nil
 	backend        sysprep.Backend
 	recover        func(path string) (rolledBack bool, err error)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,13 +57,17 @@ func sysprepCommand(e env) *cli.Command {
 			&cli.StringFlag{Name: "netdata-claim-url", Value: netdata.DefaultURL, Usage: "netdata: claim URL"},
 			&cli.StringFlag{Name: "netdata-claim-proxy", Usage: "netdata: proxy for claiming"},
 			&cli.BoolFlag{Name: "netdata-claim-insecure", Usage: "netdata: skip TLS verification when claiming"},
-		}, backingFlags()...),
+		}, append(append(backingFlags(), batchFlags()...), protectFlags()...)...),
 		Action: func(c *cli.Context) error { return sysprepAction(c, e) },
 	}
 }
 
 func sysprepAction(c *cli.Context, e env) error {
-	if c.NArg() == 0 {
+	images, err := imageArgs(c, e)
+	if err != nil {
+		return err
+	}
+	if len(images) == 0 {
 		return usagef("sysprep: no IMAGE given")
 	}
 	if err := checkFormat(c); err != nil {
@@ -103,30 +106,7 @@ func sysprepAction(c *cli.Context, e env) error {
 		Format: c.String("format"), DryRun: c.Bool("dry-run"), Operations: selected,
 		AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format"), Backend: e.backend,
 	}
-	failed := 0
-	for _, img := range c.Args().Slice() {
-		rep, err := sysprep.Run(c.Context, img, opts)
-		if err != nil {
-			failed++
-		}
-		switch {
-		case c.Bool("json"):
-			line, jerr := json.Marshal(rep)
-			if jerr != nil {
-				return runError{jerr}
-			}
-			fmt.Fprintf(e.stdout, "%s\n", line)
-		case !c.Bool("quiet") && err == nil:
-			printReport(e.stdout, rep, c.Bool("verbose"))
-		}
-		if err != nil {
-			printError(e.stderr, err)
-		}
-	}
-	if failed > 0 {
-		return cli.Exit(fmt.Sprintf("%d of %d images failed", failed, c.NArg()), exitFailed)
-	}
-	return nil
+	return runSysprepBatch(c, e, images, opts)
 }
 
 var errNoBackend = errors.New("this build of imgprep cannot open disk images (the image layers are missing)")

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgprep/imgprep/pkg/batch"
+)
+
+// batchFlags are the options of every command that takes many images.
+func batchFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "images processed at once (default: the number of CPUs)"},
+		&cli.StringFlag{Name: "from", Usage: "also read image paths, one per line, from `FILE` ('-': standard input)"},
+	}
+}
+
+// imageArgs returns the images of the command line, then those of --from.
+func imageArgs(c *cli.Context, e env) ([]string, error) {
+	images := c.Args().Slice()
+	from := c.String("from")
+	if from == "" {
+		return images, nil
+	}
+	var r io.Reader
+	if from == "-" {
+		r = e.stdin
+		if r == nil {
+			r = os.Stdin
+		}
+	} else {
+		f, err := os.Open(from)
+		if err != nil {
+			return nil, usagef("--from: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	list, err := batch.ReadList(r)
+	if err != nil {
+		return nil, usagef("--from %s: %v", from, err)
+	}
+	return append(images, list...), nil
+}
+
+// checkJobs refuses a negative -j.
+func checkJobs(c *cli.Context) error {
+	if c.Int("jobs") < 0 {
+		return usagef("--jobs %d: want a positive number (0: the number of CPUs)", c.Int("jobs"))
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progress serialises a live display shared by the workers (their copy
+// progress) and the batch observer; nil-safe, and inert off a terminal.
+type progress struct {
+	mu sync.Mutex
+	d  *batch.Display
+}
+
+func newProgress(e env, on bool, total, workers int, noun string) *progress {
+	if !on || !isTerminal(e.stdout) {
+		return &progress{}
+	}
+	return &progress{d: batch.NewDisplay(e.stdout, batch.DisplayOptions{
+		Terminal: true, Total: total, Workers: workers, Noun: noun, Interval: 100 * time.Millisecond})}
+}
+
+func (p *progress) live() bool { return p.d != nil }
+
+func (p *progress) started(s batch.Slot) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.d != nil {
+		p.d.Started(s.Worker, s.Item)
+	}
+}
+
+func (p *progress) status(worker int, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.d != nil {
+		p.d.Status(worker, text)
+	}
+}
+
+// finished counts o and prints its text (above the live display).
+func (p *progress) finished(o batch.Outcome, e env, stdout, stderr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.d == nil {
+		io.WriteString(e.stdout, stdout)
+		io.WriteString(e.stderr, stderr)
+		return
+	}
+	p.d.Finished(o.Worker, o.Err != nil)
+	p.d.Print(e.stdout, stdout)
+	p.d.Print(e.stderr, stderr)
+}
+
+func (p *progress) close() (last string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.d == nil {
+		return ""
+	}
+	last = p.d.Line()
+	p.d.Close()
+	return last
+}
+
+// observer adapts two functions to batch.Observer.
+type observer struct {
+	start  func(batch.Slot)
+	finish func(batch.Outcome)
+}
+
+func (o observer) Started(s batch.Slot)     { o.start(s) }
+func (o observer) Finished(r batch.Outcome) { o.finish(r) }
+
+// summaryLine is the JSON object that ends a --json batch.
+type summaryLine struct {
+	Summary summaryBody `json:"summary"`
+}
+
+type summaryBody struct {
+	batch.Summary
+	DurationMS float64 `json:"duration_ms"`
+}
+
+func writeSummaryJSON(w io.Writer, s batch.Summary) error {
+	b, err := json.Marshal(summaryLine{summaryBody{s, float64(s.Duration.Microseconds()) / 1000}})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// failedExit is the exit error of a batch with failures: how many, and
+// for a batch of several, which and why.
+func failedExit(s batch.Summary, noun string) error {
+	msg := fmt.Sprintf("%d of %d %s failed", s.Failed, s.Total, noun)
+	if s.Total > 1 {
+		var b strings.Builder
+		b.WriteString(msg + ":")
+		for _, f := range s.Failures {
+			b.WriteString("\n  " + f.Error)
+		}
+		msg = b.String()
+	}
+	return cli.Exit(msg, exitFailed)
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgprep/imgprep/pkg/batch"
+	"github.com/imgprep/imgprep/pkg/clone"
+	"github.com/imgprep/imgprep/pkg/sysprep"
+)
+
+// protectFlags guard templates of linked clones.
+func protectFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "force", Usage: "write an image even when linked clones use it as their backing file (corrupts them)"},
+		&cli.StringSliceFlag{Name: "clones-dir", Usage: "also look for linked clones of each image in `DIR` (repeatable)"},
+	}
+}
+
+// runSysprepBatch prepares images with opts, -j at a time, printing each
+// report as it finishes.
+func runSysprepBatch(c *cli.Context, e env, images []string, opts sysprep.Options) error {
+	if err := checkJobs(c); err != nil {
+		return err
+	}
+	asJSON, quiet, verbose := c.Bool("json"), c.Bool("quiet"), c.Bool("verbose")
+	protect := !c.Bool("force") && !opts.DryRun
+	dirs := c.StringSlice("clones-dir")
+	idx := clone.NewIndex()
+	jobs := batch.Jobs(c.Int("jobs"), len(images))
+	p := newProgress(e, !asJSON && !quiet && len(images) > 1, len(images), jobs, "images")
+	reports := make([]*sysprep.Report, len(images))
+	var jsonErr error
+	obs := observer{start: p.started, finish: func(o batch.Outcome) {
+		rep := reports[o.Index]
+		if rep == nil {
+			rep = &sysprep.Report{Image: o.Item, DryRun: opts.DryRun, Operations: []string{}, Guests: []sysprep.GuestReport{}, Filesystems: []string{}}
+			for _, op := range opts.Operations {
+				rep.Operations = append(rep.Operations, op.Name())
+			}
+			rep.Error = o.Err.Error()
+		}
+		var out, errOut bytes.Buffer
+		switch {
+		case asJSON:
+			line, err := json.Marshal(rep)
+			if err != nil {
+				jsonErr = err
+			}
+			fmt.Fprintf(&out, "%s\n", line)
+		case !quiet && o.Err == nil:
+			printReport(&out, rep, verbose)
+		}
+		if o.Err != nil {
+			printError(&errOut, o.Err)
+		}
+		p.finished(o, e, out.String(), errOut.String())
+	}}
+	sum := batch.Run(c.Context, images, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {
+		if protect {
+			if err := idx.Check(s.Item, dirs); err != nil {
+				return fmt.Errorf("%w (nothing was written; --force writes it anyway)", err)
+			}
+		}
+		rep, err := sysprep.Run(ctx, s.Item, opts)
+		reports[s.Index] = rep
+		return err
+	})
+	if last := p.close(); last != "" {
+		fmt.Fprintln(e.stdout, last)
+	}
+	if jsonErr != nil {
+		return runError{jsonErr}
+	}
+	if asJSON {
+		if err := writeSummaryJSON(e.stdout, sum); err != nil {
+			return runError{err}
+		}
+	}
+	if sum.Failed > 0 {
+		return failedExit(sum, "images")
+	}
+	return nil
+}

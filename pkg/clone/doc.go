@@ -1,0 +1,21 @@
+// Package clone makes clones of a template image and gives each its own
+// identity: linked clones (new qcow2 overlays whose backing file is the
+// template, as qemu-img create -b makes them) and full clones (independent
+// sparse copies, qcow2 or raw). Each clone is then prepared with
+// pkg/sysprep, in the clone only: the template is only ever opened
+// read-only and stays bit-identical.
+//
+// Specifications: the qcow2 header's backing file name and backing format
+// extension (QEMU docs/interop/qcow2.rst, "Header" and "Header
+// extensions"); /etc/machine-id (machine-id(5): 32 lower-case hexadecimal
+// characters and a newline, a v4 UUID's 128 bits); /etc/hostname
+// (hostname(5)) and the Debian convention of a "127.0.1.1 HOSTNAME" line
+// in /etc/hosts (hosts(5)); host names as RFC 1123 section 2.1 allows
+// them, at most 64 bytes (Linux's HOST_NAME_MAX).
+//
+// It also protects templates: Dependents finds the qcow2 images of a
+// directory whose backing file is a given image, reading only their
+// headers, so that sysprep can refuse to write a template under linked
+// clones. Its on-disk reading is pkg/qcow2's; byte order there is
+// big-endian.
+package clone

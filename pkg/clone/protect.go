@@ -1,0 +1,186 @@
+package clone
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/imgprep/imgprep/pkg/qcow2"
+)
+
+// ErrTemplateInUse: the image is the backing file of linked clones, and
+// writing it would corrupt every one of them.
+var ErrTemplateInUse = errors.New("clone: image is the backing file of linked clones")
+
+// TemplateError names the linked clones that use an image.
+type TemplateError struct {
+	Image  string
+	Clones []string // sorted
+}
+
+func (e *TemplateError) Error() string {
+	list := e.Clones
+	more := ""
+	if len(list) > 3 {
+		list, more = list[:3], fmt.Sprintf(" and %d more", len(e.Clones)-3)
+	}
+	return fmt.Sprintf("%s: %v: %d linked %s (%s%s) would be corrupted by writing it",
+		e.Image, ErrTemplateInUse, len(e.Clones), plural(len(e.Clones), "clone", "clones"), strings.Join(list, ", "), more)
+}
+
+func (e *TemplateError) Unwrap() error { return ErrTemplateInUse }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// Index finds linked clones: for each directory scanned, the backing file
+// of every qcow2 image in it, read from its header once. It is safe for
+// concurrent use; a directory is scanned on first use and its result
+// reused, so an Index serves one batch, not a long-lived process.
+type Index struct {
+	mu   sync.Mutex
+	dirs map[string]*dirScan
+}
+
+type dirScan struct {
+	once  sync.Once
+	links []link
+	err   error
+}
+
+// link is one qcow2 image and the file its backing name resolves to.
+type link struct {
+	path    string
+	backing os.FileInfo
+}
+
+// NewIndex returns an empty Index.
+func NewIndex() *Index { return &Index{dirs: map[string]*dirScan{}} }
+
+// Dependents returns the qcow2 images, in image's own directory and in
+// dirs, whose backing file is image (the same host file, however named).
+// A missing image has none.
+func (x *Index) Dependents(image string, dirs []string) ([]string, error) {
+	fi, err := os.Stat(image)
+	if err != nil {
+		return nil, nil
+	}
+	abs, err := filepath.Abs(image)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range append([]string{filepath.Dir(abs)}, dirs...) {
+		d, err := filepath.Abs(d)
+		if err != nil {
+			return nil, err
+		}
+		links, err := x.scan(d)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range links {
+			if os.SameFile(l.backing, fi) && !seen[l.path] {
+				seen[l.path] = true
+				out = append(out, l.path)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Check returns a *TemplateError when image has linked clones.
+func (x *Index) Check(image string, dirs []string) error {
+	deps, err := x.Dependents(image, dirs)
+	if err != nil {
+		return fmt.Errorf("%s: looking for linked clones: %w", image, err)
+	}
+	if len(deps) > 0 {
+		return &TemplateError{Image: image, Clones: deps}
+	}
+	return nil
+}
+
+func (x *Index) scan(dir string) ([]link, error) {
+	x.mu.Lock()
+	s := x.dirs[dir]
+	if s == nil {
+		s = &dirScan{}
+		x.dirs[dir] = s
+	}
+	x.mu.Unlock()
+	s.once.Do(func() { s.links, s.err = scanDir(dir) })
+	return s.links, s.err
+}
+
+// scanDir reads the header of every qcow2 image directly in dir.
+func scanDir(dir string) ([]link, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []link
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		name, ok := BackingName(p)
+		if !ok {
+			continue
+		}
+		target := name
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(dir, target)
+		}
+		bfi, err := os.Stat(target)
+		if err != nil {
+			continue // a dangling or protocol name backs nothing here
+		}
+		out = append(out, link{path: p, backing: bfi})
+	}
+	return out, nil
+}
+
+// errStop ends a header read once the backing name is known.
+var errStop = errors.New("clone: backing name read")
+
+// BackingName returns the backing file name recorded in the header of
+// the qcow2 image at path; ok is false for anything else (not a regular
+// file, not qcow2, unreadable, no backing file). It reads the header
+// through pkg/qcow2 and opens no backing file.
+func BackingName(path string) (name string, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() < 4 {
+		return "", false
+	}
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(f, magic); err != nil || !qcow2.Probe(magic) {
+		return "", false
+	}
+	img, err := qcow2.Open(f, fi.Size(), qcow2.Options{Name: path, Backing: func(n, _ string) (qcow2.Backing, error) {
+		name = n
+		return nil, errStop
+	}})
+	if err == nil {
+		img.Close()
+		return "", false
+	}
+	return name, name != "" && errors.Is(err, errStop)
+}
