@@ -59,4 +59,13 @@
 // keeps its entries' references (the old table loses one reference), and
 // a replaced data cluster loses one reference. Memory between commits is
 // one map entry per written guest cluster.
+//
+// A failed WriteAt or commit poisons the image: later writes, Flush and
+// Close report the error and nothing more is committed, so the file stays
+// at its last commit. The allocator refuses a cluster whose refcount says
+// free but which holds metadata in use (header, L1/L2 tables, refcount
+// table and blocks, snapshot tables), as QEMU's overlap checks do: such
+// an image is corrupt and is not written. CreateOptions.NoOrderingSync
+// drops the ordering syncs (not the final one) for new images nobody
+// reads before Close, such as copy destinations.
 package qcow2

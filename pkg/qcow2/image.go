@@ -302,8 +302,12 @@ func (img *Image) Close() error {
 		return nil
 	}
 	var err error
-	if img.f != nil && !img.readOnly && img.writeErr == nil {
-		err = img.flushLocked()
+	if img.f != nil && !img.readOnly {
+		if img.writeErr == nil {
+			err = img.flushLocked()
+		} else if len(img.pending) > 0 {
+			err = fmt.Errorf("qcow2: uncommitted writes discarded after an earlier error: %w", img.writeErr)
+		}
 	}
 	img.closed = true
 	if cerr := img.closeBacking(); err == nil {

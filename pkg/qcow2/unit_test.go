@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/oracle"
@@ -394,4 +395,62 @@ func readAllBytes(t *testing.T, data []byte) []byte {
 		t.Fatal(err)
 	}
 	return readAll(t, img)
+}
+
+// TestRefcountZeroOnMetadataRefusesWrite: refcounts that call a metadata
+// cluster free (here the L1 table's) make the write fail with ErrCorrupt
+// instead of allocating over the metadata; the image stays byte-identical.
+func TestRefcountZeroOnMetadataRefusesWrite(t *testing.T) {
+	f, img := memImage(t, CreateOptions{Size: 1 << 20, ClusterSize: 512})
+	img.Close()
+	data := f.Bytes()
+	// Clear the refcounts of every cluster but the header.
+	block := int64(be.Uint64(data[be.Uint64(data[48:]):]))
+	for i := int64(1); i < 256; i++ {
+		be.PutUint16(data[block+2*i:], 0)
+	}
+	mf := memfile.New(data)
+	w, err := OpenFile(mf, Options{Name: "bad.qcow2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt([]byte{1}, 0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("WriteAt: %v, want ErrCorrupt", err)
+	}
+	var fe *FormatError
+	if _, err := w.WriteAt([]byte{1}, 0); !errors.As(err, &fe) || fe.Offset == 0 {
+		t.Fatalf("error carries no offset: %v", err)
+	}
+	w.Close()
+	if !bytes.Equal(mf.Bytes(), data) {
+		t.Fatal("the image changed")
+	}
+}
+
+// TestInfoNamesFeaturesAndSnapshots: Info reports version, sizes, named
+// feature bits and the snapshot count; Snapshots lists them.
+func TestInfoNamesFeaturesAndSnapshots(t *testing.T) {
+	oracle.Require(t, "qemu-img")
+	dir := t.TempDir()
+	p := filepath.Join(dir, "i.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on,extended_l2=on,compression_type=zstd", p, "10M")
+	qemuImg(t, "snapshot", "-c", "first", p)
+	qemuImg(t, "snapshot", "-c", "second", p)
+	img := openImage(t, p)
+	info := img.Info()
+	want := Info{Version: 3, ClusterSize: 65536, VirtualSize: 10 << 20, CompressionType: "zstd", RefcountBits: 16,
+		Snapshots: 2, ExtendedL2: true, LazyRefcounts: true, HeaderLength: 112, L1Size: 1}
+	got := info
+	got.IncompatibleFeatures, got.CompatibleFeatures, got.AutoclearFeatures, got.UnknownExtensions = nil, nil, nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Info = %+v\nwant %+v", got, want)
+	}
+	if !reflect.DeepEqual(info.IncompatibleFeatures, []string{"compression type (bit 3)", "extended L2 entries (bit 4)"}) ||
+		!reflect.DeepEqual(info.CompatibleFeatures, []string{"lazy refcounts (bit 0)"}) {
+		t.Fatalf("features %q %q", info.IncompatibleFeatures, info.CompatibleFeatures)
+	}
+	snaps := img.Snapshots()
+	if len(snaps) != 2 || snaps[0].Name != "first" || snaps[1].Name != "second" || snaps[0].L1Size != 1 {
+		t.Fatalf("Snapshots = %+v", snaps)
+	}
 }

@@ -23,6 +23,9 @@ func (img *Image) WriteAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	if err := img.writeGuest(p, off); err != nil {
+		// Part of p may be staged: poison the image so that nothing of
+		// this call is ever committed.
+		img.writeErr = err
 		return 0, err
 	}
 	return len(p), nil
@@ -35,7 +38,7 @@ func (img *Image) checkWrite() error {
 	case img.f == nil || img.readOnly:
 		return ErrReadOnly
 	case img.writeErr != nil:
-		return fmt.Errorf("qcow2: an earlier commit failed, the image takes no more writes: %w", img.writeErr)
+		return fmt.Errorf("qcow2: an earlier write or commit failed, the image takes no more writes: %w", img.writeErr)
 	}
 	return nil
 }
