@@ -6,8 +6,8 @@
 #      with the disk (only the L1 table does: 4096 entries versus 2);
 #      peer: qemu-io -r reading the same clusters of the 2 TiB image;
 #  (b) a full copy of a 64 MiB image with 50% data into a new qcow2 image
-#      (imgprep: Extents + ReadAt + WriteAt + Close, which syncs; image.Copy
-#      does not exist yet) versus qemu-img convert -O qcow2, both with its
+#      (imgprep: image.Copy, which syncs once at the end) versus
+#      qemu-img convert -O qcow2, both with its
 #      default cache=unsafe (no fsync) and with -t writeback (flush at end);
 #  (c) creating an overlay over a qcow2 base (opened, as qemu-img opens it)
 #      versus qemu-img create -f qcow2 -b base -F qcow2.
@@ -53,7 +53,7 @@ convert() { rm -f "$tmp/dst.qcow2"; qemu-img convert -O qcow2 "$@" "$tmp/src.qco
 c=$(ns BenchmarkQcow2Copy)
 qc=$(median_ns convert)
 qw=$(median_ns convert -t writeback)
-row "imgprep copy 64 MiB (50% data) to qcow2, synced" "$c"
+row "imgprep image.Copy 64 MiB (50% data) to qcow2, synced" "$c"
 row "peer: qemu-img convert -O qcow2 (cache=unsafe, no sync)" "$qc"
 row "peer: qemu-img convert -O qcow2 -t writeback" "$qw"
 ratio "imgprep/qemu-img convert" "$c" "$qc"
