@@ -1,7 +1,6 @@
 package ext4
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/imgprep/imgprep/pkg/fs"
@@ -372,7 +371,7 @@ func (f *FS) truncateInline(in *inode, cur, size int64) error {
 	}
 	room := int64(inodeBlockLen + len(extra))
 	if size > room {
-		return fmt.Errorf("growing inline data past %d bytes: %w", room, errors.ErrUnsupported)
+		return f.inlineToBlocks(in, cur)
 	}
 	if size < cur {
 		data := in.raw[inodeBlockOff : inodeBlockOff+inodeBlockLen]
@@ -387,4 +386,33 @@ func (f *FS) truncateInline(in *inode, cur, size int64) error {
 		in.syncBlockFromRaw()
 	}
 	return nil
+}
+
+// inlineToBlocks moves the first cur bytes of an inline-data file into a
+// data block (extent-mapped when the filesystem has extents) and drops
+// its system.data attribute, as the kernel's ext4_convert_inline_data.
+// The caller sets the new size and writes the inode.
+func (f *FS) inlineToBlocks(in *inode, cur int64) error {
+	ib, extra, _, err := f.inlineData(in)
+	if err != nil {
+		return err
+	}
+	data := append(append([]byte{}, ib...), extra...)[:cur]
+	if err := f.checkSpace(false, 1); err != nil {
+		return err
+	}
+	if err := f.removeIbodyXattr(in, 7, "data"); err != nil {
+		return err
+	}
+	in.d.Flags &^= inodeFlagInlineData
+	in.d.Block = [15]uint32{}
+	clear(in.iblock())
+	in.setSize(0)
+	if f.sb.FeatureIncompat&incompatExtents != 0 {
+		in.d.Flags |= inodeFlagExtents
+		if _, err := f.buildExtentTree(in, nil, 0); err != nil {
+			return err
+		}
+	}
+	return f.writeNewData(in, data)
 }

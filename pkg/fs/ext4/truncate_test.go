@@ -30,6 +30,7 @@ func TestTruncateLeavesE2fsckClean(t *testing.T) {
 		{"/etc/ssh/f60", 0},
 		{"/etc/ssh/f1025", 2000},
 		{"/etc/ssh/f1024", 1 << 20},
+		{"/etc/ssh/f59", 10000}, // inline data moves to a block
 	}
 	for _, cfg := range testConfigs() {
 		t.Run(cfg.name, func(t *testing.T) {
