@@ -82,6 +82,15 @@ var faultCases = []faultCase{
 		},
 	},
 	{
+		name: "a write beside subclusters that still come from the backing file: extended L2",
+		fx:   chainFixture{name: "qcow2-extl2-top.qcow2", members: []string{"qcow2-chain-base.qcow2"}},
+		writes: []guestWrite{
+			pat(1*kib, 2*kib, 0x61),      // subclusters 0 (backed) and 1 (allocated)
+			pat(210*kib, 10*kib, 0x62),   // across the zeroed subclusters at 220K
+			pat(64*kib+3*kib, 100, 0x63), // a cluster wholly backed
+		},
+	},
+	{
 		name:  "a write needing a new L2 table and a new refcount block: 512-byte clusters",
 		fx:    chainFixture{name: "qcow2-c512.qcow2"},
 		grows: true,

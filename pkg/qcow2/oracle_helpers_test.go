@@ -43,6 +43,9 @@ var readFixtures = []chainFixture{
 	{name: "qcow2-rawback-top.qcow2", members: []string{"qcow2-rawback-base.raw"}},
 	{name: "qcow2-extl2.qcow2"},
 	{name: "qcow2-snapshot.qcow2"},
+	{name: "qcow2-extl2-top.qcow2", members: []string{"qcow2-chain-base.qcow2"}},
+	{name: "qcow2-v2-top.qcow2", members: []string{"qcow2-chain-base.qcow2"}},
+	{name: "qcow2-comp-top.qcow2", members: []string{"qcow2-chain-base.qcow2"}},
 }
 
 // place decompresses the fixture and its chain into dir and returns the

@@ -33,6 +33,12 @@
 #   qcow2-rawback-base.raw <- qcow2-rawback-top.qcow2   (-F raw)
 #   qcow2-extl2.qcow2     extended_l2=on, 64K clusters (2K subclusters),
 #                         subcluster writes and write -z via qemu-io
+#   qcow2-extl2-top.qcow2 extended L2 over qcow2-chain-base.qcow2: subclusters
+#                         written, zeroed, and left to the backing file
+#   qcow2-v2-top.qcow2    compat=0.10 overlay over qcow2-chain-base.qcow2
+#                         (version 2 has no zero flag)
+#   qcow2-comp-top.qcow2  convert -c -B qcow2-chain-base.qcow2: compressed
+#                         clusters where the data differs from the backing file
 #   qcow2-snapshot.qcow2  internal snapshot snap1 (its date fields fixed to
 #                         SOURCE_DATE_EPOCH), then more writes after it so
 #                         clusters shared with the snapshot get copied
@@ -197,6 +203,22 @@ qio qcow2-extl2.qcow2 qcow2 \
   "write -z 1M 2k" \
   "write -z 2M 8k" \
   "write -P 0x75 3102k 1k"
+
+# Extended L2 over a backing file: unallocated subclusters read from below.
+qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=64k -b qcow2-chain-base.qcow2 -F qcow2 qcow2-extl2-top.qcow2 4M
+qio qcow2-extl2-top.qcow2 qcow2 \
+  "write -P 0x91 2k 2k" \
+  "write -P 0x92 200k 6k" \
+  "write -z 220k 4k" \
+  "write -P 0x93 3080k 2k"
+# A version 2 overlay (no zero flag: zeros over backed data are written).
+qemu-img create -q -f qcow2 -o compat=0.10 -b qcow2-chain-base.qcow2 -F qcow2 qcow2-v2-top.qcow2 4M
+qio qcow2-v2-top.qcow2 qcow2 \
+  "write -P 0xa1 10k 4k" \
+  "write -z 192k 64k" \
+  "write -P 0xa2 3M 8k"
+# Compressed clusters over a backing file (convert -c -B).
+conv "$tmp/p4m-comp.raw" qcow2-comp-top.qcow2 -c -B qcow2-chain-base.qcow2 -F qcow2
 
 # An internal snapshot, then writes after it.
 conv "$tmp/p4m.raw" qcow2-snapshot.qcow2
