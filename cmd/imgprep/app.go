@@ -51,6 +51,8 @@ func newApp(e env) *cli.App {
 			inspectCommand(e),
 			listOperationsCommand(),
 			recoverCommand(e),
+			cloneCommand(e),
+			auditCommand(e),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 	}

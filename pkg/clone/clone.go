@@ -135,6 +135,11 @@ func Clone(ctx context.Context, template, dest string, opts Options) (res *Resul
 	if err != nil {
 		return res, fmt.Errorf("%s: creating the %s clone: %w", dest, opts.Mode, err)
 	}
+	if opts.Mode == Full {
+		if err := sparsify(dest); err != nil {
+			return res, fmt.Errorf("%s: making the copy sparse: %w", dest, err)
+		}
+	}
 	if len(opts.Operations) == 0 && opts.Identity.IsZero() {
 		return res, nil
 	}

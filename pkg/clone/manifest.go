@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/imgprep/imgprep/pkg/batch"
 )
 
 // Manifest records a clone run: the template and every clone, with its
@@ -14,6 +16,8 @@ type Manifest struct {
 	Template string   `json:"template"`
 	Mode     Mode     `json:"mode"`
 	Clones   []Result `json:"clones"`
+	// Failures are the clones that were not made (their files removed).
+	Failures []batch.Failure `json:"failures"`
 }
 
 // WriteManifest writes m as indented JSON to path, atomically: a reader
