@@ -248,5 +248,3 @@ func cloneLine(template string, r *clone.Result) string {
 	}
 	return b.String()
 }
-
-
