@@ -24,29 +24,29 @@ import (
 // the kernel), and every path must land on the same place or fail with
 // the same errno.
 
-// kernelTree is the tree both sides build: a trailing "/" makes a
+// kernelTree returns the tree both sides build: a trailing "/" makes a
 // directory, "->" a symlink, anything else a file.
-var kernelTree = []string{
-	"/etc/", "/etc/hostname", "/usr/bin/hello", "/bin -> usr/bin", "/abs -> /etc",
-	"/loop1 -> loop2", "/loop2 -> /loop1", "/dangling -> /nonexistent/file",
-	"/dotdot -> ../../../../..", "/var/lib/up -> ../..", "/var/lib/rel -> ../../etc/hostname",
-	"/run/status", "/var/run -> /run", "/runfile -> /etc/hostname", "/self -> .",
-	"/deep/a/b/c/back -> ../../../..", "/deep/a/b/c/abs -> /deep", "/var/lib/netdata/cloud.d -> /etc",
-	"/var/lib/netdata/registry/id", "/chain41/",
-}
-
-func init() {
+func kernelTree() []string {
+	tree := []string{
+		"/etc/", "/etc/hostname", "/usr/bin/hello", "/bin -> usr/bin", "/abs -> /etc",
+		"/loop1 -> loop2", "/loop2 -> /loop1", "/dangling -> /nonexistent/file",
+		"/dotdot -> ../../../../..", "/var/lib/up -> ../..", "/var/lib/rel -> ../../etc/hostname",
+		"/run/status", "/var/run -> /run", "/runfile -> /etc/hostname", "/self -> .",
+		"/deep/a/b/c/back -> ../../../..", "/deep/a/b/c/abs -> /deep", "/var/lib/netdata/cloud.d -> /etc",
+		"/var/lib/netdata/registry/id", "/chain41/",
+	}
 	// /chain0 -> /chain1 -> ... -> /chain41: 41 links from chain0, 40 from chain1.
 	for i := 0; i <= 40; i++ {
-		kernelTree = append(kernelTree, fmt.Sprintf("/chain%d -> chain%d", i, i+1))
+		tree = append(tree, fmt.Sprintf("/chain%d -> chain%d", i, i+1))
 	}
+	return tree
 }
 
-// buildKernelTree builds the tree in memfs and below host.
-func buildKernelTree(tb testing.TB, host string) *memfs.FS {
+// buildKernelTree builds tree in memfs and below host.
+func buildKernelTree(tb testing.TB, host string, tree []string) *memfs.FS {
 	tb.Helper()
 	m := memfs.New()
-	for _, e := range kernelTree {
+	for _, e := range tree {
 		hp := filepath.Join(host, e)
 		switch {
 		case strings.Contains(e, " -> "):
@@ -131,7 +131,7 @@ func TestPathResolutionAgreesWithLinuxOpenat2InRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := buildKernelTree(t, root)
+	m := buildKernelTree(t, root, kernelTree())
 	rootFD, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -143,15 +143,18 @@ func TestPathResolutionAgreesWithLinuxOpenat2InRoot(t *testing.T) {
 		}
 		t.Skip("openat2 is not available on this kernel")
 	}
-	m.AddFile("/etc/fstab", "/dev/vda / ext4 defaults 0 1\n", 0o644)
-	m.AddFile("/etc/os-release", "ID=test\n", 0o644)
+	for f, content := range map[string]string{"/etc/fstab": "/dev/vda / ext4 defaults 0 1\n", "/etc/os-release": "ID=test\n"} {
+		m.AddFile(f, content, 0o644)
+		if err := os.WriteFile(root+f, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	l := &Layout{Filesystems: []*Filesystem{{Partition: 0, Type: "ext4", FS: m, Writable: true}}}
 	gs, err := l.Guests()
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := gs[0]
-	// The host tree lacks fstab and os-release; nothing below uses them.
 	paths := []string{
 		"/", "/..", "/../..", "/etc/hostname", "/bin/hello", "/abs/hostname", "/abs/../usr/bin",
 		"/loop1", "/loop1/x", "/dangling", "/dangling/x", "/dotdot/etc", "/dotdot/../../etc",
@@ -164,15 +167,7 @@ func TestPathResolutionAgreesWithLinuxOpenat2InRoot(t *testing.T) {
 	vocab := []string{"etc", "hostname", "bin", "abs", "loop1", "dangling", "dotdot", "var", "lib", "up", "rel",
 		"run", "status", "runfile", "self", "deep", "a", "b", "c", "back", "..", ".", "", "netdata", "cloud.d",
 		"registry", "id", "usr", "hello", "chain1", "chain30", "missing"}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 3000 {
-		n := 1 + rng.IntN(7)
-		parts := make([]string, n)
-		for i := range parts {
-			parts[i] = vocab[rng.IntN(len(vocab))]
-		}
-		paths = append(paths, "/"+strings.Join(parts, "/"))
-	}
+	paths = append(paths, randomPaths(g, rand.New(rand.NewPCG(1, 2)), vocab, 3000, 7)...)
 	mismatches := 0
 	stats := map[string]int{}
 	for _, p := range paths {
@@ -192,4 +187,29 @@ func TestPathResolutionAgreesWithLinuxOpenat2InRoot(t *testing.T) {
 		t.Fatalf("%d of %d resolutions differ from Linux", mismatches, 2*len(paths))
 	}
 	t.Logf("outcomes (Linux = guest): %v", stats)
+}
+
+// randomPaths generates n guest paths of up to maxLen components: mostly
+// names that exist where the walk has got to (so that paths go deep),
+// sometimes a name from vocab (links, "..", ".", "", missing names).
+func randomPaths(g *Guest, rng *rand.Rand, vocab []string, n, maxLen int) []string {
+	var out []string
+	for range n {
+		var parts []string
+		cur := "/"
+		for range 1 + rng.IntN(maxLen) {
+			name := vocab[rng.IntN(len(vocab))]
+			if rng.IntN(10) < 7 {
+				if ents, err := g.ReadDir(cur); err == nil && len(ents) > 0 {
+					name = ents[rng.IntN(len(ents))].Name
+				}
+			}
+			parts = append(parts, name)
+			if t, err := g.resolve("/"+strings.Join(parts, "/"), true); err == nil {
+				cur = t.guestPath
+			}
+		}
+		out = append(out, "/"+strings.Join(parts, "/"))
+	}
+	return out
 }
