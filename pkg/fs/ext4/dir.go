@@ -253,7 +253,7 @@ func parseDxNode(b []byte, root bool, csum bool) (*dxNode, error) {
 		if info.InfoLength != 8 {
 			return nil, fmt.Errorf("dx_root_info length %d", info.InfoLength)
 		}
-		if info.IndirectLevels > 2 {
+		if info.IndirectLevels > 3 { // 3 with large_dir
 			return nil, fmt.Errorf("%d indirect levels", info.IndirectLevels)
 		}
 		n.levels = int(info.IndirectLevels)

@@ -84,7 +84,10 @@ func (m *indirectMapper) lookup(l uint32) (uint64, uint64, error) {
 		return 0, 0, corrupt(f.inodeOffset(m.in.ino), fmt.Sprintf("inode %d", m.in.ino),
 			"i_block[%d] points to block %d outside the filesystem", slot, p)
 	}
-	for lvl := 0; lvl < depth && p != 0; lvl++ {
+	if p == 0 {
+		return 0, m.holeRun(idx, depth, 0), nil
+	}
+	for lvl := 0; lvl < depth; lvl++ {
 		c := &m.cache[lvl]
 		if c.ent == nil || c.blk != p {
 			ent, err := f.readIndirect(m.in.ino, p)
@@ -94,6 +97,24 @@ func (m *indirectMapper) lookup(l uint32) (uint64, uint64, error) {
 			c.blk, c.ent = p, ent
 		}
 		p = uint64(c.ent[idx[lvl]])
+		if p == 0 {
+			return 0, m.holeRun(idx, depth, lvl+1), nil
+		}
 	}
 	return p, 1, nil
+}
+
+// holeRun is the number of blocks from the one at idx to the end of the
+// hole made by a zero pointer at level lvl (0: the i_block slot), so that
+// readers skip a sparse region in one step.
+func (m *indirectMapper) holeRun(idx [3]uint64, depth, lvl int) uint64 {
+	apb := m.f.ptrsPerBlock()
+	// Blocks covered by one pointer at level lvl, and the offset of the
+	// block inside it.
+	span, off := uint64(1), uint64(0)
+	for i := depth - 1; i >= lvl; i-- {
+		off += idx[i] * span
+		span *= apb
+	}
+	return span - off
 }
