@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -184,6 +185,10 @@ func writeSmall(g ops.Guest, p, content string, perm uint32, create bool) ([]ops
 	switch {
 	case err != nil && absent(err):
 		if !create {
+			return nil, nil
+		}
+		// A guest without the directory is not one to create it in.
+		if d, err := g.Stat(path.Dir(p)); err != nil || d.Type() != fs.TypeDir {
 			return nil, nil
 		}
 		action = ops.Created
