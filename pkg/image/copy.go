@@ -82,7 +82,8 @@ func Copy(ctx context.Context, dst storage.File, src CopySource, opts CopyOption
 	default:
 		return fmt.Errorf("%w: %q", ErrCopyFormat, opts.Format)
 	}
-	err := copyData(ctx, w, src, size, cs, qimg, opts.Progress)
+	c := copier{w: w, src: src, size: size, cluster: cs, qimg: qimg, progress: opts.Progress}
+	err := c.run(ctx)
 	if ferr := finish(); err == nil {
 		err = ferr
 	}
@@ -92,19 +93,28 @@ func Copy(ctx context.Context, dst storage.File, src CopySource, opts CopyOption
 	return nil
 }
 
-// copyData copies the data of src in pieces aligned to cs.
-func copyData(ctx context.Context, w io.WriterAt, src CopySource, size, cs int64, qimg *qcow2.Image, progress func(done, total int64)) error {
+// copier copies the data of src to w in pieces aligned to cluster.
+type copier struct {
+	w        io.WriterAt
+	src      CopySource
+	size     int64 // bytes of src to copy
+	cluster  int64 // unit of zero detection and alignment
+	qimg     *qcow2.Image
+	progress func(done, total int64)
+}
+
+func (c *copier) run(ctx context.Context) error {
 	var ranges []Extent
-	if ex, ok := src.(Extenter); ok {
-		ext, err := ex.Extents(0, size)
+	if ex, ok := c.src.(Extenter); ok {
+		ext, err := ex.Extents(0, c.size)
 		if err != nil {
 			return err
 		}
-		ranges = alignData(ext, cs, size)
-	} else if size > 0 {
-		ranges = []Extent{{Offset: 0, Length: size}}
+		ranges = c.alignData(ext)
+	} else if c.size > 0 {
+		ranges = []Extent{{Offset: 0, Length: c.size}}
 	}
-	buf := make([]byte, min(copyChunk, max(cs, size)))
+	buf := make([]byte, min(copyChunk, max(c.cluster, c.size)))
 	var staged int64
 	for _, r := range ranges {
 		for off := r.Offset; off < r.Offset+r.Length; {
@@ -113,31 +123,31 @@ func copyData(ctx context.Context, w io.WriterAt, src CopySource, size, cs int64
 			}
 			n := min(int64(len(buf)), r.Offset+r.Length-off)
 			p := buf[:n]
-			if got, err := src.ReadAt(p, off); int64(got) < n {
+			if got, err := c.src.ReadAt(p, off); int64(got) < n {
 				if err == nil || errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
 				return fmt.Errorf("reading the source at %d: %w", off, err)
 			}
-			written, err := writeNonZero(w, p, off, cs)
+			written, err := c.writeNonZero(p, off)
 			if err != nil {
 				return err
 			}
 			staged += written
-			if qimg != nil && staged >= qcow2CommitEvery {
-				if err := qimg.Flush(); err != nil {
+			if c.qimg != nil && staged >= qcow2CommitEvery {
+				if err := c.qimg.Flush(); err != nil {
 					return err
 				}
 				staged = 0
 			}
 			off += n
-			if progress != nil {
-				progress(off, size)
+			if c.progress != nil {
+				c.progress(off, c.size)
 			}
 		}
 	}
-	if progress != nil {
-		progress(size, size)
+	if c.progress != nil {
+		c.progress(c.size, c.size)
 	}
 	return nil
 }
@@ -145,20 +155,20 @@ func copyData(ctx context.Context, w io.WriterAt, src CopySource, size, cs int64
 // writeNonZero writes the clusters of p (at off, cluster aligned) that are
 // not all zeros, consecutive ones in one call, and returns the bytes
 // written.
-func writeNonZero(w io.WriterAt, p []byte, off, cs int64) (int64, error) {
+func (c *copier) writeNonZero(p []byte, off int64) (int64, error) {
 	var written int64
 	start := int64(-1)
 	flush := func(end int64) error {
 		if start < 0 {
 			return nil
 		}
-		_, err := w.WriteAt(p[start:end], off+start)
+		_, err := c.w.WriteAt(p[start:end], off+start)
 		written += end - start
 		start = -1
 		return err
 	}
-	for i := int64(0); i < int64(len(p)); i += cs {
-		end := min(i+cs, int64(len(p)))
+	for i := int64(0); i < int64(len(p)); i += c.cluster {
+		end := min(i+c.cluster, int64(len(p)))
 		if isZero(p[i:end]) {
 			if err := flush(i); err != nil {
 				return written, err
@@ -170,16 +180,17 @@ func writeNonZero(w io.WriterAt, p []byte, off, cs int64) (int64, error) {
 	return written, flush(int64(len(p)))
 }
 
-// alignData turns the data extents into sorted, merged ranges aligned to
-// cs (clamped to size).
-func alignData(ext []Extent, cs, size int64) []Extent {
+// alignData turns sorted data extents into merged ranges aligned to the
+// cluster size (clamped to the source size).
+func (c *copier) alignData(ext []Extent) []Extent {
 	var out []Extent
+	cs := c.cluster
 	for _, e := range ext {
 		if e.Zero || e.Length <= 0 {
 			continue
 		}
 		lo := e.Offset &^ (cs - 1)
-		hi := min(size, (e.Offset+e.Length+cs-1)&^(cs-1))
+		hi := min(c.size, (e.Offset+e.Length+cs-1)&^(cs-1))
 		if k := len(out); k > 0 && lo <= out[k-1].Offset+out[k-1].Length {
 			out[k-1].Length = max(out[k-1].Length, hi-out[k-1].Offset)
 			continue

@@ -30,7 +30,8 @@ type mapping struct {
 
 // decodeL1 validates an L1 entry and returns the L2 table offset (0 when
 // unallocated). at is the entry's own host offset, for errors.
-func (h *header) decodeL1(e uint64, at, fileSize int64) (int64, error) {
+func (h *header) decodeL1(e uint64, at int64) (int64, error) {
+	fileSize := h.fileSize
 	if e&l1Reserved != 0 {
 		return 0, corrupt(at, "L1 entry", "reserved bits set in %#016x", e)
 	}
@@ -51,9 +52,10 @@ func (h *header) decodeL1(e uint64, at, fileSize int64) (int64, error) {
 }
 
 // decodeL2 validates an L2 entry. at is the entry's host offset.
-func (h *header) decodeL2(e l2Entry, at, fileSize int64) (mapping, error) {
+func (h *header) decodeL2(e l2Entry, at int64) (mapping, error) {
+	fileSize := h.fileSize
 	if e.word&entryCompressed != 0 {
-		return h.decodeCompressed(e.word, at, fileSize)
+		return h.decodeCompressed(e.word, at)
 	}
 	if e.word&l2StdReserved != 0 {
 		return mapping{}, corrupt(at, "L2 entry", "reserved bits set in %#016x", e.word)
@@ -94,7 +96,8 @@ func (h *header) decodeL2(e l2Entry, at, fileSize int64) (mapping, error) {
 // starts: x = 62 - (cluster_bits - 8).
 func (h *header) csizeShift() uint32 { return 62 - (h.clusterBits - 8) }
 
-func (h *header) decodeCompressed(w uint64, at, fileSize int64) (mapping, error) {
+func (h *header) decodeCompressed(w uint64, at int64) (mapping, error) {
+	fileSize := h.fileSize
 	shift := h.csizeShift()
 	off := int64(w & (uint64(1)<<shift - 1))
 	sectors := int64((w>>shift)&(uint64(1)<<(h.clusterBits-8)-1)) + 1
@@ -112,12 +115,10 @@ func (h *header) decodeCompressed(w uint64, at, fileSize int64) (mapping, error)
 // host clusters a compressed descriptor's data touches; each holds one
 // reference for it.
 func (h *header) compressedClusters(m mapping) (first, n int64) {
+	// QEMU frees (offset & ~511, nb_csectors * 512), which ends at
+	// offset + csize.
 	first = m.host >> h.clusterBits
-	// QEMU frees (offset & ~511, nb_csectors * 512).
-	start := m.host &^ 511
-	end := m.host + m.csize
-	last := (end - 1) >> h.clusterBits
-	_ = start
+	last := (m.host + m.csize - 1) >> h.clusterBits
 	return first, last - first + 1
 }
 

@@ -76,7 +76,8 @@ func FuzzHeaderExtensions(f *testing.F) {
 		decodeV2(buf, &h.diskHeader)
 		h.HeaderLength = headerV3Size
 		h.Version = 3
-		if err := h.parseExtensions(buf, 1<<30); err != nil && !errors.Is(err, ErrCorrupt) {
+		h.fileSize = 1 << 30
+		if err := h.parseExtensions(buf); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("parseExtensions error wraps no sentinel: %v", err)
 		}
 		if len(h.backingFormat) > cs {
@@ -98,17 +99,17 @@ func FuzzL1L2Entries(f *testing.F) {
 		if ext && cb < 14 {
 			cb = 14
 		}
-		h := &header{clusterBits: cb, clusterSize: 1 << cb, extendedL2: ext, l2EntryBytes: 8}
+		const fileSize = 1 << 30
+		h := &header{clusterBits: cb, clusterSize: 1 << cb, extendedL2: ext, l2EntryBytes: 8, fileSize: fileSize}
 		if ext {
 			h.l2EntryBytes = 16
 		}
-		const fileSize = 1 << 30
-		if off, err := h.decodeL1(l1, 0, fileSize); err == nil && off != 0 {
+		if off, err := h.decodeL1(l1, 0); err == nil && off != 0 {
 			if off%h.clusterSize != 0 || off < h.clusterSize || off+h.clusterSize > fileSize {
 				t.Fatalf("L1 entry %#x decoded to bad offset %#x", l1, off)
 			}
 		}
-		m, err := h.decodeL2(l2Entry{word, bitmap}, 0, fileSize)
+		m, err := h.decodeL2(l2Entry{word, bitmap}, 0)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("decodeL2 error wraps no sentinel: %v", err)

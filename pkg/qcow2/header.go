@@ -13,6 +13,7 @@ type header struct {
 	clusterBits  uint32
 	clusterSize  int64
 	refcountBits uint32 // 1 << refcount_order
+	fileSize     int64  // current length of the image file: bounds every offset
 	extendedL2   bool
 	l2Entries    int64 // entries per L2 table
 	l2EntryBytes int64 // 8, or 16 with extended L2
@@ -47,7 +48,7 @@ func parseHeader(buf []byte, fileSize int64) (*header, error) {
 	if len(buf) < headerV2Size {
 		return nil, corrupt(0, "header", "image is %d bytes, shorter than a version 2 header (%d)", len(buf), headerV2Size)
 	}
-	h := &header{}
+	h := &header{fileSize: fileSize}
 	version := be.Uint32(buf[4:])
 	switch version {
 	case 2:
@@ -96,7 +97,7 @@ func parseHeader(buf []byte, fileSize int64) (*header, error) {
 	}
 	if unknown := h.IncompatibleFeatures &^ incompatKnown; unknown != 0 {
 		// The feature table, if any, names the bits; parse it first.
-		_ = h.parseExtensions(buf, fileSize)
+		_ = h.parseExtensions(buf)
 		return nil, fmt.Errorf("%w: %s", ErrUnknownFeature, strings.Join(h.featureList(0, unknown), ", "))
 	}
 	if h.IncompatibleFeatures&incompatCompression != 0 {
@@ -126,7 +127,7 @@ func parseHeader(buf []byte, fileSize int64) (*header, error) {
 	if int64(h.L1Size)*8 > maxL1Bytes {
 		return nil, fmt.Errorf("%w: L1 table of %d entries is above %d bytes", ErrTooLarge, h.L1Size, maxL1Bytes)
 	}
-	if err := h.checkTable("L1 table", 40, h.L1TableOffset, int64(h.L1Size)*8, fileSize); err != nil {
+	if err := h.checkTable("L1 table", 40, h.L1TableOffset, int64(h.L1Size)*8); err != nil {
 		return nil, err
 	}
 	if int64(h.RefcountTableClusters)*h.clusterSize > maxReftableBytes || h.RefcountTableClusters == 0 {
@@ -135,14 +136,14 @@ func parseHeader(buf []byte, fileSize int64) (*header, error) {
 		}
 		return nil, fmt.Errorf("%w: refcount table of %d clusters is above %d bytes", ErrTooLarge, h.RefcountTableClusters, maxReftableBytes)
 	}
-	if err := h.checkTable("refcount table", 48, h.RefcountTableOffset, int64(h.RefcountTableClusters)*h.clusterSize, fileSize); err != nil {
+	if err := h.checkTable("refcount table", 48, h.RefcountTableOffset, int64(h.RefcountTableClusters)*h.clusterSize); err != nil {
 		return nil, err
 	}
 	if h.NbSnapshots > maxSnapshots {
 		return nil, fmt.Errorf("%w: %d snapshots is above %d", ErrTooLarge, h.NbSnapshots, maxSnapshots)
 	}
 	if h.NbSnapshots > 0 {
-		if err := h.checkTable("snapshot table", 64, h.SnapshotsOffset, int64(h.NbSnapshots)*40, fileSize); err != nil {
+		if err := h.checkTable("snapshot table", 64, h.SnapshotsOffset, int64(h.NbSnapshots)*40); err != nil {
 			return nil, err
 		}
 	}
@@ -163,7 +164,7 @@ func parseHeader(buf []byte, fileSize int64) (*header, error) {
 		}
 		h.backingFile = string(buf[h.BackingFileOffset:end])
 	}
-	if err := h.parseExtensions(buf, fileSize); err != nil {
+	if err := h.parseExtensions(buf); err != nil {
 		return nil, err
 	}
 	if h.encryption != nil {
@@ -203,7 +204,8 @@ func (a span) overlaps(b span) bool {
 
 // checkTable validates a metadata table's placement: cluster aligned, not
 // in the header cluster, within the file.
-func (h *header) checkTable(name string, field int64, off uint64, length, fileSize int64) error {
+func (h *header) checkTable(name string, field int64, off uint64, length int64) error {
+	fileSize := h.fileSize
 	if length == 0 && off == 0 {
 		return nil
 	}
@@ -229,7 +231,7 @@ func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // parseExtensions walks the header extensions that follow the header,
 // keeping the known ones and skipping unknown ones.
-func (h *header) parseExtensions(buf []byte, fileSize int64) error {
+func (h *header) parseExtensions(buf []byte) error {
 	off := int64(h.HeaderLength)
 	if h.Version == 2 {
 		off = headerV2Size

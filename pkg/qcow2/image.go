@@ -1,6 +1,7 @@
 package qcow2
 
 import (
+	"bytes"
 	"compress/flate"
 	"errors"
 	"fmt"
@@ -50,7 +51,6 @@ type Image struct {
 	f        storage.File // nil when opened with Open
 	name     string
 	h        *header
-	fileSize int64
 	readOnly bool
 	closed   bool
 
@@ -135,7 +135,7 @@ func open(r io.ReaderAt, f storage.File, size int64, opts Options, readOnly bool
 	if err != nil {
 		return nil, err
 	}
-	img := &Image{r: r, f: f, name: opts.Name, h: h, fileSize: size, readOnly: readOnly, cbufHost: -1}
+	img := &Image{r: r, f: f, name: opts.Name, h: h, readOnly: readOnly, cbufHost: -1}
 	if !readOnly {
 		if err := h.writable(); err != nil {
 			return nil, err
@@ -152,7 +152,7 @@ func open(r io.ReaderAt, f storage.File, size int64, opts Options, readOnly bool
 	}
 	img.l2 = newL2Cache(h.clusterSize)
 	if h.NbSnapshots > 0 {
-		img.snapshots, img.snapshotTableBytes, err = h.parseSnapshots(r, int64(h.SnapshotsOffset), size, int(h.NbSnapshots))
+		img.snapshots, img.snapshotTableBytes, err = h.parseSnapshots(r)
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +213,7 @@ func (h *header) writable() error {
 func (img *Image) readFull(p []byte, off int64, what string) error {
 	err := readAtFull(img.r, p, off)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return corrupt(off, what, "%d bytes run past the end of the file (%d bytes)", len(p), img.fileSize)
+		return corrupt(off, what, "%d bytes run past the end of the file (%d bytes)", len(p), img.h.fileSize)
 	}
 	return err
 }
@@ -223,8 +223,8 @@ func (img *Image) writeFile(p []byte, off int64) error {
 	if _, err := img.f.WriteAt(p, off); err != nil {
 		return err
 	}
-	if end := off + int64(len(p)); end > img.fileSize {
-		img.fileSize = end
+	if end := off + int64(len(p)); end > img.h.fileSize {
+		img.h.fileSize = end
 	}
 	return nil
 }
@@ -376,3 +376,5 @@ func (img *Image) decompress(m mapping) ([]byte, error) {
 	img.cbufHost = m.host
 	return img.cbuf, nil
 }
+
+func byteReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -46,7 +46,7 @@ func (img *Image) lookup(gc int64) (mapping, error) {
 	if err != nil || at == 0 {
 		return mapping{kind: kindUnallocated}, err
 	}
-	return img.h.decodeL2(e, at, img.fileSize)
+	return img.h.decodeL2(e, at)
 }
 
 // committedEntry returns the L2 entry of guest cluster gc in the committed
@@ -72,7 +72,7 @@ func (img *Image) committedEntry(gc int64) (l2Entry, int64, error) {
 // and its host offset. The slice belongs to the cache: do not modify it.
 func (img *Image) l2Table(l1i int64) ([]uint64, int64, error) {
 	h := img.h
-	off, err := h.decodeL1(img.l1[l1i], int64(h.L1TableOffset)+l1i*8, img.fileSize)
+	off, err := h.decodeL1(img.l1[l1i], int64(h.L1TableOffset)+l1i*8)
 	if err != nil || off == 0 {
 		return nil, 0, err
 	}

@@ -154,7 +154,7 @@ func (rc *refcounts) block(ri int64) (*refblock, error) {
 		return nil, corrupt(at, "refcount table entry", "reserved bits set in %#016x", e)
 	}
 	off := int64(e &^ reftableReserved)
-	if off%img.h.clusterSize != 0 || off < img.h.clusterSize || off > img.fileSize-img.h.clusterSize {
+	if off%img.h.clusterSize != 0 || off < img.h.clusterSize || off > img.h.fileSize-img.h.clusterSize {
 		return nil, corrupt(at, "refcount table entry", "refcount block offset %#x is unaligned, in the header or past the end of the file", off)
 	}
 	b := &refblock{data: make([]byte, img.h.clusterSize)}
@@ -191,9 +191,10 @@ func (rc *refcounts) set(c int64, v uint64) error {
 	return nil
 }
 
-// newBlock creates refcount block ri at host cluster c, which lies in the
-// range ri covers, so the block counts itself.
-func (rc *refcounts) newBlock(ri, c int64) error {
+// newBlock creates the refcount block covering host cluster c and places
+// it at c, so the block counts itself.
+func (rc *refcounts) newBlock(c int64) error {
+	ri := c / rc.perBlock
 	for int64(len(rc.table)) <= ri {
 		rc.table = append(rc.table, 0)
 	}
@@ -226,7 +227,7 @@ func (rc *refcounts) alloc(n int64) (int64, error) {
 				return 0, err
 			}
 			if b == nil {
-				if err := rc.newBlock(ri, ck); err != nil {
+				if err := rc.newBlock(ck); err != nil {
 					return 0, err
 				}
 				ok, c = false, ck+1
@@ -258,9 +259,9 @@ func (rc *refcounts) alloc(n int64) (int64, error) {
 	return 0, fmt.Errorf("%w: no %d free clusters below host offset 2^56", ErrTooLarge, n)
 }
 
-// decrement drops one reference from each of n clusters from first.
-func (rc *refcounts) decrement(first, n int64) error {
-	for c := first; c < first+n; c++ {
+// decrement drops one reference from each cluster of r.
+func (rc *refcounts) decrement(r release) error {
+	for c := r.first; c < r.first+r.n; c++ {
 		v, err := rc.get(c)
 		if err != nil {
 			return err

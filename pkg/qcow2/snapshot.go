@@ -21,10 +21,11 @@ type Snapshot struct {
 	DateSec       uint32
 }
 
-// parseSnapshots decodes the snapshot table (nb entries at off), reading
-// each entry from r. fileSize bounds the table and the snapshots' L1
-// tables.
-func (h *header) parseSnapshots(r io.ReaderAt, off, fileSize int64, nb int) ([]Snapshot, int64, error) {
+// parseSnapshots decodes the snapshot table the header points to, reading
+// each entry from r, and returns the snapshots and the table's length.
+// The file size bounds the table and the snapshots' L1 tables.
+func (h *header) parseSnapshots(r io.ReaderAt) ([]Snapshot, int64, error) {
+	off, fileSize, nb := int64(h.SnapshotsOffset), h.fileSize, int(h.NbSnapshots)
 	out := make([]Snapshot, 0, min(nb, 1024))
 	pos := int64(0)
 	limit := min(fileSize-off, maxSnapshotTableBytes)

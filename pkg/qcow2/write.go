@@ -143,7 +143,10 @@ func (img *Image) flushLocked() error {
 }
 
 // release is a run of host clusters to dereference after a commit.
-type release struct{ first, n int64 }
+type release struct {
+	first int64 // host cluster index
+	n     int64 // number of clusters
+}
 
 // commit makes the pending writes visible; see doc.go for the order.
 func (img *Image) commit() error {
@@ -179,7 +182,7 @@ func (img *Image) commit() error {
 				prev = l2Entry{word: words[idx]}
 			}
 			if oldOff != 0 {
-				m, err := h.decodeL2(prev, oldOff+idx*h.l2EntryBytes, img.fileSize)
+				m, err := h.decodeL2(prev, oldOff+idx*h.l2EntryBytes)
 				if err != nil {
 					return err
 				}
@@ -247,7 +250,7 @@ func (img *Image) commit() error {
 				break
 			}
 			// Allocating the table needed more blocks than it holds.
-			if err := rc.decrement(at>>h.clusterBits, clusters); err != nil {
+			if err := rc.decrement(release{at >> h.clusterBits, clusters}); err != nil {
 				return err
 			}
 		}
@@ -322,7 +325,7 @@ func (img *Image) commit() error {
 	// 6. Drop the references the old tables held. A crash from here on
 	// leaks clusters at worst.
 	for _, fr := range frees {
-		if err := rc.decrement(fr.first, fr.n); err != nil {
+		if err := rc.decrement(fr); err != nil {
 			return err
 		}
 	}

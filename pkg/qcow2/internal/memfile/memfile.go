@@ -1,4 +1,3 @@
-// Package memfile is an in-memory storage.File for tests.
 package memfile
 
 import (

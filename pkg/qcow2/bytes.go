@@ -1,5 +1,0 @@
-package qcow2
-
-import "bytes"
-
-func byteReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
