@@ -76,10 +76,9 @@ func (f *FS) applyFree(p *freePlan) error {
 	}
 	now := f.now()
 	in.d.LinksCount = 0
-	in.d.Dtime = uint32(now.Unix())
-	if in.d.Dtime == 0 {
-		in.d.Dtime = 1
-	}
+	// A dtime below s_inodes_count reads as an orphan list link to
+	// e2fsck: a clock that early is clamped.
+	in.d.Dtime = uint32(max(now.Unix(), int64(f.sb.InodesCount)))
 	in.setCtime(now)
 	if f.hasBlockMap(in) {
 		in.setSize(0)

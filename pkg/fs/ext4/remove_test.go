@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/fs"
 )
@@ -149,5 +150,51 @@ func TestRemoveAllTrees(t *testing.T) {
 				t.Errorf("free blocks %d, empty filesystem %d", f.freeBlocks(), g.freeBlocks())
 			}
 		})
+	}
+}
+
+// memDev is an in-memory device for benchmarks.
+type memDev []byte
+
+func (m memDev) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(m)) {
+		return 0, fs.ErrInvalid
+	}
+	return copy(p, m[off:]), nil
+}
+
+func (m memDev) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(m)) {
+		return 0, fs.ErrInvalid
+	}
+	return copy(m[off:], p), nil
+}
+
+// BenchmarkRemove100: open ext4-bench.img (in memory), remove 100 files
+// of 4 KiB from /data, Sync. The peer is debugfs -w -f with 100 rm
+// requests (scripts/bench.d).
+func BenchmarkRemove100(b *testing.B) {
+	orig, err := os.ReadFile(fixture.Path(b, "ext4-bench.img"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	dev := make(memDev, len(orig))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		copy(dev, orig)
+		b.StartTimer()
+		f, err := OpenWritable(dev, int64(len(dev)), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := 0; j < 100; j++ {
+			if err := f.Remove(fmt.Sprintf("/data/f%03d", j)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
