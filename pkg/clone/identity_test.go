@@ -226,3 +226,37 @@ func TestIdentityOpRefusesSymlinksAndBadValues(t *testing.T) {
 		})
 	}
 }
+
+func FuzzSetHostsName(f *testing.F) {
+	f.Add([]byte("127.0.0.1\tlocalhost\n127.0.1.1\ttemplate\n"), "web-1")
+	f.Add([]byte("127.0.1.1 a\r\n127.0.1.1 b"), "x.example.com")
+	f.Add([]byte(""), "h")
+	f.Fuzz(func(t *testing.T, hosts []byte, name string) {
+		if ValidHostname(name) != nil || len(hosts) > 1<<16 {
+			return
+		}
+		out, _ := SetHostsName(hosts, name)
+		again, changed := SetHostsName(out, name)
+		if changed || string(again) != string(out) {
+			t.Fatalf("not idempotent: %q -> %q", out, again)
+		}
+		if !strings.Contains(string(out), "127.0.1.1\t"+name) {
+			t.Fatalf("no 127.0.1.1 line for %q in %q", name, out)
+		}
+		// Lines other than 127.0.1.1 ones are kept, in order.
+		var kept, outKept []string
+		for _, l := range strings.SplitAfter(string(hosts), "\n") {
+			if fs := strings.Fields(l); len(fs) == 0 || fs[0] != "127.0.1.1" {
+				kept = append(kept, strings.TrimRight(l, "\n"))
+			}
+		}
+		for _, l := range strings.SplitAfter(string(out), "\n") {
+			if fs := strings.Fields(l); len(fs) == 0 || fs[0] != "127.0.1.1" {
+				outKept = append(outKept, strings.TrimRight(l, "\n"))
+			}
+		}
+		if strings.Join(kept, "\n") != strings.Join(outKept, "\n") && strings.Join(kept, "\n")+"\n" != strings.Join(outKept, "\n") {
+			t.Fatalf("other lines changed: %q -> %q", hosts, out)
+		}
+	})
+}
