@@ -25,8 +25,12 @@ func (r *recorder) enter() {
 	}
 }
 
-func (r *recorder) Started(s Slot)     { r.enter(); r.started = append(r.started, s); r.busy.Store(false) }
-func (r *recorder) Finished(o Outcome) { r.enter(); r.finished = append(r.finished, o); r.busy.Store(false) }
+func (r *recorder) Started(s Slot) { r.enter(); r.started = append(r.started, s); r.busy.Store(false) }
+func (r *recorder) Finished(o Outcome) {
+	r.enter()
+	r.finished = append(r.finished, o)
+	r.busy.Store(false)
+}
 
 func items(n int) []string {
 	out := make([]string, n)
