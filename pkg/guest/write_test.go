@@ -189,7 +189,11 @@ func TestGuestWritesOnEveryDiskLayout(t *testing.T) {
 				}
 			}
 			for _, n := range append(tt.changed, tt.untouched...) {
-				oracle.E2fsckClean(t, oracle.Device(p, fsAt(t, l, n).Offset))
+				f := fsAt(t, l, n)
+				oracle.E2fsckClean(t, oracle.Device(p, f.Offset))
+				if got, want := normalizeKernel(kernelView(t, p, f)), engineView(t, f.FS); got != want {
+					t.Errorf("%s: the kernel sees:\n%s\nour engine sees:\n%s", f.Desc(), got, want)
+				}
 			}
 			root := oracle.Device(p, g.Root().Offset)
 			if got, ok := oracle.DebugfsCat(t, root, "/etc/machine-id"); !ok || len(got) != 0 {
