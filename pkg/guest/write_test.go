@@ -306,7 +306,11 @@ func TestGuestWritesThroughQcow2(t *testing.T) {
 	raw := p + ".raw"
 	oracle.QemuImgConvertRaw(t, p, raw)
 	for _, n := range []int{2, 3} {
-		oracle.E2fsckClean(t, oracle.Device(raw, fsAt(t, l, n).Offset))
+		f := fsAt(t, l, n)
+		oracle.E2fsckClean(t, oracle.Device(raw, f.Offset))
+		if v := kernelView(t, raw, f); strings.Contains(v, "netdata.public.unique.id") || strings.Contains(v, "ssh_host_rsa_key\n") {
+			t.Errorf("%s: the kernel still sees an identity file:\n%s", f.Desc(), v)
+		}
 	}
 	if got, ok := oracle.DebugfsCat(t, oracle.Device(raw, fsAt(t, l, 2).Offset), "/etc/machine-id"); !ok || len(got) != 0 {
 		t.Fatalf("machine-id after commit: %q, %t", got, ok)
