@@ -19,7 +19,7 @@ import (
 // Snapshot returns the whole tree of the ext2/3/4 filesystem on dev (an
 // oracle.Device name) as debugfs reads it: names and inode numbers from
 // "ls -p", metadata from "stat", contents from "cat", symlink targets from
-// "stat" (fast) or "dump" (slow and inline), xattrs from "ea_list" and
+// "stat" (fast) or "cat" (slow and inline), xattrs from "ea_list" and
 // "ea_get -f". Anything debugfs complains about fails the test.
 //
 // Regular files larger than DefaultMaxRead are not read (see Options):
@@ -35,146 +35,132 @@ func SnapshotWith(tb testing.TB, dev string, opts Options) Tree {
 	maxRead := opts.maxRead()
 	oracle.Require(tb, "debugfs")
 	tmp := tb.TempDir()
-	t := Tree{}
-	type node struct {
-		ino  uint64
-		path string
-	}
-	inodes := map[uint64]*Entry{} // one record per inode, shared by its names
-	var order []uint64
 
-	// Names, level by level.
-	level := []node{{2, "/"}}
-	t["/"] = Entry{Path: "/", Ino: 2}
-	for len(level) > 0 {
-		cmds := make([]string, len(level))
-		for i, n := range level {
-			cmds[i] = fmt.Sprintf("ls -p <%d>", n.ino)
-		}
-		outs := batch(tb, dev, cmds, tmp)
-		var next []node
-		for i, n := range level {
-			for _, line := range strings.Split(outs[i], "\n") {
+	// Requests go out in rounds, one debugfs -f process per round; a
+	// handler may queue requests for the next round. A directory listed in
+	// round k has its entries' stat, xattr names and contents fetched in
+	// round k+1, along with the listings of its subdirectories.
+	type request struct {
+		cmd    string
+		handle func(out string)
+	}
+	var queue []request
+	ask := func(cmd string, handle func(string)) { queue = append(queue, request{cmd, handle}) }
+
+	names := map[string]uint64{}  // path -> inode
+	inodes := map[uint64]*Entry{} // one record per inode, shared by its names
+	var fetch func(e *Entry)      // queues stat, xattrs and contents of a new inode
+	var list func(ino uint64, dir string)
+	list = func(ino uint64, dir string) {
+		ask(fmt.Sprintf("ls -p <%d>", ino), func(out string) {
+			for _, line := range strings.Split(out, "\n") {
 				de, ok := parseLsP(line)
-				if !ok {
+				if !ok || de.name == ".." {
 					continue
 				}
 				if de.name == "." {
-					if n.path == "/" {
-						t["/"] = Entry{Path: "/", Ino: 2, Mode: de.mode, UID: de.uid, GID: de.gid}
+					if dir == "/" {
+						r := inodes[2]
+						r.Mode, r.UID, r.GID = de.mode, de.uid, de.gid
 					}
 					continue
 				}
-				if de.name == ".." {
+				p := join(dir, de.name)
+				names[p] = de.ino
+				if _, seen := inodes[de.ino]; seen {
 					continue
 				}
-				p := join(n.path, de.name)
-				t[p] = Entry{Path: p, Ino: de.ino, Mode: de.mode, UID: de.uid, GID: de.gid}
+				e := &Entry{Ino: de.ino, Mode: de.mode, UID: de.uid, GID: de.gid, Size: de.size}
+				inodes[de.ino] = e
+				fetch(e)
 				if de.mode&fs.ModeTypeMask == fs.ModeDir {
-					next = append(next, node{de.ino, p})
+					list(de.ino, p)
 				}
 			}
-		}
-		level = next
+		})
 	}
-	for _, p := range t.Paths() {
-		e := t[p]
-		if _, ok := inodes[e.Ino]; !ok {
-			c := e
-			inodes[e.Ino] = &c
-			order = append(order, e.Ino)
-		}
-	}
-
-	// Metadata and xattr names of every inode.
-	cmds := make([]string, 0, 2*len(order))
-	for _, ino := range order {
-		cmds = append(cmds, fmt.Sprintf("stat <%d>", ino), fmt.Sprintf("ea_list <%d>", ino))
-	}
-	outs := batch(tb, dev, cmds, tmp)
-	xnames := map[uint64][]string{}
-	for i, ino := range order {
-		e := inodes[ino]
-		if err := parseStat(e, outs[2*i]); err != nil {
-			tb.Fatalf("debugfs stat <%d> (%s) on %s: %v\n%s", ino, e.Path, dev, err, outs[2*i])
-		}
-		for _, m := range eaName.FindAllStringSubmatch(outs[2*i+1], -1) {
-			if m[1] != "system.data" {
-				xnames[ino] = append(xnames[ino], m[1])
+	fetch = func(e *Entry) {
+		ask(fmt.Sprintf("stat <%d>", e.Ino), func(out string) {
+			lsSize := e.Size
+			if err := parseStat(e, out); err != nil {
+				tb.Fatalf("debugfs stat <%d> on %s: %v\n%s", e.Ino, dev, err, out)
 			}
+			if e.Type == fs.TypeRegular && e.Size != lsSize {
+				tb.Fatalf("debugfs on %s: inode %d has size %d in ls -p, %d in stat", dev, e.Ino, lsSize, e.Size)
+			}
+			if e.Type == fs.TypeSymlink && e.Target == "" && e.Size > 0 {
+				ask(fmt.Sprintf("cat <%d>", e.Ino), func(out string) { e.Target = catBytes(tb, dev, e, out) })
+			}
+		})
+		ask(fmt.Sprintf("ea_list <%d>", e.Ino), func(out string) {
+			for i, m := range eaName.FindAllStringSubmatch(out, -1) {
+				name := m[1]
+				if name == "system.data" {
+					continue
+				}
+				f := filepath.Join(tmp, fmt.Sprintf("xattr-%d-%d", e.Ino, i))
+				ask(fmt.Sprintf("ea_get -f %s <%d> %s", f, e.Ino, name), func(string) {
+					v, err := os.ReadFile(f)
+					if err != nil {
+						tb.Fatalf("debugfs ea_get <%d> %s on %s: %v", e.Ino, name, dev, err)
+					}
+					os.Remove(f)
+					e.Xattrs[name] = string(v)
+				})
+			}
+		})
+		e.Xattrs = map[string]string{}
+		if e.Mode&fs.ModeTypeMask != fs.ModeRegular {
+			return
 		}
-	}
-
-	// Contents and slow symlink targets with "cat", which is much faster
-	// than "dump" (one host file each); xattr values with "ea_get -f".
-	cmds = cmds[:0]
-	var cats []uint64
-	for _, ino := range order {
-		e := inodes[ino]
-		if e.Type == fs.TypeRegular && e.Size == 0 {
+		switch {
+		case e.Size == 0:
 			e.SHA256 = hex.EncodeToString(sha256.New().Sum(nil))
-		} else if e.Type == fs.TypeRegular && e.Size > maxRead {
+		case e.Size > maxRead:
 			e.SHA256 = NotRead(e.Size)
-		} else if e.Type == fs.TypeRegular || (e.Type == fs.TypeSymlink && e.Target == "" && e.Size > 0) {
-			cmds = append(cmds, fmt.Sprintf("cat <%d>", ino))
-			cats = append(cats, ino)
+		default:
+			ask(fmt.Sprintf("cat <%d>", e.Ino), func(out string) {
+				sum := sha256.Sum256([]byte(catBytes(tb, dev, e, out)))
+				e.SHA256 = hex.EncodeToString(sum[:])
+			})
 		}
-	}
-	outs = batch(tb, dev, cmds, tmp)
-	for i, ino := range cats {
-		e := inodes[ino]
-		// Take no more than stat's size: debugfs 1.47.0 prints 60 bytes
-		// for some inline-data files.
-		b := outs[i]
-		if int64(len(b)) < e.Size {
-			tb.Fatalf("debugfs cat <%d> (%s) on %s: %d bytes, stat says %d", ino, e.Path, dev, len(b), e.Size)
-		}
-		b = b[:e.Size]
-		if e.Type == fs.TypeSymlink {
-			e.Target = b
-			continue
-		}
-		sum := sha256.Sum256([]byte(b))
-		e.SHA256 = hex.EncodeToString(sum[:])
-	}
-	cmds = cmds[:0]
-	type want struct {
-		ino  uint64
-		file string
-		name string
-	}
-	var wants []want
-	for _, ino := range order {
-		for j, name := range xnames[ino] {
-			f := filepath.Join(tmp, fmt.Sprintf("xattr-%d-%d", ino, j))
-			cmds = append(cmds, fmt.Sprintf("ea_get -f %s <%d> %s", f, ino, name))
-			wants = append(wants, want{ino, f, name})
-		}
-	}
-	batch(tb, dev, cmds, tmp)
-	for _, w := range wants {
-		e := inodes[w.ino]
-		v, err := os.ReadFile(w.file)
-		if err != nil {
-			tb.Fatalf("debugfs ea_get <%d> %s on %s: %v", w.ino, w.name, dev, err)
-		}
-		if e.Xattrs == nil {
-			e.Xattrs = map[string]string{}
-		}
-		e.Xattrs[w.name] = string(v)
-		os.Remove(w.file)
 	}
 
-	for p, e := range t {
-		ie := *inodes[e.Ino]
-		ie.Path = p
-		ie.Mode, ie.UID, ie.GID = e.Mode, e.UID, e.GID
-		if ie.Xattrs == nil {
-			ie.Xattrs = map[string]string{}
+	inodes[2] = &Entry{Ino: 2, Mode: fs.ModeDir}
+	names["/"] = 2
+	list(2, "/")
+	fetch(inodes[2])
+	for len(queue) > 0 {
+		round := queue
+		queue = nil
+		cmds := make([]string, len(round))
+		for i, r := range round {
+			cmds[i] = r.cmd
 		}
-		t[p] = ie
+		outs := batch(tb, dev, cmds, tmp)
+		for i, r := range round {
+			r.handle(outs[i])
+		}
+	}
+
+	t := Tree{}
+	for p, ino := range names {
+		e := *inodes[ino]
+		e.Path = p
+		t[p] = e
 	}
 	return t
+}
+
+// catBytes returns what debugfs cat printed for e, checked against and
+// cut to stat's size: debugfs 1.47.0 prints 60 bytes for some inline-data
+// files.
+func catBytes(tb testing.TB, dev string, e *Entry, out string) string {
+	tb.Helper()
+	if int64(len(out)) < e.Size {
+		tb.Fatalf("debugfs cat <%d> on %s: %d bytes, stat says %d", e.Ino, dev, len(out), e.Size)
+	}
+	return out[:e.Size]
 }
 
 // batch runs cmds in one debugfs -f process (read-only) on dev and returns
@@ -236,6 +222,7 @@ type lsEntry struct {
 	ino            uint64
 	mode, uid, gid uint32
 	name           string
+	size           int64 // 0 for directories
 }
 
 // parseLsP parses one line of "ls -p": /INO/MODE/UID/GID/NAME/SIZE/.
@@ -255,7 +242,8 @@ func parseLsP(line string) (lsEntry, bool) {
 		return lsEntry{}, false
 	}
 	name := strings.Join(f[4:len(f)-1], "/")
-	return lsEntry{ino: ino, mode: uint32(mode), uid: uint32(uid), gid: uint32(gid), name: name}, true
+	size, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+	return lsEntry{ino: ino, mode: uint32(mode), uid: uint32(uid), gid: uint32(gid), name: name, size: size}, true
 }
 
 var (
