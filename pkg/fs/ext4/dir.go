@@ -64,16 +64,18 @@ func recLenToDisk(n int) uint16 {
 	return uint16(n)
 }
 
-// parseDirEntries parses the entries filling region b (a directory block,
-// or one of the two regions of an inline directory). Every rec_len must
-// be a multiple of 4, hold its name, and the entries must tile b exactly.
-func parseDirEntries(b []byte, filetype bool, blockSize int) ([]dirent, error) {
-	var out []dirent
+// walkDirEntries checks the entries filling region b (a directory block,
+// or one of the two regions of an inline directory) and calls fn for each
+// with its name bytes, valid during the call only; fn returns true to
+// stop. Every rec_len must be a multiple of 4, hold its name, and the
+// entries must tile b exactly (checked up to where fn stops).
+func walkDirEntries(b []byte, filetype bool, blockSize int, fn func(e *dirent, name []byte) bool) error {
+	var e dirent // reused: fn must copy what it keeps
 	for off := 0; off < len(b); {
 		if off+dirEntryHeaderSize > len(b) {
-			return nil, fmt.Errorf("entry at %d: header past the end of the %d-byte block", off, len(b))
+			return fmt.Errorf("entry at %d: header past the end of the %d-byte block", off, len(b))
 		}
-		e := dirent{off: off, ino: le.Uint32(b[off:])}
+		e = dirent{off: off, ino: le.Uint32(b[off:])}
 		e.recLen = recLenFromDisk(le.Uint16(b[off+4:]), blockSize)
 		if filetype {
 			e.nameLen, e.ftype = int(b[off+6]), b[off+7]
@@ -81,19 +83,36 @@ func parseDirEntries(b []byte, filetype bool, blockSize int) ([]dirent, error) {
 			e.nameLen = int(le.Uint16(b[off+6:]))
 		}
 		if e.recLen < dirEntryHeaderSize || e.recLen%4 != 0 || off+e.recLen > len(b) {
-			return nil, fmt.Errorf("entry at %d: rec_len %d", off, e.recLen)
+			return fmt.Errorf("entry at %d: rec_len %d", off, e.recLen)
 		}
 		if dirEntryHeaderSize+e.nameLen > e.recLen || e.nameLen > maxNameLen {
-			return nil, fmt.Errorf("entry at %d: name_len %d in rec_len %d", off, e.nameLen, e.recLen)
+			return fmt.Errorf("entry at %d: name_len %d in rec_len %d", off, e.nameLen, e.recLen)
 		}
+		var name []byte
 		if e.ino != 0 {
-			e.name = string(b[off+dirEntryHeaderSize : off+dirEntryHeaderSize+e.nameLen])
 			if e.nameLen == 0 {
-				return nil, fmt.Errorf("entry at %d: inode %d with an empty name", off, e.ino)
+				return fmt.Errorf("entry at %d: inode %d with an empty name", off, e.ino)
 			}
+			name = b[off+dirEntryHeaderSize : off+dirEntryHeaderSize+e.nameLen]
 		}
-		out = append(out, e)
+		if fn(&e, name) {
+			return nil
+		}
 		off += e.recLen
+	}
+	return nil
+}
+
+// parseDirEntries parses and checks every entry filling region b.
+func parseDirEntries(b []byte, filetype bool, blockSize int) ([]dirent, error) {
+	var out []dirent
+	err := walkDirEntries(b, filetype, blockSize, func(e *dirent, name []byte) bool {
+		e.name = string(name)
+		out = append(out, *e)
+		return false
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -124,9 +143,24 @@ func (f *FS) isDxNode(in *inode, lblk uint32, b []byte) bool {
 	return le.Uint32(b) == 0 && recLenFromDisk(le.Uint16(b[4:]), int(f.blockSize)) == int(f.blockSize)
 }
 
-// readDirBlock reads directory block pblk (logical lblk) into buf and
-// parses it, verifying the leaf or htree checksum.
+// readDirBlock reads directory block pblk (logical lblk) into buf,
+// verifies its leaf or htree checksum, and parses and checks every entry.
 func (f *FS) readDirBlock(in *inode, lblk uint32, pblk uint64, buf []byte) ([]dirent, error) {
+	region, err := f.readDirRegion(in, lblk, pblk, buf)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := parseDirEntries(region, f.filetype, int(f.blockSize))
+	if err != nil {
+		return nil, corrupt(int64(pblk)*f.blockSize, fmt.Sprintf("directory block %d of inode %d", lblk, in.ino), "%v", err)
+	}
+	return ents, nil
+}
+
+// readDirRegion reads directory block pblk (logical lblk) into buf,
+// verifies its leaf or htree checksum, and returns the region holding
+// entries (the block without its checksum tail), not yet parsed.
+func (f *FS) readDirRegion(in *inode, lblk uint32, pblk uint64, buf []byte) ([]byte, error) {
 	if err := f.readBlock(pblk, buf); err != nil {
 		return nil, err
 	}
@@ -146,11 +180,7 @@ func (f *FS) readDirBlock(in *inode, lblk uint32, pblk uint64, buf []byte) ([]di
 			return nil, corruptAt(err, off, what)
 		}
 	}
-	ents, err := parseDirEntries(region, f.filetype, int(f.blockSize))
-	if err != nil {
-		return nil, corrupt(off, what, "%v", err)
-	}
-	return ents, nil
+	return region, nil
 }
 
 // corruptAt turns a parse error into a *CorruptError, keeping an existing
@@ -168,11 +198,22 @@ func corruptAt(err error, off int64, what string) error {
 // forEachDirent calls fn for every used entry of directory in, including
 // "." and "..", with where it lives. fn returns true to stop.
 func (f *FS) forEachDirent(in *inode, fn func(e *dirent, loc dirLoc) bool) error {
+	return f.scanDirents(in, func(e *dirent, name []byte, loc dirLoc) bool {
+		e.name = string(name)
+		return fn(e, loc)
+	})
+}
+
+// scanDirents is forEachDirent giving the name as bytes valid during the
+// call, so that a lookup allocates nothing per entry.
+func (f *FS) scanDirents(in *inode, fn func(e *dirent, name []byte, loc dirLoc) bool) error {
 	if !in.isDir() {
 		return fs.ErrNotDir
 	}
 	if in.flag(inodeFlagInlineData) {
-		return f.forEachInlineDirent(in, fn)
+		return f.forEachInlineDirent(in, func(e *dirent, loc dirLoc) bool {
+			return fn(e, []byte(e.name), loc)
+		})
 	}
 	m, err := f.mapper(in)
 	if err != nil {
@@ -193,17 +234,24 @@ func (f *FS) forEachDirent(in *inode, fn func(e *dirent, loc dirLoc) bool) error
 			l += max(run, 1)
 			continue
 		}
-		ents, err := f.readDirBlock(in, uint32(l), pblk, buf)
+		region, err := f.readDirRegion(in, uint32(l), pblk, buf)
 		if err != nil {
 			return err
 		}
-		prev := -1
-		for i := range ents {
-			e := &ents[i]
-			if e.ino != 0 && fn(e, dirLoc{lblk: uint32(l), pblk: pblk, prev: prev}) {
-				return nil
+		prev, stop := -1, false
+		err = walkDirEntries(region, f.filetype, int(f.blockSize), func(e *dirent, name []byte) bool {
+			if e.ino != 0 && fn(e, name, dirLoc{lblk: uint32(l), pblk: pblk, prev: prev}) {
+				stop = true
+				return true
 			}
 			prev = e.off
+			return false
+		})
+		if err != nil {
+			return corrupt(int64(pblk)*f.blockSize, fmt.Sprintf("directory block %d of inode %d", l, in.ino), "%v", err)
+		}
+		if stop {
+			return nil
 		}
 		l++
 	}
@@ -214,9 +262,10 @@ func (f *FS) forEachDirent(in *inode, fn func(e *dirent, loc dirLoc) bool) error
 func (f *FS) lookup(in *inode, name string) (*dirent, dirLoc, error) {
 	var found *dirent
 	var where dirLoc
-	err := f.forEachDirent(in, func(e *dirent, loc dirLoc) bool {
-		if e.name == name {
+	err := f.scanDirents(in, func(e *dirent, n []byte, loc dirLoc) bool {
+		if string(n) == name { // compiled without allocating
 			c := *e
+			c.name = name
 			found, where = &c, loc
 			return true
 		}
