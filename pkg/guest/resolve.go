@@ -17,6 +17,10 @@ type target struct {
 	point     string // mount point of the filesystem
 	fs        *Filesystem
 	inner     string
+	// offDisk is set when guestPath is the mount point of an fstab entry
+	// whose filesystem is not on this disk: fs and inner are then the
+	// directory under it, which reads as empty and cannot be changed.
+	offDisk *Unresolved
 }
 
 // mountAt is the mount whose point is the longest prefix of the canonical
@@ -43,11 +47,14 @@ func under(p, point string) bool {
 }
 
 // locate maps a canonical guest path to its filesystem, failing when the
-// filesystem has no engine or its fstab source is not on this disk.
+// filesystem has no engine, or when the path lies below a mount point
+// whose fstab source is not on this disk. That mount point itself is the
+// directory under it, read as empty (a tree walk passes over it; what the
+// guest keeps there is not on this disk).
 func (g *Guest) locate(p string) (target, error) {
 	m, u := g.mountAt(p)
-	if u != nil {
-		return target{}, fmt.Errorf("%s (fstab source %s): %s: %w", u.Point, u.Spec, u.Reason, ErrUnresolvedMount)
+	if u != nil && u.Point != p {
+		return target{}, unresolvedErr(u)
 	}
 	if m.FS.FS == nil {
 		t := m.FS.Type
@@ -72,7 +79,11 @@ func (g *Guest) locate(p string) (target, error) {
 	} else {
 		inner = p
 	}
-	return target{guestPath: p, point: m.Point, fs: m.FS, inner: inner}, nil
+	return target{guestPath: p, point: m.Point, fs: m.FS, inner: inner, offDisk: u}, nil
+}
+
+func unresolvedErr(u *Unresolved) error {
+	return fmt.Errorf("%s (fstab source %s): %s: %w", u.Point, u.Spec, u.Reason, ErrUnresolvedMount)
 }
 
 // resolve resolves a guest path as the guest's kernel would, from the

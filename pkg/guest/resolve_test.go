@@ -362,3 +362,39 @@ func TestTrailingSlashMeansADirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestOffDiskMountPointIsAnEmptyDirectory: /data's fstab source is not on
+// this disk. A tree walk sees an empty directory there (the guest's data
+// is elsewhere); a path below it, or a change to it, fails clearly.
+func TestOffDiskMountPointIsAnEmptyDirectory(t *testing.T) {
+	g, root, _ := memGuest(t)
+	root.AddFile("/data/under-the-mount", "hidden by the mount\n", 0o644)
+	if a, err := g.Lstat("/data"); err != nil || a.Type() != fs.TypeDir {
+		t.Fatalf("Lstat /data = %v, %v; want a directory", a.Type(), err)
+	}
+	if ents, err := g.ReadDir("/data"); err != nil || len(ents) != 0 {
+		t.Fatalf("ReadDir /data = %v, %v; want empty", ents, err)
+	}
+	tests := []struct {
+		name string
+		do   func() error
+	}{
+		{"a file below it", func() error { _, err := g.Stat("/data/under-the-mount"); return err }},
+		{"chmod of the mount point", func() error { return g.Chmod("/data", 0o700) }},
+		{"creating below it", func() error { return g.WriteFile("/data/x", nil, fs.WriteOptions{}) }},
+		{"Where", func() error { _, err := g.Where("/data"); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.do(); !errors.Is(err, ErrUnresolvedMount) {
+				t.Fatalf("got %v, want ErrUnresolvedMount", err)
+			}
+		})
+	}
+	if err := g.RemoveAll("/data"); !errors.Is(err, ErrUnresolvedMount) && !errors.Is(err, ErrMountPoint) {
+		t.Fatalf("RemoveAll /data: %v", err)
+	}
+	if _, err := root.Lstat("/data/under-the-mount"); err != nil {
+		t.Fatalf("the file under the mount point was touched: %v", err)
+	}
+}

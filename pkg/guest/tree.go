@@ -38,6 +38,9 @@ func (g *Guest) writer(op, p string, follow bool) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
+	if t.offDisk != nil {
+		return target{}, &PathError{Op: op, Path: p, Err: unresolvedErr(t.offDisk)}
+	}
 	if !t.fs.Writable && !writableType(t.fs.Type) {
 		// A type imgprep reads but cannot write (vfat): both an
 		// unsupported filesystem and a read-only one.
@@ -100,11 +103,15 @@ func (g *Guest) Stat(p string) (fs.Attr, error) {
 }
 
 // ReadDir lists the directory p. A mount point below it is listed as the
-// directory it is in the parent filesystem.
+// directory it is in the parent filesystem. The mount point of an fstab
+// entry whose filesystem is not on this disk lists as empty.
 func (g *Guest) ReadDir(p string) ([]fs.DirEntry, error) {
 	t, err := g.reader("readdir", p, true)
 	if err != nil {
 		return nil, err
+	}
+	if t.offDisk != nil {
+		return nil, nil
 	}
 	d, err := t.fs.FS.ReadDir(t.inner)
 	return d, wrap("readdir", p, err)
@@ -155,6 +162,9 @@ func (g *Guest) Xattrs(p string) (map[string][]byte, error) {
 // and its mount point: "ext4 on partition 3 (/var)".
 func (g *Guest) Where(p string) (string, error) {
 	t, err := g.resolve(p, false)
+	if err == nil && t.offDisk != nil {
+		err = unresolvedErr(t.offDisk)
+	}
 	if err != nil {
 		return "", &PathError{Op: "where", Path: p, Err: err}
 	}
