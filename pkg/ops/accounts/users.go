@@ -199,7 +199,7 @@ func uidRange(s *pathop.Session) (lo, hi int64, err error) {
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+		if len(f) < 2 || (f[0] != "UID_MIN" && f[0] != "UID_MAX") {
 			continue
 		}
 		v, err := strconv.ParseInt(f[1], 10, 64)

@@ -189,7 +189,9 @@ var _ ops.Operation = Pacct{}
 func (Pacct) Name() string { return "pacct-log" }
 
 // Description implements ops.Operation.
-func (Pacct) Description() string { return "Remove the process accounting log files (pacct is left empty)" }
+func (Pacct) Description() string {
+	return "Remove the process accounting log files (pacct is left empty)"
+}
 
 // Default implements ops.Operation.
 func (Pacct) Default() bool { return true }
