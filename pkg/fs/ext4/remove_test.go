@@ -198,3 +198,52 @@ func BenchmarkRemove100(b *testing.B) {
 		}
 	}
 }
+
+// TestRemoveSharedXattrBlock: an xattr block shared by two inodes (as the
+// kernel's mbcache shares them; made here with debugfs) loses one
+// reference when the first is removed and is freed with the second.
+func TestRemoveSharedXattrBlock(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	src := sourceTree(t, 0)
+	img := mkfs(t, testConfigs()[3], src) // no metadata_csum: zap_block leaves no checksum to fix
+	debugfsW(t, img, `ea_set /etc/ssh/f60 user.big `+string(repeat('v', 700)))
+	st := oracle.Debugfs(t, img, "stat /etc/ssh/f60")
+	var acl, count int
+	if i := strings.Index(st, "File ACL: "); i < 0 {
+		t.Fatalf("no File ACL in\n%s", st)
+	} else if _, err := fmt.Sscanf(st[i+10:], "%d", &acl); err != nil || acl == 0 {
+		t.Fatalf("File ACL: %v", err)
+	}
+	st = oracle.Debugfs(t, img, "stat /etc/ssh/f0")
+	if i := strings.Index(st, "Blockcount: "); i < 0 {
+		t.Fatal(st)
+	} else if _, err := fmt.Sscanf(st[i+12:], "%d", &count); err != nil {
+		t.Fatal(err)
+	}
+	debugfsW(t, img, fmt.Sprintf("sif /etc/ssh/f0 file_acl %d", acl),
+		fmt.Sprintf("sif /etc/ssh/f0 blocks %d", count+8),
+		fmt.Sprintf("zap_block -o 4 -l 1 -p 2 %d", acl))
+	oracle.E2fsckClean(t, img) // the shared block is valid to start with
+	f, _ := openRW(t, img)
+	if err := f.Remove("/etc/ssh/f60"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	oracle.E2fsckClean(t, img)
+	if out := oracle.Debugfs(t, img, "ea_get /etc/ssh/f0 user.big"); !strings.Contains(out, "vvvv") {
+		t.Fatalf("the other inode lost its xattr:\n%s", out)
+	}
+	before := f.freeBlocks()
+	if err := f.Remove("/etc/ssh/f0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	oracle.E2fsckClean(t, img)
+	if got := f.freeBlocks() - before; got != 1 {
+		t.Errorf("removing the last user freed %d blocks, want 1 (the xattr block; f0 is empty)", got)
+	}
+}
