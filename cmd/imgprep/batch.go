@@ -162,7 +162,11 @@ func failedExit(s batch.Summary, noun string) error {
 		var b strings.Builder
 		b.WriteString(msg + ":")
 		for _, f := range s.Failures {
-			b.WriteString("\n  " + f.Error)
+			line := f.Error
+			if !strings.HasPrefix(line, f.Item+": ") {
+				line = f.Item + ": " + line
+			}
+			b.WriteString("\n  " + line)
 		}
 		msg = b.String()
 	}
