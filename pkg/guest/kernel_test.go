@@ -91,8 +91,7 @@ func classify(err error) string {
 }
 
 // kernelResolve asks Linux where p lands inside root.
-func kernelResolve(tb testing.TB, rootFD int, root, p string, follow bool) string {
-	tb.Helper()
+func kernelResolve(rootFD int, root, p string, follow bool) string {
 	flags := uint64(unix.O_PATH | unix.O_CLOEXEC)
 	if !follow {
 		flags |= unix.O_NOFOLLOW
@@ -104,7 +103,7 @@ func kernelResolve(tb testing.TB, rootFD int, root, p string, follow bool) strin
 	defer unix.Close(fd)
 	where, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 	if err != nil {
-		tb.Fatal(err)
+		return "readlink failed: " + err.Error()
 	}
 	if where == root {
 		return "ok /"
@@ -172,7 +171,7 @@ func TestPathResolutionAgreesWithLinuxOpenat2InRoot(t *testing.T) {
 	stats := map[string]int{}
 	for _, p := range paths {
 		for _, follow := range []bool{true, false} {
-			want := kernelResolve(t, rootFD, root, p, follow)
+			want := kernelResolve(rootFD, root, p, follow)
 			got := ourResolve(g, m, p, follow)
 			stats[strings.Fields(want)[0]]++
 			if got != want {

@@ -39,37 +39,43 @@ func mountTrees() map[string][]string {
 
 const mountHelperEnv = "IMGPREP_GUEST_MOUNT_HELPER"
 
-// TestMountHelperProcess is not a test: it is the helper the mount
-// oracle runs inside its mount namespace, and returns at once otherwise.
-func TestMountHelperProcess(t *testing.T) {
-	spec := os.Getenv(mountHelperEnv)
-	if spec == "" {
-		return
+// TestMain runs the mount oracle's helper when the test binary is re-run
+// for it inside its mount namespace, and the tests otherwise.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(mountHelperEnv); spec != "" {
+		mountHelper(spec)
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// mountHelper bind-mounts the /var and /boot/efi trees into the root
+// tree and prints where Linux resolves each requested path.
+func mountHelper(spec string) {
 	dirs := strings.Split(spec, "\n") // root, var, efi, paths file
+	fail := func(err error) { fmt.Printf("MOUNT-FAILED %v\n", err) }
 	for _, m := range [][2]string{{dirs[1], dirs[0] + "/var"}, {dirs[2], dirs[0] + "/boot/efi"}} {
 		if err := unix.Mount(m[0], m[1], "", unix.MS_BIND, ""); err != nil {
-			fmt.Printf("MOUNT-FAILED %v\n", err)
-			os.Exit(0)
+			fail(err)
+			return
 		}
 	}
 	rootFD, err := unix.Open(dirs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		fmt.Printf("MOUNT-FAILED %v\n", err)
-		os.Exit(0)
+		fail(err)
+		return
 	}
 	in, err := os.ReadFile(dirs[3])
 	if err != nil {
-		fmt.Printf("MOUNT-FAILED %v\n", err)
-		os.Exit(0)
+		fail(err)
+		return
 	}
 	w := bufio.NewWriter(os.Stdout)
 	for _, line := range strings.Split(strings.TrimSuffix(string(in), "\n"), "\n") {
 		follow, p, _ := strings.Cut(line, " ")
-		fmt.Fprintln(w, kernelResolve(t, rootFD, dirs[0], p, follow == "1"))
+		fmt.Fprintln(w, kernelResolve(rootFD, dirs[0], p, follow == "1"))
 	}
 	w.Flush()
-	os.Exit(0)
 }
 
 func TestMountCrossingAgreesWithLinux(t *testing.T) {
@@ -133,7 +139,7 @@ func TestMountCrossingAgreesWithLinux(t *testing.T) {
 	if err := os.WriteFile(reqFile, req.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(unshare, "--mount", "--propagation", "private", os.Args[0], "-test.run=^TestMountHelperProcess$")
+	cmd := exec.Command(unshare, "--mount", "--propagation", "private", os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), mountHelperEnv+"="+strings.Join([]string{hostDir["/"], hostDir["/var"], hostDir["/boot/efi"], reqFile}, "\n"))
 	out, err := cmd.Output()
 	if err != nil || bytes.HasPrefix(out, []byte("MOUNT-FAILED")) {
