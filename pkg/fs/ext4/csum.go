@@ -2,14 +2,11 @@ package ext4
 
 import "hash/crc32"
 
-// castagnoli is the CRC-32C table. crc32.MakeTable returns a shared,
-// read-only table; nothing mutates it.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // crc32c is the kernel's crc32c(seed, p): no final inversion, so that
 // calls chain: crc32c(crc32c(s, a), b) == crc32c(s, a||b).
 func crc32c(seed uint32, p []byte) uint32 {
-	return ^crc32.Update(^seed, castagnoli, p)
+	// MakeTable(Castagnoli) returns the package's own table, built once.
+	return ^crc32.Update(^seed, crc32.MakeTable(crc32.Castagnoli), p)
 }
 
 func crc32cU32(seed, v uint32) uint32 {

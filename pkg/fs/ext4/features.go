@@ -66,36 +66,40 @@ const (
 	unreadableIncompat = incompatCompression | incompatJournalDev | incompatDirdata
 )
 
-// featureNames maps feature bits to their e2fsprogs names, per word.
-var featureNames = [3]map[uint32]string{
-	{compatDirPrealloc: "dir_prealloc", compatImagicInodes: "imagic_inodes", compatHasJournal: "has_journal",
-		compatExtAttr: "ext_attr", compatResizeInode: "resize_inode", compatDirIndex: "dir_index",
-		compatLazyBG: "lazy_bg", compatExcludeBitmap: "snapshot_bitmap", compatSparseSuper2: "sparse_super2",
-		compatFastCommit: "fast_commit", compatStableInodes: "stable_inodes", compatOrphanFile: "orphan_file"},
-	{incompatCompression: "compression", incompatFiletype: "filetype", incompatRecover: "needs_recovery",
-		incompatJournalDev: "journal_dev", incompatMetaBG: "meta_bg", incompatExtents: "extent",
-		incompat64bit: "64bit", incompatMMP: "mmp", incompatFlexBG: "flex_bg", incompatEAInode: "ea_inode",
-		incompatDirdata: "dirdata", incompatCsumSeed: "metadata_csum_seed", incompatLargedir: "large_dir",
-		incompatInlineData: "inline_data", incompatEncrypt: "encrypt", incompatCasefold: "casefold"},
-	{roCompatSparseSuper: "sparse_super", roCompatLargeFile: "large_file", roCompatBtreeDir: "btree_dir",
-		roCompatHugeFile: "huge_file", roCompatGDTCsum: "uninit_bg", roCompatDirNlink: "dir_nlink",
-		roCompatExtraIsize: "extra_isize", roCompatHasSnapshot: "snapshot", roCompatQuota: "quota",
-		roCompatBigalloc: "bigalloc", roCompatMetadataCsum: "metadata_csum", roCompatReplica: "replica",
-		roCompatReadonly: "read-only", roCompatProject: "project", roCompatSharedBlocks: "shared_blocks",
-		roCompatVerity: "verity", roCompatOrphanPresent: "orphan_present"},
+// featureNames maps the feature bits of word w (0 compat, 1 incompat, 2
+// ro_compat) to their e2fsprogs names.
+func featureNames(w int) map[uint32]string {
+	return [3]map[uint32]string{
+		{compatDirPrealloc: "dir_prealloc", compatImagicInodes: "imagic_inodes", compatHasJournal: "has_journal",
+			compatExtAttr: "ext_attr", compatResizeInode: "resize_inode", compatDirIndex: "dir_index",
+			compatLazyBG: "lazy_bg", compatExcludeBitmap: "snapshot_bitmap", compatSparseSuper2: "sparse_super2",
+			compatFastCommit: "fast_commit", compatStableInodes: "stable_inodes", compatOrphanFile: "orphan_file"},
+		{incompatCompression: "compression", incompatFiletype: "filetype", incompatRecover: "needs_recovery",
+			incompatJournalDev: "journal_dev", incompatMetaBG: "meta_bg", incompatExtents: "extent",
+			incompat64bit: "64bit", incompatMMP: "mmp", incompatFlexBG: "flex_bg", incompatEAInode: "ea_inode",
+			incompatDirdata: "dirdata", incompatCsumSeed: "metadata_csum_seed", incompatLargedir: "large_dir",
+			incompatInlineData: "inline_data", incompatEncrypt: "encrypt", incompatCasefold: "casefold"},
+		{roCompatSparseSuper: "sparse_super", roCompatLargeFile: "large_file", roCompatBtreeDir: "btree_dir",
+			roCompatHugeFile: "huge_file", roCompatGDTCsum: "uninit_bg", roCompatDirNlink: "dir_nlink",
+			roCompatExtraIsize: "extra_isize", roCompatHasSnapshot: "snapshot", roCompatQuota: "quota",
+			roCompatBigalloc: "bigalloc", roCompatMetadataCsum: "metadata_csum", roCompatReplica: "replica",
+			roCompatReadonly: "read-only", roCompatProject: "project", roCompatSharedBlocks: "shared_blocks",
+			roCompatVerity: "verity", roCompatOrphanPresent: "orphan_present"},
+	}[w]
 }
 
 // featureList names the set bits of word w (0 compat, 1 incompat, 2
 // ro_compat), unknown ones as FEATURE_I17 style, as e2fsprogs prints them.
 func featureList(w int, bits uint32) string {
 	prefix := [3]string{"FEATURE_C", "FEATURE_I", "FEATURE_R"}[w]
+	known := featureNames(w)
 	var names []string
 	for i := 0; i < 32; i++ {
 		bit := uint32(1) << i
 		if bits&bit == 0 {
 			continue
 		}
-		if n, ok := featureNames[w][bit]; ok {
+		if n, ok := known[bit]; ok {
 			names = append(names, n)
 		} else {
 			names = append(names, fmt.Sprintf("%s%d", prefix, i))
