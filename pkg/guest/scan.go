@@ -109,8 +109,9 @@ func Scan(d Disk, opts Options) (*Layout, error) {
 	if open == nil {
 		open = openBuiltinEngine
 	}
+	overlap := overlaps(parts)
 	l := &Layout{Table: table}
-	for _, p := range parts {
+	for i, p := range parts {
 		sec := partition.Section(d, p)
 		pr, err := Probe(sec, sec.Size())
 		if err != nil {
@@ -122,8 +123,16 @@ func Scan(d Disk, opts Options) (*Layout, error) {
 			PartUUID: p.UUID, PartLabel: p.Name,
 		}
 		if f.Type != "" {
-			engine, writable, why, err := open(f, sec, sec.Size(), opts)
+			o := opts
+			if overlap[i] != 0 {
+				// A write to one would change the other: read only.
+				o.Writable = false
+			}
+			engine, writable, why, err := open(f, sec, sec.Size(), o)
 			f.FS, f.Writable, f.Why, f.Err = engine, writable, why, err
+			if overlap[i] != 0 && opts.Writable {
+				f.Why = fmt.Sprintf("partition %d overlaps partition %d: refusing to write either", p.Number, overlap[i])
+			}
 		}
 		l.Filesystems = append(l.Filesystems, f)
 	}
@@ -141,4 +150,20 @@ func unsupportedWhy(t string) string {
 		return "imgprep cannot open LUKS encrypted volumes"
 	}
 	return "imgprep cannot write " + t
+}
+
+// overlaps returns, for each partition index that shares bytes with
+// another partition, that other partition's number (0: none). Extended
+// MBR containers are not in parts.
+func overlaps(parts []partition.Partition) map[int]int {
+	m := map[int]int{}
+	for i := range parts {
+		for j := i + 1; j < len(parts); j++ {
+			a, b := parts[i], parts[j]
+			if a.Size > 0 && b.Size > 0 && a.Start < b.Start+b.Size && b.Start < a.Start+a.Size {
+				m[i], m[j] = b.Number, a.Number
+			}
+		}
+	}
+	return m
 }

@@ -2,6 +2,7 @@ package guest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"strings"
@@ -335,5 +336,53 @@ func fsckFatClean(tb testing.TB, img string) {
 	}
 	if code != 0 || len(bad) > 0 {
 		tb.Fatalf("fsck.fat -n %s: exit %d:\n%s%s", img, code, out, errOut)
+	}
+}
+
+// TestOverlappingPartitionsAreNotWritten: an MBR whose partition 1 is
+// stretched over logical partition 5 (no checksum protects an MBR). A
+// write to either filesystem could corrupt the other, so both are opened
+// read-only with the reason, and a change fails with fs.ErrReadOnly.
+func TestOverlappingPartitionsAreNotWritten(t *testing.T) {
+	d, p := openRaw(t, "disk-mbr.raw", true)
+	// Partition entry 1 is at 446; its sector count at +12.
+	var size [4]byte
+	binary.LittleEndian.PutUint32(size[:], 40000)
+	if _, err := d.WriteAt(size[:], 446+12); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Scan(d, Options{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 5} {
+		f := fsAt(t, l, n)
+		if f.Writable || !strings.Contains(f.Why, "overlaps") {
+			t.Errorf("%s: writable=%t why=%q", f.Desc(), f.Writable, f.Why)
+		}
+	}
+	if f := fsAt(t, l, 6); !f.Writable {
+		t.Errorf("partition 6 does not overlap and should be writable: %s", f.Why)
+	}
+	gs, err := l.Guests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gs[0].Truncate("/etc/machine-id", 0); !errors.Is(err, fs.ErrReadOnly) {
+		t.Fatalf("Truncate on an overlapping root: %v, want fs.ErrReadOnly", err)
+	}
+	if err := gs[0].Sync(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("the image changed")
 	}
 }
