@@ -193,3 +193,12 @@ func (f *fakeTB) Errorf(format string, args ...any) {
 	f.failed = true
 	f.msg = fmt.Sprintf(format, args...)
 }
+
+func TestWithoutDropsSkippedPathsAndBelow(t *testing.T) {
+	tr := Tree{"/": {}, "/a": {}, "/a/b": {}, "/a/b/c": {}, "/ab": {}, "/x": {}}
+	got := tr.Without(func(p string) bool { return p == "/a" || p == "/x" }).Paths()
+	want := []string{"/", "/ab"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Without: %q, want %q", got, want)
+	}
+}

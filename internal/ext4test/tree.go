@@ -50,6 +50,10 @@ type Options struct {
 	// MaxRead is the size above which a regular file's contents are not
 	// read: 0 means DefaultMaxRead, a negative value means no limit.
 	MaxRead int64
+	// Skip, when set, leaves out of a SnapshotFS the paths it returns
+	// true for (and, for a directory, everything below it). Snapshot
+	// ignores it; filter its tree with Tree.Without.
+	Skip func(path string) bool
 }
 
 func (o Options) maxRead() int64 {
@@ -68,6 +72,33 @@ func NotRead(size int64) string { return fmt.Sprintf("(not read: %d bytes)", siz
 // Tree maps every path of a filesystem ("/", "/etc", "/etc/machine-id")
 // to its entry.
 type Tree map[string]Entry
+
+// Without returns a copy of t without the paths skip returns true for,
+// nor anything below them.
+func (t Tree) Without(skip func(path string) bool) Tree {
+	out := Tree{}
+	for p, e := range t {
+		drop := false
+		for q := p; q != "/"; q = parent(q) {
+			if skip(q) {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			out[p] = e
+		}
+	}
+	return out
+}
+
+func parent(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
+}
 
 // Paths returns the tree's paths, sorted.
 func (t Tree) Paths() []string {
@@ -222,7 +253,9 @@ func SnapshotFSWith(tb testing.TB, r fs.ReadTree, opts Options) Tree {
 			tb.Fatalf("ReadDir(%q): %v", p, err)
 		}
 		for _, de := range ents {
-			walk(join(p, de.Name))
+			if q := join(p, de.Name); opts.Skip == nil || !opts.Skip(q) {
+				walk(q)
+			}
 		}
 	}
 	walk("/")
