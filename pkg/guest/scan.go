@@ -110,6 +110,7 @@ func Scan(d Disk, opts Options) (*Layout, error) {
 		open = openBuiltinEngine
 	}
 	overlap := overlaps(parts)
+	meta := tableAreas(table, size)
 	l := &Layout{Table: table}
 	for i, p := range parts {
 		sec := partition.Section(d, p)
@@ -123,15 +124,23 @@ func Scan(d Disk, opts Options) (*Layout, error) {
 			PartUUID: p.UUID, PartLabel: p.Name,
 		}
 		if f.Type != "" {
-			o := opts
+			o, refuse := opts, ""
 			if overlap[i] != 0 {
 				// A write to one would change the other: read only.
+				refuse = fmt.Sprintf("partition %d overlaps partition %d: refusing to write either", p.Number, overlap[i])
+			}
+			for _, a := range meta {
+				if p.Start < a.end && a.start < p.Start+p.Size {
+					refuse = fmt.Sprintf("partition %d covers the %s: refusing to write it", p.Number, a.what)
+				}
+			}
+			if refuse != "" {
 				o.Writable = false
 			}
 			engine, writable, why, err := open(f, sec, sec.Size(), o)
 			f.FS, f.Writable, f.Why, f.Err = engine, writable, why, err
-			if overlap[i] != 0 && opts.Writable {
-				f.Why = fmt.Sprintf("partition %d overlaps partition %d: refusing to write either", p.Number, overlap[i])
+			if refuse != "" && opts.Writable {
+				f.Why = refuse
 			}
 		}
 		l.Filesystems = append(l.Filesystems, f)
@@ -166,4 +175,29 @@ func overlaps(parts []partition.Partition) map[int]int {
 		}
 	}
 	return m
+}
+
+// area is a byte range of the disk that the partition table itself uses.
+type area struct {
+	start, end int64
+	what       string
+}
+
+// tableAreas returns where the partition table lies: the MBR in LBA 0;
+// for GPT also the primary header and the smallest entry array the UEFI
+// specification allows (16 KiB) after it, and the same at the disk's end
+// for the backup. A filesystem reaching into them is not written.
+func tableAreas(t *partition.Table, size int64) []area {
+	ss := int64(t.SectorSize)
+	if ss <= 0 {
+		ss = 512
+	}
+	switch t.Kind {
+	case partition.KindMBR:
+		return []area{{0, ss, "master boot record"}}
+	case partition.KindGPT:
+		gpt := 2*ss + 16384
+		return []area{{0, gpt, "primary GPT"}, {size - ss - 16384, size, "backup GPT"}}
+	}
+	return nil
 }

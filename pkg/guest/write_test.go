@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"strings"
 	"testing"
@@ -384,5 +385,44 @@ func TestOverlappingPartitionsAreNotWritten(t *testing.T) {
 	}
 	if !bytes.Equal(before, after) {
 		t.Fatal("the image changed")
+	}
+}
+
+// TestPartitionCoveringTheGPTIsNotWritten: a GPT entry whose partition
+// ends in the disk's last sector, over the backup GPT (pkg/partition
+// accepts it: it lies inside the disk). Writing that filesystem could
+// rewrite the partition table, so it is opened read-only with the reason.
+func TestPartitionCoveringTheGPTIsNotWritten(t *testing.T) {
+	d, _ := openRaw(t, "disk-gpt.raw", true)
+	hdr := make([]byte, 92)
+	if _, err := d.ReadAt(hdr, 512); err != nil {
+		t.Fatal(err)
+	}
+	entLBA := int64(binary.LittleEndian.Uint64(hdr[72:]))
+	n, esz := binary.LittleEndian.Uint32(hdr[80:]), binary.LittleEndian.Uint32(hdr[84:])
+	ents := make([]byte, n*esz)
+	if _, err := d.ReadAt(ents, entLBA*512); err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint64(ents[2*esz+40:], uint64(d.Size()/512-1)) // entry 3 (/var) ends in the last LBA
+	binary.LittleEndian.PutUint32(hdr[88:], crc32.ChecksumIEEE(ents))
+	binary.LittleEndian.PutUint32(hdr[16:], 0)
+	binary.LittleEndian.PutUint32(hdr[16:], crc32.ChecksumIEEE(hdr))
+	if _, err := d.WriteAt(ents, entLBA*512); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WriteAt(hdr, 512); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Scan(d, Options{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fsAt(t, l, 3)
+	if f.Writable || !strings.Contains(f.Why, "covers the backup GPT") {
+		t.Fatalf("%s: writable=%t why=%q", f.Desc(), f.Writable, f.Why)
+	}
+	if f := fsAt(t, l, 2); !f.Writable {
+		t.Fatalf("partition 2 should stay writable: %s", f.Why)
 	}
 }
