@@ -100,3 +100,26 @@ func TestFreeRunsRefusesBadLists(t *testing.T) {
 		})
 	}
 }
+
+// TestSixtyFourKiBBlocks: with 64 KiB blocks a rec_len of 65536 is stored
+// as 65535 (ext4_rec_len_to_disk); reading, RemoveAll of an htree
+// directory and Truncate still leave e2fsck clean.
+func TestSixtyFourKiBBlocks(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	src := sourceTree(t, 300)
+	img := mkfs(t, mkfsConfig{name: "ext4-64k", fsType: "ext4", blockSize: 65536, sizeMiB: 64}, src)
+	assertSameTree(t, openRO(t, img), src)
+	f, _ := openRW(t, img)
+	for _, p := range []string{"/many", "/deep", "/etc/ssh/f1", "/empty"} {
+		if err := f.RemoveAll(p); err != nil {
+			t.Fatalf("RemoveAll(%s): %v", p, err)
+		}
+	}
+	if err := f.Truncate("/etc/ssh/f300000", 70000); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	oracle.E2fsckClean(t, img)
+}
