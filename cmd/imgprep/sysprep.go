@@ -35,7 +35,8 @@ func checkFormat(c *cli.Context) error {
 }
 
 func sysprepCommand(e env) *cli.Command {
-	return &cli.Command{
+	custom := &customizations{}
+	return custom.addTo(&cli.Command{
 		Name:      "sysprep",
 		Usage:     "remove the identity a template would hand to every clone",
 		ArgsUsage: "IMAGE...",
@@ -58,11 +59,11 @@ func sysprepCommand(e env) *cli.Command {
 			&cli.StringFlag{Name: "netdata-claim-proxy", Usage: "netdata: proxy for claiming"},
 			&cli.BoolFlag{Name: "netdata-claim-insecure", Usage: "netdata: skip TLS verification when claiming"},
 		}, append(append(backingFlags(), batchFlags()...), protectFlags()...)...),
-		Action: func(c *cli.Context) error { return sysprepAction(c, e) },
-	}
+		Action: func(c *cli.Context) error { return sysprepAction(c, e, custom) },
+	})
 }
 
-func sysprepAction(c *cli.Context, e env) error {
+func sysprepAction(c *cli.Context, e env, custom *customizations) error {
 	images, err := imageArgs(c, e)
 	if err != nil {
 		return err
@@ -92,10 +93,18 @@ func sysprepAction(c *cli.Context, e env) error {
 			}
 		}
 	}
+	if err := applyOpFlags(c, &cfg); err != nil {
+		return err
+	}
 	selected, err := catalog.Select(catalog.All(cfg), c.StringSlice("operations"), c.String("enable"))
 	if err != nil {
 		return usageError{err}
 	}
+	if err := checkOpFlags(c, selected); err != nil {
+		return err
+	}
+	// Customizations run after the operations, in command-line order.
+	selected = append(selected, custom.operations()...)
 	if len(selected) == 0 {
 		return usagef("no operations selected (see imgprep list-operations)")
 	}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/imgprep/imgprep/pkg/customize"
+	"github.com/imgprep/imgprep/pkg/ops"
+)
+
+// customizations records the customization options of one command line
+// in the order they were given (urfave/cli keeps each option's values in
+// order, but not the order between options, which virt-customize
+// honours).
+type customizations struct {
+	steps []customize.Step
+}
+
+// stepValue is the flag.Value of one customization option.
+type stepValue struct {
+	kind string
+	rec  *customizations
+}
+
+func (v *stepValue) Set(arg string) error {
+	s, err := customize.Parse(v.kind, arg)
+	if err != nil {
+		return err
+	}
+	v.rec.steps = append(v.rec.steps, s)
+	return nil
+}
+
+func (v *stepValue) String() string { return "" }
+
+var customizeUsage = map[string]struct{ arg, usage string }{
+	customize.Hostname:          {"NAME", "set /etc/hostname and the 127.0.1.1 line of /etc/hosts"},
+	customize.Write:             {"PATH:CONTENT", "write CONTENT to PATH"},
+	customize.Upload:            {"HOSTFILE:PATH", "copy a host file into the guest"},
+	customize.Delete:            {"PATH", "remove PATH (globs allowed), directories with their contents"},
+	customize.Truncate:          {"PATH", "empty an existing file"},
+	customize.TruncateRecursive: {"PATH", "empty every file below PATH"},
+	customize.Mkdir:             {"PATH", "create a directory and its parents"},
+	customize.Chmod:             {"MODE:PATH", "set an octal mode (0755)"},
+	customize.Link:              {"TARGET:LINK[:LINK..]", "create symlinks to TARGET (ln -sf)"},
+	customize.Touch:             {"PATH", "create an empty file or update its times"},
+	customize.AppendLine:        {"PATH:LINE", "append LINE (after a newline if the file lacks one)"},
+	customize.Timezone:          {"ZONE", "point /etc/localtime at /usr/share/zoneinfo/ZONE"},
+}
+
+// flags returns the customization options, all recording into c.
+func (c *customizations) flags() []cli.Flag {
+	var out []cli.Flag
+	for _, kind := range customize.Kinds {
+		u := customizeUsage[kind]
+		out = append(out, &cli.GenericFlag{
+			Name:     kind,
+			Usage:    "customize, after the operations, in command-line order: " + u.usage + " (repeatable)",
+			Category: "customizations",
+			Value:    &stepValue{kind: kind, rec: c},
+		})
+	}
+	return out
+}
+
+// operations returns the recorded customizations as operations.
+func (c *customizations) operations() []ops.Operation {
+	out := make([]ops.Operation, 0, len(c.steps))
+	for _, s := range c.steps {
+		out = append(out, s)
+	}
+	return out
+}
+
+// addTo adds the operations' and the customization options to the sysprep
+// command.
+func (c *customizations) addTo(cmd *cli.Command) *cli.Command {
+	cmd.Flags = append(cmd.Flags, opFlags()...)
+	cmd.Flags = append(cmd.Flags, c.flags()...)
+	return cmd
+}
