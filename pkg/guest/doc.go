@@ -38,6 +38,11 @@
 // every other type is reported with no engine (Filesystem.FS nil) and the
 // reason, and a path on it fails with ErrUnsupportedFS.
 //
+// Scan never opens for writing a filesystem whose partition overlaps
+// another partition or reaches into the MBR or a GPT (primary or backup):
+// a write there could corrupt the other filesystem or the partition table.
+// Such a filesystem is opened read-only, with the reason in Why.
+//
 // # fstab and os-release
 //
 // /etc/fstab is parsed as fstab(5) and libmount describe it (whitespace
@@ -55,7 +60,19 @@
 // target restarts at the guest root; ".." never climbs above "/" and, at the
 // root of a mounted filesystem, goes to the parent directory in the parent
 // mount; the longest mounted prefix decides the filesystem; more than
-// fs.MaxSymlinkHops symlinks give fs.ErrLoop. The result is always a
+// fs.MaxSymlinkHops symlinks give fs.ErrLoop. Mount points are
+// canonicalized as mount(8) does (a mount on /var/run, a symlink to /run,
+// lands on /run). An fstab entry whose source is not on this disk leaves
+// its mount point reading as an empty directory (a tree walk passes over
+// it); a path below it, or a change to it, fails with ErrUnresolvedMount.
+// Removing or renaming a mount point, or a tree holding one, fails with
+// ErrMountPoint and changes nothing.
+//
+// Three judges check this package's behaviour in its tests: Linux itself
+// (openat2 with RESOLVE_IN_ROOT, with bind mounts in a private mount
+// namespace, for path resolution; a read-only loop mount of every
+// filesystem written), e2fsck/debugfs for ext4, and fsck.fat/mtools for
+// vfat. The result is always a
 // filesystem and a path inside it that contains no symlink, and every byte
 // read or written goes through that filesystem's fs.FS: no path can reach a
 // host file.
