@@ -186,3 +186,21 @@ func TestBatchUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestIsTerminalOnlyForTerminals(t *testing.T) {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	file, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	for name, w := range map[string]any{"/dev/null (a character device)": null, "a regular file": file, "a buffer": &strings.Builder{}} {
+		if wr, ok := w.(interface{ Write([]byte) (int, error) }); ok && isTerminal(wr) {
+			t.Errorf("%s taken for a terminal", name)
+		}
+	}
+}
