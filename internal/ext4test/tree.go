@@ -66,8 +66,9 @@ func (o Options) maxRead() int64 {
 	return o.MaxRead
 }
 
-// NotRead is the SHA256 recorded for a file too large to read.
-func NotRead(size int64) string { return fmt.Sprintf("(not read: %d bytes)", size) }
+// NotRead is the SHA256 recorded for a file too large to read; its
+// BlockMap stands for its contents.
+const NotRead = "(not read)"
 
 // Tree maps every path of a filesystem ("/", "/etc", "/etc/machine-id")
 // to its entry.
@@ -277,7 +278,7 @@ func entryFS(r fs.ReadTree, p string, maxRead int64) (Entry, error) {
 	switch e.Type {
 	case fs.TypeRegular:
 		if a.Size > maxRead {
-			e.SHA256 = NotRead(a.Size)
+			e.SHA256 = NotRead
 			break
 		}
 		f, err := r.Open(p)
