@@ -320,3 +320,34 @@ func TestAcceptanceFailedCloneIsRemovedAndTheOthersGoOn(t *testing.T) {
 		}
 	}
 }
+
+func TestGoldenCloneAndAudit(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+	}{
+		{"clone-no-template", []string{"clone"}, 2},
+		{"clone-no-dest", []string{"clone", "template.qcow2"}, 2},
+		{"clone-linked-and-full", []string{"clone", "--linked", "--full", "template.qcow2", "a.qcow2"}, 2},
+		{"clone-linked-raw", []string{"clone", "--linked", "--output-format", "raw", "template.qcow2", "a.qcow2"}, 2},
+		{"clone-bad-machine-id", []string{"clone", "--machine-id", "0123", "template.qcow2", "a.qcow2"}, 2},
+		{"clone-bad-hostname-pattern", []string{"clone", "--hostname-pattern", "web_{n}", "template.qcow2", "a.qcow2"}, 2},
+		{"clone-pattern-without-n", []string{"clone", "--count", "3", "--name-pattern", "web.qcow2", "template.qcow2"}, 2},
+		{"clone-count-and-dests", []string{"clone", "--count", "2", "--name-pattern", "w{n}.qcow2", "template.qcow2", "a.qcow2"}, 2},
+		{"clone-dest-is-template", []string{"clone", "template.qcow2", "template.qcow2"}, 2},
+		{"audit-no-image", []string{"audit"}, 2},
+		{"audit-one", []string{"audit", "template.qcow2"}, 0},
+		{"audit-json", []string{"audit", "--json", "template.qcow2", "other.raw"}, 0},
+		{"audit-unreadable", []string{"audit", "-j", "1", "template.qcow2", "empty.raw", "missing.qcow2"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, memBackend(), tc.args...)
+			if r.code != tc.wantCode {
+				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tc.wantCode, r.stdout, r.stderr)
+			}
+			golden(t, tc.name, normalise("$ imgprep "+strings.Join(tc.args, " ")+"\n--- stdout\n"+r.stdout+"--- stderr\n"+r.stderr, ""))
+		})
+	}
+}
