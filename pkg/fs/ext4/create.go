@@ -41,18 +41,23 @@ func (f *FS) createTarget(p string) (*inode, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	return dir, name, f.checkNewName(dir, name)
+}
+
+// checkNewName checks that name is valid and free in directory dir.
+func (f *FS) checkNewName(dir *inode, name string) error {
 	if err := checkName(name); err != nil {
-		return nil, "", err
+		return err
 	}
 	if err := f.checkDirWritable(dir); err != nil {
-		return nil, "", err
+		return err
 	}
 	if _, _, err := f.lookup(dir, name); err == nil {
-		return nil, "", fs.ErrExist
+		return fs.ErrExist
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, "", err
+		return err
 	}
-	return dir, name, nil
+	return nil
 }
 
 // checkSpace refuses, before any change, an operation needing one new
@@ -145,8 +150,12 @@ func (f *FS) writeFile(p string, data []byte, opts fs.WriteOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := f.lookup(dir, name); err == nil {
-		in, err := f.resolve(p, true)
+	e, _, err := f.lookup(dir, name)
+	if err == nil {
+		in, err := f.readInode(e.ino)
+		if err == nil && in.isLink() {
+			in, err = f.resolve(p, true)
+		}
 		if err != nil {
 			return err
 		}
@@ -154,8 +163,10 @@ func (f *FS) writeFile(p string, data []byte, opts fs.WriteOptions) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	dir, name, err = f.createTarget(p)
-	if err != nil {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if err := f.checkDirWritable(dir); err != nil {
 		return err
 	}
 	n := uint64((int64(len(data)) + f.blockSize - 1) / f.blockSize)
