@@ -106,15 +106,9 @@ func (f *FS) loadExtentNode(in *inode, n *extNode, b []byte, wantDepth int, seen
 		off = int64(n.blk) * f.blockSize
 		what = fmt.Sprintf("extent node of inode %d", in.ino)
 	}
-	h, idx, ext, err := parseExtentNode(b)
-	if err != nil {
-		return corrupt(off, what, "%v", err)
-	}
-	if wantDepth >= 0 && int(h.Depth) != wantDepth {
-		return corrupt(off, what, "depth %d, parent expects %d", h.Depth, wantDepth)
-	}
-	if n.blk != 0 && f.metadataCsum {
-		t := extentTailOffset(h.Max)
+	if n.blk != 0 && f.metadataCsum && le.Uint16(b) == extentMagic {
+		// The checksum first: it tells damage from a format violation.
+		t := extentTailOffset(le.Uint16(b[4:]))
 		if t+4 > len(b) {
 			return corrupt(off, what, "no room for the checksum tail")
 		}
@@ -122,6 +116,13 @@ func (f *FS) loadExtentNode(in *inode, n *extNode, b []byte, wantDepth int, seen
 		if got := le.Uint32(b[t:]); got != want {
 			return badChecksum(off, what, got, want)
 		}
+	}
+	h, idx, ext, err := parseExtentNode(b)
+	if err != nil {
+		return corrupt(off, what, "%v", err)
+	}
+	if wantDepth >= 0 && int(h.Depth) != wantDepth {
+		return corrupt(off, what, "depth %d, parent expects %d", h.Depth, wantDepth)
 	}
 	n.hdr, n.idx, n.ext = h, idx, ext
 	for i := range ext {
