@@ -140,11 +140,13 @@ func (d *Display) redraw(force bool) {
 		if item == "" {
 			continue
 		}
-		l := fmt.Sprintf("  [%d] %s", w+1, item)
+		prefix, status := fmt.Sprintf("  [%d] ", w+1), ""
 		if d.status[w] != "" {
-			l += "  " + d.status[w]
+			status = "  " + d.status[w]
 		}
-		lines = append(lines, l)
+		// The item's end (the file name) is what matters.
+		room := max(12, d.o.Width-len([]rune(prefix))-len([]rune(status)))
+		lines = append(lines, prefix+clip(item, room)+status)
 	}
 	var b strings.Builder
 	if d.drawn > 0 {
@@ -152,7 +154,7 @@ func (d *Display) redraw(force bool) {
 	}
 	for _, l := range lines {
 		b.WriteString("\x1b[2K")
-		b.WriteString(clip(l, d.o.Width))
+		b.WriteString(l)
 		b.WriteByte('\n')
 	}
 	// Lines left over from a taller block.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // screen replays what a Display wrote, interpreting CUU (ESC [ n A), EL
@@ -48,8 +49,9 @@ func screen(tb testing.TB, out string) []string {
 			for len(lines) <= row {
 				lines = append(lines, "")
 			}
-			lines[row] += string(out[i])
-			i++
+			r, size := utf8.DecodeRuneInString(out[i:])
+			lines[row] += string(r)
+			i += size
 		}
 	}
 	for len(lines) > 0 && lines[len(lines)-1] == "" {
@@ -134,5 +136,19 @@ func TestBarAndPercent(t *testing.T) {
 		if b, p := Bar(tc.done, tc.total, 4), Percent(tc.done, tc.total); b != tc.bar || p != tc.pct {
 			t.Errorf("(%d, %d): %s %s, want %s %s", tc.done, tc.total, b, p, tc.bar, tc.pct)
 		}
+	}
+}
+
+func TestDisplayClipsTheItemAndKeepsItsEnd(t *testing.T) {
+	var buf bytes.Buffer
+	d := NewDisplay(&buf, DisplayOptions{Terminal: true, Total: 1, Workers: 1, Width: 40})
+	d.Started(0, "/very/long/directory/name/that/goes/on/vm-042.qcow2")
+	d.Status(0, "copying 5%")
+	lines := screen(t, buf.String())
+	if got := lines[1]; got != "  [1] …/goes/on/vm-042.qcow2  copying 5%" {
+		t.Fatalf("worker line %q", got)
+	}
+	if n := len([]rune(lines[1])); n > 40 {
+		t.Fatalf("worker line of %d runes in 40 columns", n)
 	}
 }
