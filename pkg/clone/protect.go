@@ -167,14 +167,22 @@ func BackingName(path string) (name string, ok bool) {
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() < 4 {
+	if err != nil || !fi.Mode().IsRegular() {
 		return "", false
 	}
+	return backingNameAt(f, fi.Size())
+}
+
+// backingNameAt is BackingName over size bytes of r.
+func backingNameAt(r io.ReaderAt, size int64) (name string, ok bool) {
 	magic := make([]byte, 4)
-	if _, err := io.ReadFull(f, magic); err != nil || !qcow2.Probe(magic) {
+	if size < 4 {
 		return "", false
 	}
-	img, err := qcow2.Open(f, fi.Size(), qcow2.Options{Name: path, Backing: func(n, _ string) (qcow2.Backing, error) {
+	if _, err := r.ReadAt(magic, 0); err != nil || !qcow2.Probe(magic) {
+		return "", false
+	}
+	img, err := qcow2.Open(r, size, qcow2.Options{Backing: func(n, _ string) (qcow2.Backing, error) {
 		name = n
 		return nil, errStop
 	}})
