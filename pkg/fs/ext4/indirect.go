@@ -87,6 +87,9 @@ func (m *indirectMapper) lookup(l uint32) (uint64, uint64, error) {
 	if p == 0 {
 		return 0, m.holeRun(idx, depth, 0), nil
 	}
+	if depth == 0 {
+		return p, contiguous(m.in.d.Block[:directBlocks], slot), nil
+	}
 	for lvl := 0; lvl < depth; lvl++ {
 		c := &m.cache[lvl]
 		if c.ent == nil || c.blk != p {
@@ -101,7 +104,17 @@ func (m *indirectMapper) lookup(l uint32) (uint64, uint64, error) {
 			return 0, m.holeRun(idx, depth, lvl+1), nil
 		}
 	}
-	return p, 1, nil
+	return p, contiguous(m.cache[depth-1].ent, int(idx[depth-1])), nil
+}
+
+// contiguous counts the entries from ent[i] on that continue ent[i]
+// block by block, so that readers can read them with one call.
+func contiguous(ent []uint32, i int) uint64 {
+	n := uint64(1)
+	for j := i + 1; j < len(ent) && ent[j] != 0 && ent[j] == ent[i]+uint32(j-i); j++ {
+		n++
+	}
+	return n
 }
 
 // holeRun is the number of blocks from the one at idx to the end of the
