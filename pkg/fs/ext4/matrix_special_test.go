@@ -64,6 +64,10 @@ func specialOps() map[string][]writeOp {
 					}
 				}},
 			removeOp("Remove/a sparse file with triple-, double- and single-indirect blocks", "/data/triple"),
+			truncateOp("Truncate/to a smaller size in the double-indirect range", "/data/mib", 300001,
+				func() []byte { return gen(1 << 20)[:300001] }),
+			overwriteOp("WriteFile/overwriting allocates indirect blocks again", "/data/xattr-block", gen(300*1024)),
+			removeAllOp("RemoveAll/a directory tree with a hard link leaving it", "/dir"),
 		},
 		"ext4-inline.img": {
 			removeOp("Remove/a file with inline data", "/tiny/small"),

@@ -200,13 +200,15 @@ func contains(a []string, s string) bool {
 // TestWriteMatrixCommonTree runs every write operation on the common tree
 // as ext2 (indirect maps, no journal) and as ext4 with 1 KiB blocks
 // (extents, metadata_csum, two groups), and the operations that touch each
-// kind of metadata block on every other flavour. With IMGPREP_LONG set
+// kind of metadata block on the other ext4 flavours. With IMGPREP_LONG set
 // (make test-long) every flavour gets every operation.
 func TestWriteMatrixCommonTree(t *testing.T) {
 	full := []string{"ext2.img", "ext4-1k.img"}
 	var rest []string
 	for _, name := range commonFixtures {
-		if name != full[0] && name != full[1] {
+		// ext3 is ext2 plus a journal the engine never writes: its own
+		// operations are in TestWriteMatrixSpecial.
+		if name != full[0] && name != full[1] && name != "ext3-1k.img" {
 			rest = append(rest, name)
 		}
 	}
