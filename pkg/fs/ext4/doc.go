@@ -16,8 +16,19 @@
 // against the filesystem size before it is used or allocated, and a damaged
 // structure is reported as a *CorruptError carrying its byte offset.
 //
-// Writing (OpenWritable) is refused, with nothing written, when it is not
-// safe: a journal that needs recovery, an error state, orphan inodes, or a
-// feature this package does not handle. See write.go for the primitives
-// every change goes through.
+// An unknown incompat feature makes Open fail (ErrUnknownFeature), as it
+// makes the kernel refuse to mount: the format may mean something this
+// reader does not know. Writing (OpenWritable) is refused, with nothing
+// written, when it is not safe: a journal that needs recovery
+// (needs_recovery, or a journal superblock with s_start != 0), an error
+// state, orphan inodes (s_last_orphan or a non-empty orphan file), an
+// unknown ro_compat feature, or a known feature whose invariants this
+// package does not maintain (bigalloc, quota, mmp, ea_inode, encrypt,
+// casefold, verity, shared_blocks, snapshots). The reason is in
+// Info().WhyReadOnly of a read-only FS too.
+//
+// Writes go through the primitives documented in write.go. Metadata
+// blocks are written through; allocation state (bitmaps, descriptors,
+// superblock counts) is cached and written by Sync. A filesystem is
+// consistent (e2fsck -fn clean) once Sync has returned.
 package ext4

@@ -10,24 +10,42 @@ package ext4
 // counts — is kept in memory, marked dirty, and written by Sync, with
 // every checksum recomputed. Reads see the cached state.
 //
-// Primitives:
+// Primitives (write.go unless named):
 //
-//	checkWrite() error                   refuse when opened read-only
-//	allocBlocks(goal, n) (start, got)    n (or fewer, >= 1) contiguous blocks near goal;
-//	                                     marks them used, fixes gd/sb counts, clears
-//	                                     BLOCK_UNINIT (computing the bitmap first)
-//	freeRuns([]blockRun) error           validates every block is in range, in use and
-//	                                     listed once, then frees them all (or none)
-//	allocInode(parent, dir) (ino)        an inode near parent's group; fixes counts,
-//	                                     bg_used_dirs, INODE_UNINIT, itable_unused
-//	newInode(ino, mode) *inode           a zeroed inode ready for writeInode
-//	freeInode(in) error                  frees blocks, xattr block ref, bitmap bit,
-//	                                     counts; sets dtime; writes the inode
-//	writeInode(in) error                 encode + checksum + write
-//	removeDirent(dir, e, loc) error      unlink one entry (see dirwrite.go)
-//	writeDirBlock(dir, lblk, pblk, b)    sets the leaf checksum tail and writes
-//	truncateBlocks(in, nblocks)          frees mappings at or past nblocks (truncate.go)
-//	Sync() error                         flushes bitmaps, descriptors and superblock
+//	checkWrite() error                    refuse on a read-only FS (the error wraps
+//	                                      fs.ErrReadOnly and the refusal reason)
+//	allocBlocks(goal, n) (start, got)     up to n contiguous blocks from goal on (at least
+//	                                      1); marks them, fixes gd/sb counts, clears
+//	                                      BLOCK_UNINIT (computing that bitmap first)
+//	checkRuns(runs) / applyRuns(runs)     validate (in range, in use, listed once) and
+//	freeRuns(runs)                        then free block runs: all or nothing
+//	allocInode(parent, dir) (ino)         an inode from parent's group on; fixes counts,
+//	                                      bg_used_dirs, INODE_UNINIT, itable_unused, and
+//	                                      gives a BLOCK_UNINIT group a real block bitmap
+//	newInode(ino, mode) *inode            zeroed, generation, extra_isize, times now,
+//	                                      empty extent root for files/dirs/symlinks
+//	freeInodeBit(ino, dir)                clear the bitmap bit and fix the counts
+//	writeInode(in)                        encode (keeping unknown bytes and in-inode
+//	                                      xattrs), checksum, write
+//	addBlocks(in, delta)                  i_blocks in 512-byte or HUGE_FILE units
+//	in.setCtime/setMtime/setAtime(t)      timestamps with their _extra fields
+//	planTruncate(in, nb) / applyTruncate  (truncate.go) free every mapping at or past
+//	                                      logical block nb, extent trees (splitting a
+//	                                      partial extent, freeing emptied nodes) and
+//	                                      indirect maps; planned and validated first
+//	planFree(in) / applyFree(plan)        (remove.go) free an inode: blocks, tree blocks,
+//	                                      xattr block reference, dtime, bitmap bit
+//	inlineToBlocks(in, n)                 (truncate.go) move inline data to a block
+//	lookup(dir, name) (e, loc)            (dir.go) find an entry and where it lives
+//	removeDirent(dir, e, loc)             (dirwrite.go) unlink one entry: rec_len joins
+//	                                      the previous entry, or inode 0 if first; only
+//	                                      the htree leaf changes
+//	writeDirBlock(dir, pblk, b)           (dirwrite.go) leaf checksum tail, write
+//	Sync() error                          flush bitmaps (with their checksums), group
+//	                                      descriptors, superblock
+//
+// Every multi-step change plans (reads and validates) before it writes,
+// so bad input fails with nothing written.
 //
 // Nothing here takes locks: an FS is used by one goroutine at a time.
 
@@ -184,7 +202,8 @@ func (f *FS) checkRuns(runs []blockRun) error {
 			}
 			for ; b < r.start+r.count && idx < uint64(f.blocksPerGroup); b, idx = b+1, idx+1 {
 				if !m.test(idx) {
-					return corrupt(-1, "block bitmap", "block %d is referenced but free", b)
+					return corrupt(int64(f.gdBlockBitmap(g))*f.blockSize, fmt.Sprintf("block bitmap of group %d", g),
+						"block %d is referenced but free", b)
 				}
 			}
 		}
@@ -375,7 +394,8 @@ func (f *FS) freeInodeBit(ino uint32, dir bool) error {
 		return err
 	}
 	if !m.test(idx) {
-		return corrupt(-1, "inode bitmap", "inode %d is in use but marked free", ino)
+		return corrupt(int64(f.gdInodeBitmap(g))*f.blockSize, fmt.Sprintf("inode bitmap of group %d", g),
+			"inode %d is in use but marked free", ino)
 	}
 	m.clear(idx)
 	m.dirty = true
