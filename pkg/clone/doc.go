@@ -8,10 +8,10 @@
 // Specifications: the qcow2 header's backing file name and backing format
 // extension (QEMU docs/interop/qcow2.rst, "Header" and "Header
 // extensions"); /etc/machine-id (machine-id(5): 32 lower-case hexadecimal
-// characters and a newline, a v4 UUID's 128 bits); /etc/hostname
-// (hostname(5)) and the Debian convention of a "127.0.1.1 HOSTNAME" line
-// in /etc/hosts (hosts(5)); host names as RFC 1123 section 2.1 allows
-// them, at most 64 bytes (Linux's HOST_NAME_MAX).
+// characters and a newline, a v4 UUID's 128 bits); host names as RFC 1123
+// section 2.1 allows them, at most 64 bytes (Linux's HOST_NAME_MAX),
+// written as virt-customize --hostname writes them (pkg/customize:
+// /etc/hostname and the 127.0.1.1 line of /etc/hosts).
 //
 // It also protects templates: Dependents finds the qcow2 images of a
 // directory whose backing file is a given image, reading only their

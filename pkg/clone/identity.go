@@ -1,7 +1,6 @@
 package clone
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -13,14 +12,14 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/imgprep/imgprep/pkg/customize"
 	"github.com/imgprep/imgprep/pkg/fs"
 	"github.com/imgprep/imgprep/pkg/ops"
 )
 
-// Guest paths the identity operation writes.
+// Guest paths the identity operation writes (the host name's are
+// pkg/customize's).
 const (
-	HostnamePath  = "/etc/hostname"
-	HostsPath     = "/etc/hosts"
 	MachineIDPath = "/etc/machine-id"
 	DbusIDPath    = "/var/lib/dbus/machine-id"
 )
@@ -31,11 +30,7 @@ var (
 	ErrMachineID    = errors.New("clone: invalid machine ID (want 32 lower-case hexadecimal characters, not all zeros)")
 	ErrPattern      = errors.New("clone: pattern must contain {n}")
 	ErrNotRegular   = errors.New("clone: not a regular file")
-	ErrHostsTooLong = errors.New("clone: /etc/hosts is too large to edit")
 )
-
-// maxHosts bounds the /etc/hosts the operation edits.
-const maxHosts = 1 << 20
 
 // Identity is what makes one clone its own machine. Empty fields are left
 // as sysprep made them.
@@ -136,10 +131,11 @@ func (*IdentityOp) Description() string {
 // Default implements ops.Operation: the operation only runs for clone.
 func (*IdentityOp) Default() bool { return false }
 
-// Apply implements ops.Operation. /etc/hostname and /etc/machine-id are
-// created when missing (mode 0644 and 0444, owned by root), otherwise
-// overwritten in place (mode, owner and labels kept). /etc/hosts, when
-// present, gets its 127.0.1.1 line set to the new name. A regular-file
+// Apply implements ops.Operation. The host name is written as
+// virt-customize --hostname does (pkg/customize): /etc/hostname, and the
+// 127.0.1.1 line of an existing /etc/hosts. /etc/machine-id is created
+// when missing (mode 0444, owned by root) in an existing /etc, otherwise
+// overwritten in place (mode, owner and labels kept); a regular-file
 // /var/lib/dbus/machine-id gets the same ID, so that D-Bus and systemd
 // agree. A symlink at any of these paths is refused rather than followed.
 func (o *IdentityOp) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, error) {
@@ -155,11 +151,13 @@ func (o *IdentityOp) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, erro
 		return err
 	}
 	if h := o.id.Hostname; h != "" {
-		if err := add(writeSmall(g, HostnamePath, h+"\n", 0o644, true)); err != nil {
-			return nil, err
+		// virt-customize's --hostname, as pkg/customize implements it.
+		step, err := customize.Parse(customize.Hostname, h)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrHostname, err)
 		}
-		if err := add(editHosts(g, h)); err != nil {
-			return nil, err
+		if err := add(step.Apply(ctx, g)); err != nil {
+			return nil, fmt.Errorf("clone: %w", err)
 		}
 	}
 	if id := o.id.MachineID; id != "" {
@@ -213,89 +211,4 @@ func writeSmall(g ops.Guest, p, content string, perm uint32, create bool) ([]ops
 		return nil, fmt.Errorf("clone: %s: %w", p, err)
 	}
 	return []ops.Change{{Path: p, Action: action, Filesystem: where}}, nil
-}
-
-// editHosts sets the 127.0.1.1 line of an existing /etc/hosts.
-func editHosts(g ops.Guest, hostname string) ([]ops.Change, error) {
-	a, err := g.Lstat(HostsPath)
-	switch {
-	case err != nil && absent(err):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("clone: %s: %w", HostsPath, err)
-	case a.Type() != fs.TypeRegular:
-		return nil, fmt.Errorf("%w: %s is a %s; refusing to write through it", ErrNotRegular, HostsPath, a.Type())
-	case a.Size > maxHosts:
-		return nil, fmt.Errorf("%w: %d bytes (at most %d)", ErrHostsTooLong, a.Size, maxHosts)
-	}
-	cur, err := g.ReadFile(HostsPath)
-	if err != nil {
-		return nil, fmt.Errorf("clone: reading %s: %w", HostsPath, err)
-	}
-	next, changed := SetHostsName(cur, hostname)
-	if !changed {
-		return nil, nil
-	}
-	if err := g.WriteFile(HostsPath, next, fs.WriteOptions{}); err != nil {
-		return nil, fmt.Errorf("clone: writing %s: %w", HostsPath, err)
-	}
-	where, err := g.Where(HostsPath)
-	if err != nil {
-		return nil, fmt.Errorf("clone: %s: %w", HostsPath, err)
-	}
-	return []ops.Change{{Path: HostsPath, Action: ops.Edited, Filesystem: where, Detail: "127.0.1.1 " + hostname}}, nil
-}
-
-// SetHostsName returns hosts with every "127.0.1.1" line naming hostname
-// (and its first label, for a dotted name), as Debian's installer writes
-// it; without such a line, one is added after the first 127.0.0.1 line,
-// or at the end. Other lines are kept byte for byte.
-func SetHostsName(hosts []byte, hostname string) ([]byte, bool) {
-	want := "127.0.1.1\t" + hostname
-	if short, _, ok := strings.Cut(hostname, "."); ok {
-		want += " " + short
-	}
-	lines := bytes.SplitAfter(hosts, []byte("\n"))
-	var out bytes.Buffer
-	found, inserted := false, false
-	after := -1
-	for i, l := range lines {
-		body := bytes.TrimRight(l, "\r\n")
-		nl := l[len(body):]
-		fields := bytes.Fields(body)
-		if len(fields) > 0 && string(fields[0]) == "127.0.1.1" {
-			found = true
-			if len(nl) == 0 {
-				nl = []byte("\n")
-			}
-			out.WriteString(want)
-			out.Write(nl)
-			continue
-		}
-		out.Write(l)
-		if after < 0 && len(fields) > 0 && string(fields[0]) == "127.0.0.1" {
-			after = i
-		}
-	}
-	if !found {
-		out.Reset()
-		for i, l := range lines {
-			out.Write(l)
-			if i == after {
-				if !bytes.HasSuffix(l, []byte("\n")) {
-					out.WriteByte('\n')
-				}
-				out.WriteString(want + "\n")
-				inserted = true
-			}
-		}
-		if !inserted {
-			if out.Len() > 0 && !bytes.HasSuffix(out.Bytes(), []byte("\n")) {
-				out.WriteByte('\n')
-			}
-			out.WriteString(want + "\n")
-		}
-	}
-	next := out.Bytes()
-	return next, !bytes.Equal(next, hosts)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgprep/imgprep/pkg/customize"
 	"github.com/imgprep/imgprep/pkg/fs"
 	"github.com/imgprep/imgprep/pkg/fs/memfs"
 	"github.com/imgprep/imgprep/pkg/ops"
@@ -90,39 +91,6 @@ func TestExpandNumbersThePattern(t *testing.T) {
 	}
 }
 
-func TestSetHostsNameRewritesThe127011Line(t *testing.T) {
-	tests := []struct {
-		name, in, host, want string
-	}{
-		{"debian line replaced", "127.0.0.1\tlocalhost\n127.0.1.1\ttemplate\n::1\tlocalhost\n", "web-1",
-			"127.0.0.1\tlocalhost\n127.0.1.1\tweb-1\n::1\tlocalhost\n"},
-		{"fqdn adds the short name", "127.0.1.1 template.lan template\n", "web-1.example.com",
-			"127.0.1.1\tweb-1.example.com web-1\n"},
-		{"missing line added after 127.0.0.1", "127.0.0.1 localhost\n::1 localhost\n", "web-2",
-			"127.0.0.1 localhost\n127.0.1.1\tweb-2\n::1 localhost\n"},
-		{"no loopback line: appended", "# empty\n", "web-3", "# empty\n127.0.1.1\tweb-3\n"},
-		{"no final newline", "127.0.0.1 localhost", "web-4", "127.0.0.1 localhost\n127.0.1.1\tweb-4\n"},
-		{"crlf kept", "127.0.1.1 old\r\n", "web-5", "127.0.1.1\tweb-5\r\n"},
-		{"every 127.0.1.1 line", "127.0.1.1 a\n10.0.0.1 db\n127.0.1.1 b\n", "w", "127.0.1.1\tw\n10.0.0.1 db\n127.0.1.1\tw\n"},
-		{"empty file", "", "web-6", "127.0.1.1\tweb-6\n"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, changed := SetHostsName([]byte(tc.in), tc.host)
-			if string(got) != tc.want {
-				t.Fatalf("got %q, want %q", got, tc.want)
-			}
-			if changed != (tc.in != tc.want) {
-				t.Fatalf("changed = %v", changed)
-			}
-			again, changed := SetHostsName(got, tc.host)
-			if changed || string(again) != string(got) {
-				t.Fatalf("a second edit changed %q to %q", got, again)
-			}
-		})
-	}
-}
-
 func TestIdentityOpWritesHostnameHostsAndMachineID(t *testing.T) {
 	const id = "0123456789abcdef0123456789abcdef"
 	g := opstest.Populated()
@@ -134,8 +102,8 @@ func TestIdentityOpWritesHostnameHostsAndMachineID(t *testing.T) {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]string{
-		HostnamePath:  "web-9\n",
-		HostsPath:     "127.0.0.1 localhost\n127.0.1.1\tweb-9\n",
+		customize.HostnamePath: "web-9\n",
+		customize.HostsPath:    "127.0.0.1 localhost\n127.0.1.1\tweb-9\n",
 		MachineIDPath: id + "\n",
 		DbusIDPath:    id + "\n",
 	} {
@@ -169,7 +137,7 @@ func TestIdentityOpCreatesMissingFilesOnlyInAnExistingEtc(t *testing.T) {
 	if a, _ := g.Stat(MachineIDPath); a.Perm() != 0o444 {
 		t.Errorf("new machine-id mode %o, want 444", a.Perm())
 	}
-	if a, _ := g.Stat(HostnamePath); a.Perm() != 0o644 {
+	if a, _ := g.Stat(customize.HostnamePath); a.Perm() != 0o644 {
 		t.Errorf("new hostname mode %o, want 644", a.Perm())
 	}
 	var created []string
@@ -184,10 +152,14 @@ func TestIdentityOpCreatesMissingFilesOnlyInAnExistingEtc(t *testing.T) {
 	if _, err := g.Lstat(DbusIDPath); err == nil {
 		t.Errorf("the D-Bus copy was created; it must only be kept consistent")
 	}
-	// No /etc at all: nothing to do.
+	// No /etc at all: no machine-id to create; a host name is refused
+	// (virt-customize's --hostname needs the guest's /etc).
 	empty := memfs.New()
-	if c, err := NewIdentityOp(Identity{Hostname: "db-1", MachineID: id}).Apply(context.Background(), empty); err != nil || len(c) != 0 {
-		t.Errorf("on an empty root: %v, %v", c, err)
+	if c, err := NewIdentityOp(Identity{MachineID: id}).Apply(context.Background(), empty); err != nil || len(c) != 0 {
+		t.Errorf("machine ID on an empty root: %v, %v", c, err)
+	}
+	if _, err := NewIdentityOp(Identity{Hostname: "db-1"}).Apply(context.Background(), empty); !errors.Is(err, customize.ErrNoGuestDir) {
+		t.Errorf("host name on an empty root: %v", err)
 	}
 }
 
@@ -205,9 +177,13 @@ func TestIdentityOpRefusesSymlinksAndBadValues(t *testing.T) {
 		}, Identity{MachineID: "0123456789abcdef0123456789abcdef"}, ErrNotRegular},
 		{"hostname symlink", func() *memfs.FS {
 			g := opstest.Populated()
-			g.Remove(HostnamePath)
-			return g.AddSymlink(HostnamePath, "/etc/passwd")
-		}, Identity{Hostname: "a"}, ErrNotRegular},
+			g.Remove(customize.HostnamePath)
+			return g.AddSymlink(customize.HostnamePath, "/etc/passwd")
+		}, Identity{Hostname: "a"}, customize.ErrSymlink},
+		{"hosts symlink", func() *memfs.FS {
+			g := opstest.Populated()
+			return g.AddSymlink(customize.HostsPath, "/etc/passwd")
+		}, Identity{Hostname: "a"}, customize.ErrSymlink},
 		{"upper-case machine ID", opstest.Populated, Identity{MachineID: "0123456789ABCDEF0123456789ABCDEF"}, ErrMachineID},
 		{"all-zero machine ID", opstest.Populated, Identity{MachineID: strings.Repeat("0", 32)}, ErrMachineID},
 		{"bad host name", opstest.Populated, Identity{Hostname: "-x"}, ErrHostname},
@@ -227,36 +203,3 @@ func TestIdentityOpRefusesSymlinksAndBadValues(t *testing.T) {
 	}
 }
 
-func FuzzSetHostsName(f *testing.F) {
-	f.Add([]byte("127.0.0.1\tlocalhost\n127.0.1.1\ttemplate\n"), "web-1")
-	f.Add([]byte("127.0.1.1 a\r\n127.0.1.1 b"), "x.example.com")
-	f.Add([]byte(""), "h")
-	f.Fuzz(func(t *testing.T, hosts []byte, name string) {
-		if ValidHostname(name) != nil || len(hosts) > 1<<16 {
-			return
-		}
-		out, _ := SetHostsName(hosts, name)
-		again, changed := SetHostsName(out, name)
-		if changed || string(again) != string(out) {
-			t.Fatalf("not idempotent: %q -> %q", out, again)
-		}
-		if !strings.Contains(string(out), "127.0.1.1\t"+name) {
-			t.Fatalf("no 127.0.1.1 line for %q in %q", name, out)
-		}
-		// Lines other than 127.0.1.1 ones are kept, in order.
-		var kept, outKept []string
-		for _, l := range strings.SplitAfter(string(hosts), "\n") {
-			if fs := strings.Fields(l); len(fs) == 0 || fs[0] != "127.0.1.1" {
-				kept = append(kept, strings.TrimRight(l, "\n"))
-			}
-		}
-		for _, l := range strings.SplitAfter(string(out), "\n") {
-			if fs := strings.Fields(l); len(fs) == 0 || fs[0] != "127.0.1.1" {
-				outKept = append(outKept, strings.TrimRight(l, "\n"))
-			}
-		}
-		if strings.Join(kept, "\n") != strings.Join(outKept, "\n") && strings.Join(kept, "\n")+"\n" != strings.Join(outKept, "\n") {
-			t.Fatalf("other lines changed: %q -> %q", hosts, out)
-		}
-	})
-}
