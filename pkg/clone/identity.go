@@ -26,10 +26,10 @@ const (
 
 // Errors of the identity settings.
 var (
-	ErrHostname     = errors.New("clone: invalid host name")
-	ErrMachineID    = errors.New("clone: invalid machine ID (want 32 lower-case hexadecimal characters, not all zeros)")
-	ErrPattern      = errors.New("clone: pattern must contain {n}")
-	ErrNotRegular   = errors.New("clone: not a regular file")
+	ErrHostname   = errors.New("clone: invalid host name")
+	ErrMachineID  = errors.New("clone: invalid machine ID (want 32 lower-case hexadecimal characters, not all zeros)")
+	ErrPattern    = errors.New("clone: pattern must contain {n}")
+	ErrNotRegular = errors.New("clone: not a regular file")
 )
 
 // Identity is what makes one clone its own machine. Empty fields are left

@@ -104,8 +104,8 @@ func TestIdentityOpWritesHostnameHostsAndMachineID(t *testing.T) {
 	for p, want := range map[string]string{
 		customize.HostnamePath: "web-9\n",
 		customize.HostsPath:    "127.0.0.1 localhost\n127.0.1.1\tweb-9\n",
-		MachineIDPath: id + "\n",
-		DbusIDPath:    id + "\n",
+		MachineIDPath:          id + "\n",
+		DbusIDPath:             id + "\n",
 	} {
 		if got := readString(t, g, p); got != want {
 			t.Errorf("%s = %q, want %q", p, got, want)
@@ -202,4 +202,3 @@ func TestIdentityOpRefusesSymlinksAndBadValues(t *testing.T) {
 		})
 	}
 }
-
