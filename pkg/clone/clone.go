@@ -31,6 +31,9 @@ var (
 	ErrMode       = errors.New("clone: unknown clone mode (want linked or full)")
 	ErrFormat     = errors.New("clone: unsupported output format")
 	ErrDestExists = errors.New("clone: destination already exists")
+	// ErrTemplateBusy: another process (a running VM) has the template
+	// open for writing; a clone of it would catch it mid-write.
+	ErrTemplateBusy = errors.New("clone: the template is open for writing by another process")
 )
 
 // Options configure Clone.
@@ -104,6 +107,10 @@ func Clone(ctx context.Context, template, dest string, opts Options) (res *Resul
 	h, err := image.Open(template, image.OpenOptions{Format: opts.Format, AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat})
 	if err != nil {
 		return res, fmt.Errorf("%s: opening the template: %w", dest, err)
+	}
+	if l, err := storage.Probe(template); err == nil && l.Held.Has(storage.PermWrite) {
+		h.Close()
+		return res, fmt.Errorf("%s: %w (%s: %s); shut it down first", dest, ErrTemplateBusy, template, l)
 	}
 	res.VirtualSize = (h.Size() + 511) &^ 511
 	f, err := storage.CreateFile(dest)

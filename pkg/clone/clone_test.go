@@ -7,16 +7,19 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/ops"
 	"github.com/imgprep/imgprep/pkg/ops/machineid"
 	"github.com/imgprep/imgprep/pkg/ops/netdata"
+	"github.com/imgprep/imgprep/pkg/storage"
 )
 
 // prepOps are the operations the tests run on clones: the two of
@@ -310,5 +313,53 @@ func TestManifestIsWrittenAtomically(t *testing.T) {
 	}
 	if err := WriteManifest(filepath.Join(t.TempDir(), "no", "such", "dir.json"), m); err == nil {
 		t.Fatalf("a manifest in a missing directory was accepted")
+	}
+}
+
+// holdForWriting starts qemu-nbd serving img read-write, as a running VM
+// holds its disk, and returns once its write lock is visible.
+func holdForWriting(tb testing.TB, img string) {
+	tb.Helper()
+	bin := oracle.Require(tb, "qemu-nbd")
+	sock, err := os.MkdirTemp("", "nbd") // short: unix socket paths are limited
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-f", "qcow2", "--socket", filepath.Join(sock, "s"), img)
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		os.RemoveAll(sock)
+	})
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if l, err := storage.Probe(img); err == nil && l.Held.Has(storage.PermWrite) {
+			return
+		}
+		select {
+		case <-exited:
+			tb.Fatalf("qemu-nbd exited before locking %s", img)
+		default:
+		}
+	}
+	tb.Fatalf("qemu-nbd: no write lock on %s after 10 s", img)
+}
+
+func TestATemplateInUseForWritingIsNotCloned(t *testing.T) {
+	tmpl := fixture.Path(t, "disk-none.qcow2")
+	holdForWriting(t, tmpl)
+	for _, mode := range []Mode{Linked, Full} {
+		dest := filepath.Join(t.TempDir(), "c.qcow2")
+		_, err := Clone(context.Background(), tmpl, dest, Options{Mode: mode})
+		if !errors.Is(err, ErrTemplateBusy) {
+			t.Fatalf("%s clone of a template a VM writes: %v", mode, err)
+		}
+		if _, err := os.Lstat(dest); err == nil {
+			t.Fatalf("%s: a file was left", mode)
+		}
 	}
 }
