@@ -213,8 +213,8 @@ func (b BackupFiles) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, erro
 		if !ok || a.Type() != fs.TypeDir {
 			continue
 		}
-		err = s.Walk(dir, func(p string, a fs.Attr) error {
-			if a.Type() != fs.TypeRegular || !isBackup(path.Base(p)) {
+		err = s.Walk(dir, func(p string, t fs.FileType) error {
+			if t != fs.TypeRegular || !isBackup(path.Base(p)) {
 				return nil
 			}
 			return s.Remove(p, true)

@@ -119,7 +119,7 @@ func (s *Session) Remove(p string, nonDir bool) error {
 			return nil
 		}
 		n := 0
-		if err := s.Walk(p, func(string, fs.Attr) error { n++; return nil }); err != nil {
+		if err := s.Walk(p, func(string, fs.FileType) error { n++; return nil }); err != nil {
 			return err
 		}
 		c.Detail = Plural(n, "entry", "entries")
@@ -137,12 +137,13 @@ func (s *Session) Remove(p string, nonDir bool) error {
 	return nil
 }
 
-// Walk calls fn for every path below dir (dir itself excluded), parents
-// before children, never following a symlink below dir. dir itself is
-// resolved in the guest; a dir that is absent or not a directory has
-// nothing below it. The walk lists everything before fn is called, so fn
-// may remove what it is given.
-func (s *Session) Walk(dir string, fn func(p string, a fs.Attr) error) error {
+// Walk calls fn for every path below dir (dir itself excluded) with its
+// type, parents before children, never following a symlink below dir.
+// dir itself is resolved in the guest; a dir that is absent or not a
+// directory has nothing below it. The walk lists everything before fn is
+// called, so fn may remove what it is given. Types come from the
+// directory entries (an Lstat only where the filesystem records none).
+func (s *Session) Walk(dir string, fn func(p string, t fs.FileType) error) error {
 	a, err := s.g.Stat(dir)
 	if err != nil {
 		if Absent(err) {
@@ -155,7 +156,7 @@ func (s *Session) Walk(dir string, fn func(p string, a fs.Attr) error) error {
 	}
 	type item struct {
 		p string
-		a fs.Attr
+		t fs.FileType
 	}
 	var found []item
 	todo := []string{dir}
@@ -174,21 +175,25 @@ func (s *Session) Walk(dir string, fn func(p string, a fs.Attr) error) error {
 				return s.Errorf("%s: %w (over %d entries)", dir, ErrTooMany, MaxWalk)
 			}
 			p := path.Join(d, e.Name)
-			ea, err := s.g.Lstat(p)
-			if err != nil {
-				if Absent(err) {
-					continue
+			t := e.Type
+			if t == fs.TypeUnknown {
+				ea, err := s.g.Lstat(p)
+				if err != nil {
+					if Absent(err) {
+						continue
+					}
+					return s.Errorf("%s: %w", p, err)
 				}
-				return s.Errorf("%s: %w", p, err)
+				t = ea.Type()
 			}
-			found = append(found, item{p, ea})
-			if ea.Type() == fs.TypeDir {
+			found = append(found, item{p, t})
+			if t == fs.TypeDir {
 				todo = append(todo, p)
 			}
 		}
 	}
 	for _, it := range found {
-		if err := fn(it.p, it.a); err != nil {
+		if err := fn(it.p, it.t); err != nil {
 			return err
 		}
 	}
@@ -199,8 +204,8 @@ func (s *Session) Walk(dir string, fn func(p string, a fs.Attr) error) error {
 // directories, symlinks and special files, and the files whose base name
 // keep accepts (guestfs-tools' rm_rf_only_files).
 func (s *Session) RemoveFilesBelow(dir string, keep func(name string) bool) error {
-	return s.Walk(dir, func(p string, a fs.Attr) error {
-		if a.Type() != fs.TypeRegular || (keep != nil && keep(path.Base(p))) {
+	return s.Walk(dir, func(p string, t fs.FileType) error {
+		if t != fs.TypeRegular || (keep != nil && keep(path.Base(p))) {
 			return nil
 		}
 		return s.Remove(p, true)
