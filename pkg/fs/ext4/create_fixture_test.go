@@ -39,24 +39,37 @@ func debugfsNames(tb testing.TB, img, p string) map[string]bool {
 }
 
 // TestHtreeInsert: "insert into the leaf chosen by the name's hash when it
-// has room" and "when the leaf is full ... drop the index": names added
-// to the 5000-entry, two-level htree directory of ext4-htree.img leave
-// e2fsck -fn clean and debugfs finds every one of them, whether the index
-// survived (the first few) or had to be dropped (300).
+// has room"; a full leaf is split (and a full interior node with it):
+// names added to the 5000-entry, two-level htree directory of
+// ext4-htree.img leave e2fsck -fn clean (it checks every leaf's hash
+// range against the index) and debugfs finds every one of them.
 func TestHtreeInsert(t *testing.T) {
 	oracle.Require(t, "e2fsck")
 	for _, tc := range []struct {
-		name      string
-		n         int
-		wantIndex bool
+		name string
+		n    int
+		drop bool // drop the index first, as for a full root
 	}{
-		{"one name goes into its hash's leaf and the index stays", 1, true},
-		{"300 names: a full leaf drops the index, the directory stays valid", 300, false},
+		{"one name goes into its hash's leaf", 1, false},
+		{"300 names split full leaves and a full interior node; the index stays", 300, false},
+		{"with the index dropped the directory is linear and still valid", 50, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img := fixture.Path(t, "ext4-htree.img")
 			base := len(debugfsNames(t, img, "/big"))
 			f, _ := openRW(t, img)
+			if tc.drop {
+				dir, err := f.resolve("/big", false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := f.dropIndex(dir); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.writeInode(dir); err != nil {
+					t.Fatal(err)
+				}
+			}
 			var added []string
 			for i := 0; i < tc.n; i++ {
 				name := fmt.Sprintf("added-name-of-about-forty-bytes-%05d", i)
@@ -68,8 +81,8 @@ func TestHtreeInsert(t *testing.T) {
 			if err := f.Sync(); err != nil {
 				t.Fatal(err)
 			}
-			if got := dirFlags(t, f, "/big")&inodeFlagIndex != 0; got != tc.wantIndex {
-				t.Errorf("INDEX_FL after %d inserts: %v, want %v", tc.n, got, tc.wantIndex)
+			if got := dirFlags(t, f, "/big")&inodeFlagIndex != 0; got == tc.drop {
+				t.Errorf("INDEX_FL after %d inserts: %v", tc.n, got)
 			}
 			oracle.E2fsckClean(t, img)
 			names := debugfsNames(t, img, "/big")
@@ -82,6 +95,57 @@ func TestHtreeInsert(t *testing.T) {
 				}
 			}
 			wantCat(t, img, "/big/"+added[len(added)-1], []byte(added[len(added)-1]))
+		})
+	}
+}
+
+// TestHtreeHashVersions: the leaf is chosen with the directory's own hash
+// (dx_root_info.hash_version, unsigned per s_flags): htrees built by
+// e2fsck -D with legacy, half_md4 and tea hashes, signed and unsigned,
+// take 400 new names (splitting leaves) and stay e2fsck-clean.
+func TestHtreeHashVersions(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	src := sourceTree(t, 1500)
+	for _, tc := range []struct {
+		name, alg string
+		unsigned  bool
+		version   int
+	}{
+		{"legacy", "legacy", false, 0},
+		{"half_md4 unsigned", "half_md4", true, 1},
+		{"tea", "tea", false, 2},
+		{"tea unsigned", "tea", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			img := mkfs(t, testConfigs()[1], src)
+			flags := "1"
+			if tc.unsigned {
+				flags = "2"
+			}
+			debugfsW(t, img, "ssv def_hash_version "+tc.alg, "ssv flags "+flags)
+			if out, errOut, code := oracle.Run(t, "e2fsck", "-fyD", img); code > 1 {
+				t.Fatalf("e2fsck -fyD: %d %s%s", code, out, errOut)
+			}
+			if out := oracle.Debugfs(t, img, "htree_dump /many"); !strings.Contains(out, fmt.Sprintf("Hash Version: %d\n", tc.version)) {
+				t.Fatalf("/many is not indexed:\n%.300s", out)
+			}
+			f, _ := openRW(t, img)
+			for i := 0; i < 400; i++ {
+				if err := f.WriteFile(fmt.Sprintf("/many/n-%04d-\xc3\xa9\xff", i), nil, fs.WriteOptions{Perm: 0o644}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if dirFlags(t, f, "/many")&inodeFlagIndex == 0 {
+				t.Errorf("the index was dropped")
+			}
+			oracle.E2fsckClean(t, img)
+			if n := len(debugfsNames(t, img, "/many")); n != 1500+400+2 {
+				t.Errorf("debugfs lists %d names", n)
+			}
 		})
 	}
 }
