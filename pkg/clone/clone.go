@@ -131,7 +131,9 @@ func Clone(ctx context.Context, template, dest string, opts Options) (res *Resul
 		}
 		err = createOverlay(f, h, res)
 	} else {
-		err = image.Copy(ctx, f, h, image.CopyOptions{Format: outFormat, Progress: opts.Progress})
+		src, release := copySource(template, h)
+		err = image.Copy(ctx, f, src, image.CopyOptions{Format: outFormat, Progress: opts.Progress})
+		release()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
