@@ -20,7 +20,9 @@ type extentSource struct {
 	extents func(off, length int64) ([]image.Extent, error)
 }
 
-func (s extentSource) Extents(off, length int64) ([]image.Extent, error) { return s.extents(off, length) }
+func (s extentSource) Extents(off, length int64) ([]image.Extent, error) {
+	return s.extents(off, length)
+}
 
 // copySource returns what image.Copy should read for the template open
 // in h, and a function releasing it. Only a template without a backing

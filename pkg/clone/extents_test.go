@@ -23,8 +23,12 @@ func TestHolesMapsARawFileAsSeekDataSeesIt(t *testing.T) {
 	defer f.Close()
 	// Data in blocks 1 and 4-5 of 8; the rest holes.
 	f.Truncate(8 * blk)
+	full := make([]byte, blk)
+	for i := range full {
+		full[i] = 0xaa
+	}
 	for _, b := range []int64{1, 4, 5} {
-		f.WriteAt([]byte{0xaa}, b*blk)
+		f.WriteAt(full, b*blk)
 	}
 	f.Sync()
 	tests := []struct {
