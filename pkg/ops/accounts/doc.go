@@ -10,5 +10,6 @@
 // lines, the group(5) and gshadow(5) lines of the group named after the
 // user, and the user's name from other groups' member lists; every other
 // line stays byte for byte. It then removes the user's home directory
-// (unless it is "/" or shared with a user who stays) and mail spool.
+// (only one at least two levels deep, "/home/alice" but never "/" or
+// "/srv", and holding no home of a user who stays) and mail spool.
 package accounts

@@ -137,7 +137,7 @@ func (o *UserAccount) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, err
 		}
 	}
 	for _, u := range goneList {
-		if h := path.Clean(u.home); path.IsAbs(h) && h != "/" && !kept[h] {
+		if h := path.Clean(u.home); removableHome(h, kept) {
 			if err := s.Remove(h, false); err != nil {
 				return nil, err
 			}
@@ -149,6 +149,21 @@ func (o *UserAccount) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, err
 		}
 	}
 	return s.Result(nil)
+}
+
+// removableHome reports whether a removed user's home h may go: an
+// absolute path at least two levels deep (never "/", "/home" or "/var"),
+// holding no home of a user who stays.
+func removableHome(h string, kept map[string]bool) bool {
+	if !path.IsAbs(h) || strings.Count(h, "/") < 2 {
+		return false
+	}
+	for k := range kept {
+		if k == h || strings.HasPrefix(k, h+"/") {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *UserAccount) chosen(name string) bool {
