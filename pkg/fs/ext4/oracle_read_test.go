@@ -18,7 +18,8 @@ import (
 // extended attributes.
 func TestReadParityWithDebugfs(t *testing.T) {
 	images := append(append([]string{}, commonFixtures...), specialFixtures...)
-	images = append(images, "ext4-unknown-feature.img") // unknown ro_compat: reading is safe
+	// Refused for writing, safe to read.
+	images = append(images, "ext4-unknown-feature.img", "ext4-bigalloc.img")
 	for _, name := range images {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

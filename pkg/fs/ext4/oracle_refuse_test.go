@@ -46,6 +46,10 @@ func TestRefusesUnsafeFilesystems(t *testing.T) {
 			ext4.ErrUnknownFeature, false},
 		{"ext4-orphans.img", "s_last_orphan: inodes left on the orphan list",
 			ext4.ErrOrphansPresent, true},
+		{"ext4-orphan-file.img", "orphan_file with orphan_present: an inode waiting in the orphan file",
+			ext4.ErrOrphansPresent, true},
+		{"ext4-bigalloc.img", "bigalloc: a known feature whose cluster accounting this engine does not maintain",
+			ext4.ErrUnsupportedFeature, true},
 		{"ext4-error-state.img", "s_state has EXT2_ERROR_FS: errors detected, e2fsck must run first",
 			ext4.ErrErrorState, true},
 	}
@@ -116,7 +120,7 @@ func TestRefusesUnsafeFilesystems(t *testing.T) {
 // images read as debugfs reads them (debugfs does not replay the journal
 // either).
 func TestRefusedImagesReadLikeDebugfs(t *testing.T) {
-	for _, name := range []string{"ext4-needs-recovery.img", "ext4-orphans.img", "ext4-error-state.img"} {
+	for _, name := range []string{"ext4-needs-recovery.img", "ext4-orphans.img", "ext4-orphan-file.img", "ext4-error-state.img"} {
 		t.Run(name, func(t *testing.T) {
 			img := fixture.Path(t, name)
 			ext4test.Parity(t, ext4test.SnapshotFS(t, openRead(t, img)), ext4test.Snapshot(t, img))

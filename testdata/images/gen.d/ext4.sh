@@ -63,6 +63,11 @@
 #                        fast/slow symlinks, xattrs on files, a dir and a
 #                        symlink, several names per inode, values in the
 #                        inode and in xattr blocks.
+#   ext3-128.img         mkfs.ext3 -I 128 [1k]: 128-byte inodes as on old
+#                        installs: no extra fields (second-only times, no
+#                        crtime), every xattr in an xattr block.
+#   ext4-bigalloc.img    -O bigalloc -C 16384 [1k]: 16 KiB clusters; readable,
+#                        and refused for writing (ErrUnsupportedFeature).
 #   ext4-bench.img       [1k]: /data/f000 .. /data/f199, 4 KiB each, for the
 #                        delete benchmark (scripts/bench.d/10-ext4-delete.sh).
 # Refusal fixtures (imgprep must not write them; e2fsck -fn is not clean):
@@ -75,6 +80,11 @@
 #                        read.
 #   ext4-error-state.img s_state has EXT2_ERROR_FS (2) set, as the kernel
 #                        leaves it after an ext4_error().
+#   ext4-orphan-file.img -O orphan_file: /orphan-victim unlinked with
+#                        links_count 0 and its inode number in the first
+#                        slot of the orphan file, ro_compat orphan_present
+#                        set (the orphan file's block checksum is left
+#                        stale).
 #   ext4-orphans.img     s_last_orphan points at inode of /orphan-victim,
 #                        unlinked with links_count 0 (the orphan list a
 #                        crash between unlink and close leaves).
@@ -291,6 +301,12 @@ dbg "$OUT/ext4-links-xattr.img" \
   'ea_set /b security.selinux system_u:object_r:etc_t:s0' \
   'ea_set /etc/machine-id security.selinux system_u:object_r:machineid_t:s0'
 
+# 128-byte inodes and bigalloc.
+tree s; mk ext3-128.img 16M "$work/s" mkfs.ext3 -I 128
+common_xattrs "$OUT/ext3-128.img"
+tree s; mk ext4-bigalloc.img 16M "$work/s" mkfs.ext4 -O bigalloc -C 16384
+common_xattrs "$OUT/ext4-bigalloc.img"
+
 # Benchmark: 200 removable files.
 rm -rf "$work/b"; mkdir -p "$work/b/data" "$work/b/etc"
 printf '0123456789abcdef0123456789abcdef\n' >"$work/b/etc/machine-id"
@@ -326,6 +342,17 @@ setbit "$OUT/ext4-unknown-incompat.img" feature_incompat 0x60 0x80000000
 
 tree s; mk ext4-error-state.img 16M "$work/s" mkfs.ext4
 dbg "$OUT/ext4-error-state.img" 'ssv state 3'
+
+tree s; printf 'orphaned\n' >"$work/s/orphan-victim"
+mk ext4-orphan-file.img 16M "$work/s" mkfs.ext4 -O orphan_file
+img=$OUT/ext4-orphan-file.img
+ino=$(debugfs -R 'stat /orphan-victim' "$img" 2>/dev/null | sed -n 's/^Inode: \([0-9]*\).*/\1/p')
+oino=$(dumpe2fs -h "$img" 2>/dev/null | sed -n 's/^Orphan file inode: *//p')
+oblk=$(debugfs -R "bmap <$oino> 0" "$img" 2>/dev/null)
+dbg "$img" 'sif /orphan-victim links_count 0' 'unlink /orphan-victim' "sif / ctime @$T" "sif / mtime @$T"
+printf "$(printf '\\x%02x' $((ino & 255)) $((ino >> 8 & 255)) $((ino >> 16 & 255)) $((ino >> 24 & 255)))" |
+  dd of="$img" bs=1 seek=$((oblk * 1024)) conv=notrunc status=none
+setbit "$img" feature_ro_compat 0x64 0x10000
 
 tree s; printf 'orphaned\n' >"$work/s/orphan-victim"
 mk ext4-orphans.img 16M "$work/s" mkfs.ext4
