@@ -12,11 +12,16 @@ import (
 
 	"github.com/imgprep/imgprep/pkg/batch"
 	"github.com/imgprep/imgprep/pkg/clone"
+	"github.com/imgprep/imgprep/pkg/customize"
+	"github.com/imgprep/imgprep/pkg/ops"
 	"github.com/imgprep/imgprep/pkg/ops/catalog"
+	"github.com/imgprep/imgprep/pkg/ops/machineid"
+	"github.com/imgprep/imgprep/pkg/ops/netdata"
 )
 
 func cloneCommand(e env) *cli.Command {
-	return &cli.Command{
+	custom := &customizations{}
+	return custom.addTo(&cli.Command{
 		Name:      "clone",
 		Usage:     "make clones of a template (linked overlays or full copies), each prepared as its own machine",
 		ArgsUsage: "TEMPLATE DEST... | TEMPLATE --count N --name-pattern 'web-{n}.qcow2'",
@@ -39,9 +44,67 @@ func cloneCommand(e env) *cli.Command {
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "clones made at once (default: the number of CPUs)"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per clone as it finishes, then a summary"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"},
-		}, backingFlags()...),
-		Action: func(c *cli.Context) error { return cloneAction(c, e) },
+		}, append(backingFlags(), cloneOpFlags()...)...),
+		Action: func(c *cli.Context) error { return cloneAction(c, e, custom) },
+	})
+}
+
+// cloneOpFlags are sysprep's options of the machine-id and netdata
+// operations, for the clones' sysprep.
+func cloneOpFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "machine-id-mode", Value: "empty", Usage: "machine-id: 'empty' or 'uninitialized' (first boot); not with --machine-id random"},
+		&cli.StringFlag{Name: "netdata-claim-token", EnvVars: []string{"IMGPREP_NETDATA_CLAIM_TOKEN"},
+			Usage: "netdata: write claim.conf into each clone with this claim token (the environment keeps it out of ps)"},
+		&cli.StringFlag{Name: "netdata-claim-rooms", Usage: "netdata: comma list of room IDs for claim.conf"},
+		&cli.StringFlag{Name: "netdata-claim-url", Value: netdata.DefaultURL, Usage: "netdata: claim URL"},
+		&cli.StringFlag{Name: "netdata-claim-proxy", Usage: "netdata: proxy for claiming"},
+		&cli.BoolFlag{Name: "netdata-claim-insecure", Usage: "netdata: skip TLS verification when claiming"},
 	}
+}
+
+// cloneOperations selects the clones' operations as sysprep does: the
+// catalogue with its options, then the customizations in command-line
+// order.
+func cloneOperations(c *cli.Context, custom *customizations) ([]ops.Operation, error) {
+	mode, err := machineid.ParseMode(c.String("machine-id-mode"))
+	if err != nil {
+		return nil, usagef("--machine-id-mode: %v", err)
+	}
+	if c.IsSet("machine-id-mode") && c.String("machine-id") != "" {
+		return nil, usagef("--machine-id-mode and --machine-id: the clone's machine-id is either left for first boot or set, not both")
+	}
+	cfg := catalog.Config{MachineID: machineid.Options{Mode: mode}}
+	if tok := c.String("netdata-claim-token"); tok != "" {
+		cl := &netdata.Claim{Token: tok, Rooms: c.String("netdata-claim-rooms"), URL: c.String("netdata-claim-url"),
+			Proxy: c.String("netdata-claim-proxy"), Insecure: c.Bool("netdata-claim-insecure")}
+		if err := cl.Validate(); err != nil {
+			return nil, usagef("--netdata-claim-*: %v", err)
+		}
+		cfg.Netdata.Claim = cl
+	} else {
+		for _, f := range []string{"netdata-claim-rooms", "netdata-claim-proxy", "netdata-claim-insecure"} {
+			if c.IsSet(f) {
+				return nil, usagef("--%s needs --netdata-claim-token", f)
+			}
+		}
+	}
+	if err := applyOpFlags(c, &cfg); err != nil {
+		return nil, err
+	}
+	selected, err := catalog.Select(catalog.All(cfg), c.StringSlice("operations"), c.String("enable"))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if err := checkOpFlags(c, selected); err != nil {
+		return nil, err
+	}
+	for _, s := range custom.steps {
+		if s.Kind == customize.Hostname && c.String("hostname-pattern") != "" {
+			return nil, usagef("--hostname and --hostname-pattern: give each clone its name with --hostname-pattern only")
+		}
+	}
+	return append(selected, custom.operations()...), nil
 }
 
 // clonePlan is what the command line asks for.
@@ -53,7 +116,7 @@ type clonePlan struct {
 	opts      clone.Options
 }
 
-func parseClone(c *cli.Context) (*clonePlan, error) {
+func parseClone(c *cli.Context, custom *customizations) (*clonePlan, error) {
 	if err := checkFormat(c); err != nil {
 		return nil, err
 	}
@@ -129,13 +192,20 @@ func parseClone(c *cli.Context) (*clonePlan, error) {
 		return nil, usagef("--machine-id %q: only 'random' is supported", m)
 	}
 	if !c.Bool("no-sysprep") {
-		selected, err := catalog.Select(catalog.All(catalog.Config{}), c.StringSlice("operations"), c.String("enable"))
+		selected, err := cloneOperations(c, custom)
 		if err != nil {
-			return nil, usageError{err}
+			return nil, err
 		}
 		p.opts.Operations = selected
-	} else if c.IsSet("operations") || c.IsSet("enable") {
-		return nil, usagef("--no-sysprep runs no operation; drop --operations/--enable")
+	} else {
+		for _, f := range c.FlagNames() {
+			if f != "no-sysprep" && c.IsSet(f) && sysprepOnly[f] {
+				return nil, usagef("--no-sysprep runs no operation; drop --%s", f)
+			}
+		}
+		if len(custom.steps) > 0 {
+			return nil, usagef("--no-sysprep runs no operation; drop the customizations")
+		}
 	}
 	p.opts.Format = c.String("format")
 	p.opts.AllowBacking = c.StringSlice("allow-backing")
@@ -143,8 +213,15 @@ func parseClone(c *cli.Context) (*clonePlan, error) {
 	return p, nil
 }
 
-func cloneAction(c *cli.Context, e env) error {
-	p, err := parseClone(c)
+// sysprepOnly are the options that only mean something with sysprep.
+var sysprepOnly = map[string]bool{
+	"operations": true, "enable": true, "machine-id-mode": true, "netdata-claim-token": true, "netdata-claim-rooms": true,
+	"netdata-claim-proxy": true, "netdata-claim-insecure": true, "remove-user-accounts": true, "keep-user-accounts": true,
+	"cloud-init-network": true,
+}
+
+func cloneAction(c *cli.Context, e env, custom *customizations) error {
+	p, err := parseClone(c, custom)
 	if err != nil {
 		return err
 	}

@@ -336,6 +336,11 @@ func TestGoldenCloneAndAudit(t *testing.T) {
 		{"clone-pattern-without-n", []string{"clone", "--count", "3", "--name-pattern", "web.qcow2", "template.qcow2"}, 2},
 		{"clone-count-and-dests", []string{"clone", "--count", "2", "--name-pattern", "w{n}.qcow2", "template.qcow2", "a.qcow2"}, 2},
 		{"clone-dest-is-template", []string{"clone", "template.qcow2", "template.qcow2"}, 2},
+		{"clone-no-sysprep-with-operations", []string{"clone", "--no-sysprep", "--enable", "machine-id", "template.qcow2", "a.qcow2"}, 2},
+		{"clone-no-sysprep-with-customization", []string{"clone", "--no-sysprep", "--write", "/etc/motd:hi", "template.qcow2", "a.qcow2"}, 2},
+		{"clone-mode-and-random-id", []string{"clone", "--machine-id", "random", "--machine-id-mode", "uninitialized", "template.qcow2", "a.qcow2"}, 2},
+		{"clone-hostname-twice", []string{"clone", "--hostname", "x", "--hostname-pattern", "w{n}", "template.qcow2", "a.qcow2"}, 2},
+		{"clone-rooms-without-token", []string{"clone", "--netdata-claim-rooms", "r1", "template.qcow2", "a.qcow2"}, 2},
 		{"audit-no-image", []string{"audit"}, 2},
 		{"audit-one", []string{"audit", "template.qcow2"}, 0},
 		{"audit-json", []string{"audit", "--json", "template.qcow2", "other.raw"}, 0},
@@ -349,5 +354,33 @@ func TestGoldenCloneAndAudit(t *testing.T) {
 			}
 			golden(t, tc.name, normalise("$ imgprep "+strings.Join(tc.args, " ")+"\n--- stdout\n"+r.stdout+"--- stderr\n"+r.stderr, ""))
 		})
+	}
+}
+
+func TestAcceptanceCloneClaimsAndCustomizesEachClone(t *testing.T) {
+	oracle.Require(t, "debugfs")
+	tmpl := fixture.Path(t, "disk-none.qcow2")
+	dir := filepath.Dir(tmpl)
+	before := sha(t, tmpl)
+	dest := filepath.Join(dir, "c.qcow2")
+	r := mustRun(t, 0, "clone", "--linked", "--netdata-claim-token", "SECRET-CLAIM", "--netdata-claim-rooms", "r1",
+		"--machine-id-mode", "uninitialized", "--write", "/etc/motd:clone of a template", tmpl, dest)
+	if strings.Contains(r.stdout+r.stderr, "SECRET-CLAIM") {
+		t.Fatalf("the claim token leaked into the output")
+	}
+	if sha(t, tmpl) != before {
+		t.Fatalf("the template changed")
+	}
+	if got := guestCat(t, dest, "/etc/motd"); got != "clone of a template" {
+		t.Errorf("/etc/motd %q", got)
+	}
+	if got := guestCat(t, dest, "/etc/machine-id"); got != "uninitialized\n" {
+		t.Errorf("/etc/machine-id %q", got)
+	}
+	if got := guestCat(t, dest, "/etc/netdata/claim.conf"); !strings.Contains(got, "SECRET-CLAIM") || !strings.Contains(got, "r1") {
+		t.Errorf("claim.conf %q", got)
+	}
+	if _, ok := oracle.DebugfsCat(t, rawOf(t, tmpl), "/etc/motd"); ok {
+		t.Errorf("the template got the customization")
 	}
 }
