@@ -12,14 +12,16 @@ import (
 var (
 	ErrLineTooLong = errors.New("batch: line too long for a path")
 	ErrTooMany     = errors.New("batch: too many paths in the list")
+	ErrTooLarge    = errors.New("batch: list too large")
 	ErrNulInPath   = errors.New("batch: NUL byte in a path")
 )
 
 // Bounds of ReadList: Linux's PATH_MAX, and a list far longer than any
 // fleet one machine prepares.
 const (
-	MaxPathLen = 4096
-	MaxPaths   = 1 << 20
+	MaxPathLen   = 4096
+	MaxPaths     = 1 << 20
+	MaxListBytes = 64 << 20 // of paths kept
 )
 
 // ListError reports a bad line of a list.
@@ -34,12 +36,13 @@ func (e *ListError) Unwrap() error { return e.Err }
 // ReadList reads image paths one per line, as find(1) prints them: a
 // trailing "\r" and surrounding blanks are dropped, and empty lines and
 // lines starting with '#' are skipped. A line over MaxPathLen bytes, a
-// NUL byte, or more than MaxPaths paths is an error naming the line.
+// NUL byte, more than MaxPaths paths or MaxListBytes of them is an error
+// naming the line.
 func ReadList(r io.Reader) ([]string, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), MaxPathLen+2)
 	var out []string
-	line := 0
+	line, total := 0, 0
 	for sc.Scan() {
 		line++
 		s := strings.TrimSpace(strings.TrimSuffix(sc.Text(), "\r"))
@@ -54,6 +57,9 @@ func ReadList(r io.Reader) ([]string, error) {
 		}
 		if len(out) >= MaxPaths {
 			return nil, &ListError{Line: line, Err: ErrTooMany}
+		}
+		if total += len(s); total > MaxListBytes {
+			return nil, &ListError{Line: line, Err: ErrTooLarge}
 		}
 		out = append(out, s)
 	}

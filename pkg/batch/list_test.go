@@ -2,6 +2,7 @@ package batch
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -38,6 +39,42 @@ func TestReadListOnePathPerLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestReadListBoundsWhatItKeeps(t *testing.T) {
+	tests := []struct {
+		name string
+		r    io.Reader
+		err  error
+	}{
+		{"more than MaxPaths paths", strings.NewReader(strings.Repeat("a\n", MaxPaths+1)), ErrTooMany},
+		{"more than MaxListBytes", io.LimitReader(repeat(strings.Repeat("x", MaxPathLen)+"\n"), MaxListBytes+MaxListBytes/64), ErrTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ReadList(tc.r); !errors.Is(err, tc.err) {
+				t.Fatalf("err = %v, want %v", err, tc.err)
+			}
+		})
+	}
+}
+
+// repeat is an endless reader of s.
+func repeat(s string) io.Reader { return &repeater{s: s} }
+
+type repeater struct {
+	s   string
+	off int
+}
+
+func (r *repeater) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.s[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.s)
+	}
+	return n, nil
 }
 
 func FuzzReadList(f *testing.F) {
