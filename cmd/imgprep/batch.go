@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -23,8 +24,30 @@ func batchFlags() []cli.Flag {
 	}
 }
 
-// imageArgs returns the images of the command line, then those of --from.
+// imageArgs returns the images of the command line, then those of --from,
+// each once (a second run on the same file would find it locked by the
+// first).
 func imageArgs(c *cli.Context, e env) ([]string, error) {
+	images, err := listedImages(c, e)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	out := images[:0]
+	for _, p := range images {
+		key := filepath.Clean(p)
+		if abs, err := filepath.Abs(p); err == nil {
+			key = abs
+		}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func listedImages(c *cli.Context, e env) ([]string, error) {
 	images := c.Args().Slice()
 	from := c.String("from")
 	if from == "" {
