@@ -16,7 +16,7 @@ var (
 	commonFixtures = []string{
 		"ext2.img", "ext3-1k.img", "ext4-default.img", "ext4-1k.img",
 		"ext4-orphan-seed.img", "ext4-nocsum.img", "ext4-no64bit.img", "ext4-inline.img",
-		"ext3-128.img",
+		"ext3-128.img", "ext4-metabg.img",
 	}
 	// specialFixtures each exercise one structure.
 	specialFixtures = []string{

@@ -68,6 +68,9 @@
 #                        crtime), every xattr in an xattr block.
 #   ext4-bigalloc.img    -O bigalloc -C 16384 [1k]: 16 KiB clusters; readable,
 #                        and refused for writing (ErrUnsupportedFeature).
+#   ext4-metabg.img      -g 512 -O meta_bg,^resize_inode [1k]: 32 groups of
+#                        512 blocks in two meta groups, so group 16's
+#                        descriptors live in group 16; files span groups.
 #   ext4-bench.img       [1k]: /data/f000 .. /data/f199, 4 KiB each, for the
 #                        delete benchmark (scripts/bench.d/10-ext4-delete.sh).
 # Refusal fixtures (imgprep must not write them; e2fsck -fn is not clean):
@@ -306,6 +309,9 @@ tree s; mk ext3-128.img 16M "$work/s" mkfs.ext3 -I 128
 common_xattrs "$OUT/ext3-128.img"
 tree s; mk ext4-bigalloc.img 16M "$work/s" mkfs.ext4 -O bigalloc -C 16384
 common_xattrs "$OUT/ext4-bigalloc.img"
+
+tree s; mk ext4-metabg.img 16M "$work/s" mkfs.ext4 -b 1024 -g 512 -O meta_bg,^resize_inode
+common_xattrs "$OUT/ext4-metabg.img"
 
 # Benchmark: 200 removable files.
 rm -rf "$work/b"; mkdir -p "$work/b/data" "$work/b/etc"
