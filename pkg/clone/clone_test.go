@@ -363,3 +363,40 @@ func TestATemplateInUseForWritingIsNotCloned(t *testing.T) {
 		}
 	}
 }
+
+func TestFullClonesArePreparedInEitherFormat(t *testing.T) {
+	oracle.Require(t, "debugfs")
+	for _, format := range []string{"qcow2", "raw"} {
+		t.Run(format, func(t *testing.T) {
+			tmpl := fixture.Path(t, "disk-none.qcow2")
+			before := fileSum(t, tmpl)
+			dest := filepath.Join(t.TempDir(), "db-1."+format)
+			id := Identity{Hostname: "db-1", MachineID: "00112233445566778899aabbccddeeff"}
+			res, err := Clone(context.Background(), tmpl, dest, Options{Mode: Full, OutputFormat: format, Operations: prepOps(), Identity: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Format != format || res.BackingFile != "" || res.Report == nil || !res.Report.Committed {
+				t.Fatalf("result %+v", res)
+			}
+			if got, _ := guestFile(t, dest, "/etc/hostname"); got != "db-1\n" {
+				t.Fatalf("hostname %q", got)
+			}
+			if got, _ := guestFile(t, dest, "/etc/machine-id"); got != id.MachineID+"\n" {
+				t.Fatalf("machine-id %q", got)
+			}
+			if _, ok := guestFile(t, dest, "/var/lib/netdata/registry/netdata.public.unique.id"); ok {
+				t.Fatalf("netdata's GUID survived")
+			}
+			raw := dest
+			if format == "qcow2" {
+				raw = filepath.Join(t.TempDir(), "c.raw")
+				oracle.QemuImgConvertRaw(t, dest, raw)
+			}
+			oracle.E2fsckClean(t, raw)
+			if fileSum(t, tmpl) != before {
+				t.Fatalf("the template changed")
+			}
+		})
+	}
+}
