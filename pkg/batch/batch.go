@@ -2,17 +2,12 @@ package batch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sort"
 	"sync"
 	"time"
 )
-
-// ErrPanic marks a job that panicked; the panic is reported as that
-// item's failure and the other jobs go on.
-var ErrPanic = errors.New("batch: job panicked")
 
 // Work is one job: it processes item (items[index]) on worker (0-based).
 type Work func(ctx context.Context, w Slot) error

@@ -8,14 +8,6 @@ import (
 	"strings"
 )
 
-// Errors of ReadList.
-var (
-	ErrLineTooLong = errors.New("batch: line too long for a path")
-	ErrTooMany     = errors.New("batch: too many paths in the list")
-	ErrTooLarge    = errors.New("batch: list too large")
-	ErrNulInPath   = errors.New("batch: NUL byte in a path")
-)
-
 // Bounds of ReadList: Linux's PATH_MAX, and a list far longer than any
 // fleet one machine prepares.
 const (

@@ -26,16 +26,6 @@ const (
 	Full Mode = "full"
 )
 
-// Errors of Clone.
-var (
-	ErrMode       = errors.New("clone: unknown clone mode (want linked or full)")
-	ErrFormat     = errors.New("clone: unsupported output format")
-	ErrDestExists = errors.New("clone: destination already exists")
-	// ErrTemplateBusy: another process (a running VM) has the template
-	// open for writing; a clone of it would catch it mid-write.
-	ErrTemplateBusy = errors.New("clone: the template is open for writing by another process")
-)
-
 // Options configure Clone.
 type Options struct {
 	Mode Mode

@@ -24,14 +24,6 @@ const (
 	DbusIDPath    = "/var/lib/dbus/machine-id"
 )
 
-// Errors of the identity settings.
-var (
-	ErrHostname   = errors.New("clone: invalid host name")
-	ErrMachineID  = errors.New("clone: invalid machine ID (want 32 lower-case hexadecimal characters, not all zeros)")
-	ErrPattern    = errors.New("clone: pattern must contain {n}")
-	ErrNotRegular = errors.New("clone: not a regular file")
-)
-
 // Identity is what makes one clone its own machine. Empty fields are left
 // as sysprep made them.
 type Identity struct {

@@ -13,10 +13,6 @@ import (
 	"github.com/imgprep/imgprep/pkg/qcow2"
 )
 
-// ErrTemplateInUse: the image is the backing file of linked clones, and
-// writing it would corrupt every one of them.
-var ErrTemplateInUse = errors.New("clone: image is the backing file of linked clones")
-
 // TemplateError names the linked clones that use an image.
 type TemplateError struct {
 	Image  string
