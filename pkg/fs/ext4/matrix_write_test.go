@@ -225,21 +225,23 @@ func TestWriteMatrixCommonTree(t *testing.T) {
 // data, symlink blocks, and the ".." of a moved directory.
 func metadataOps() []writeOp {
 	want := map[string]bool{
-		"Remove/a regular file: its entry goes, its inode and blocks are freed":                 true,
-		"Remove/a file whose xattrs live in an xattr block (refcount dropped, block freed)":     true,
-		"Remove/an empty directory: the parent loses the link of its '..'":                      true,
-		"RemoveAll/a directory tree with a hard link leaving it":                                true,
-		"Truncate/to a smaller size in the middle of a block (double-indirect range at 1 KiB)":  true,
-		"Truncate/growing a file leaves a hole that reads as zeros":                             true,
-		"WriteFile/creates a 300 KiB file":                                                      true,
-		"WriteFile/overwriting keeps the inode number, xattrs and ownership (empty machine-id)": true,
-		"WriteFile/overwriting with more data keeps the xattr block":                            true,
-		"Mkdir/creates a directory and bumps the parent's links_count":                          true,
-		"Symlink/a slow symlink (target > 60 bytes) gets a data block":                          true,
-		"Chmod/changes the permission bits only":                                                true,
-		"Rename/a directory to another directory updates '..' and both parents' links_count":    true,
-		"Rename/replacing an existing file frees the replaced inode":                            true,
-		"Link/a new hard link bumps links_count":                                                true,
+		"Remove/a regular file: its entry goes, its inode and blocks are freed":                                     true,
+		"Remove/a file whose xattrs live in an xattr block (refcount dropped, block freed)":                         true,
+		"Remove/an empty directory: the parent loses the link of its '..'":                                          true,
+		"RemoveAll/a directory tree with a hard link leaving it":                                                    true,
+		"Truncate/to a smaller size in the middle of a block (double-indirect range at 1 KiB)":                      true,
+		"Truncate/growing a file leaves a hole that reads as zeros":                                                 true,
+		"WriteFile/creates a 300 KiB file":                                                                          true,
+		"WriteFile/overwriting keeps the inode number, xattrs and ownership (empty machine-id)":                     true,
+		"WriteFile/overwriting with more data keeps the xattr block":                                                true,
+		"Mkdir/creates a directory and bumps the parent's links_count":                                              true,
+		"Symlink/a slow symlink (target > 60 bytes) gets a data block":                                              true,
+		"Chmod/changes the permission bits only":                                                                    true,
+		"Rename/a directory to another directory updates '..' and both parents' links_count":                        true,
+		"Rename/replacing an existing file frees the replaced inode":                                                true,
+		"Link/a new hard link bumps links_count":                                                                    true,
+		"Session/a sysprep-like sequence of calls, then a second session on the same image":                         true,
+		"WriteFile/overwriting with more data than the free space fails with ErrNoSpace and keeps the old contents": true,
 	}
 	var ops []writeOp
 	for _, op := range commonOps() {
