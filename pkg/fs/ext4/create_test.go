@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,12 @@ func TestCreateErrors(t *testing.T) {
 		{"Rename to a long name is ErrNameTooLong", func() error { return f.Rename("/abs", "/"+long) }, fs.ErrNameTooLong},
 		{"Chmod of a missing file is ErrNotExist", func() error { return f.Chmod("/nope", 0o644) }, fs.ErrNotExist},
 		{"Chown through a symlink loop is ErrLoop", func() error { return f.Chown("/loop1", fs.Owner{}) }, fs.ErrLoop},
+		{"a file larger than the free space is ErrNoSpace", func() error {
+			return f.WriteFile("/huge", make([]byte, 40<<20), fs.WriteOptions{})
+		}, fs.ErrNoSpace},
+		{"overwriting with more than the free space is ErrNoSpace", func() error {
+			return f.WriteFile("/etc/machine-id", make([]byte, 40<<20), fs.WriteOptions{})
+		}, fs.ErrNoSpace},
 		{"Utimes of a missing file is ErrNotExist", func() error { return f.Utimes("/nope", fs.Times{Mtime: time.Now()}) }, fs.ErrNotExist},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -313,5 +320,57 @@ func TestCreateReadOnly(t *testing.T) {
 		if err := do(); !errors.Is(err, fs.ErrReadOnly) {
 			t.Errorf("%s on a read-only FS: %v", name, err)
 		}
+	}
+}
+
+// TestCreateCorruptDirectory: a damaged directory block is reported (a
+// checksum mismatch with metadata_csum, a bad rec_len without) and
+// nothing is written, whichever create-side method meets it.
+func TestCreateCorruptDirectory(t *testing.T) {
+	src := sourceTree(t, 0)
+	for _, tc := range []struct {
+		cfg  mkfsConfig
+		off  int // byte of the directory block to damage
+		want error
+	}{
+		{testConfigs()[0], 20, ErrChecksum},
+		{testConfigs()[3], 4, ErrCorrupt}, // rec_len of "."
+	} {
+		t.Run(tc.cfg.name, func(t *testing.T) {
+			img := mkfs(t, tc.cfg, src)
+			out := oracle.Debugfs(t, img, "bmap /etc 0")
+			var blk int64
+			if _, err := fmt.Sscan(strings.TrimSpace(out), &blk); err != nil {
+				t.Fatalf("bmap: %q", out)
+			}
+			fh, err := os.OpenFile(img, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fh.WriteAt([]byte{0x7b}, blk*int64(tc.cfg.blockSize)+int64(tc.off)); err != nil {
+				t.Fatal(err)
+			}
+			fh.Close()
+			sum := fileSum(t, img)
+			f, _ := openRW(t, img)
+			for name, do := range map[string]func() error{
+				"WriteFile": func() error { return f.WriteFile("/etc/new", []byte("x"), fs.WriteOptions{}) },
+				"Mkdir":     func() error { return f.Mkdir("/etc/d", 0o755, fs.Owner{}) },
+				"Symlink":   func() error { return f.Symlink("x", "/etc/l", fs.Owner{}) },
+				"Link":      func() error { return f.Link("/abs", "/etc/l") },
+				"Rename":    func() error { return f.Rename("/abs", "/etc/l") },
+				"Mknod":     func() error { return f.Mknod("/etc/p", fs.ModeFIFO, 0, fs.Owner{}) },
+			} {
+				if err := do(); !errors.Is(err, tc.want) {
+					t.Errorf("%s into the damaged /etc: %v, want %v", name, err, tc.want)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if fileSum(t, img) != sum {
+				t.Fatal("the image changed")
+			}
+		})
 	}
 }
