@@ -213,9 +213,10 @@ func parseClone(c *cli.Context, custom *customizations) (*clonePlan, error) {
 	return p, nil
 }
 
-// sysprepOnly are the options that only mean something with sysprep.
+// sysprepOnly are the options that only mean something with sysprep
+// (not the claim token, which may come from the environment).
 var sysprepOnly = map[string]bool{
-	"operations": true, "enable": true, "machine-id-mode": true, "netdata-claim-token": true, "netdata-claim-rooms": true,
+	"operations": true, "enable": true, "machine-id-mode": true, "netdata-claim-rooms": true,
 	"netdata-claim-proxy": true, "netdata-claim-insecure": true, "remove-user-accounts": true, "keep-user-accounts": true,
 	"cloud-init-network": true,
 }
