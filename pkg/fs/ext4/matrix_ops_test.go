@@ -324,6 +324,37 @@ func commonOps() []writeOp {
 				return f.WriteFile("/data/many", make([]byte, 20<<20), fs.WriteOptions{Perm: 0o644})
 			}),
 		sessionOp(),
+		createManyOp("WriteFile/300 new files grow a directory past its first block", "/dir/x", "new-file-with-a-longish-name-", 300),
+	}
+}
+
+// createManyOp creates n small files named dir/PREFIXnnnn, so the
+// directory has to grow (new blocks, htree leaf splits).
+func createManyOp(name, dir, prefix string, n int) writeOp {
+	path := func(i int) string { return fmt.Sprintf("%s/%s%04d", dir, prefix, i) }
+	return writeOp{
+		name: name,
+		do: func(f *ext4.FS) error {
+			for i := 0; i < n; i++ {
+				if err := f.WriteFile(path(i), []byte(path(i)), fs.WriteOptions{Perm: 0o644}); err != nil {
+					return fmt.Errorf("file %d: %w", i, err)
+				}
+			}
+			return nil
+		},
+		expect: func(b ext4test.Tree) ext4test.Expect {
+			var e ext4test.Expect
+			for i := 0; i < n; i++ {
+				e.Added = append(e.Added, path(i))
+			}
+			parentMay(&e, path(0))
+			return e
+		},
+		verify: func(t *testing.T, img string, _, a ext4test.Tree) {
+			for i := 0; i < n; i += n / 10 {
+				checkContent(t, img, a, path(i), []byte(path(i)))
+			}
+		},
 	}
 }
 

@@ -1,6 +1,7 @@
 package ext4_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/ext4test"
@@ -31,6 +32,7 @@ func specialOps() map[string][]writeOp {
 			createOp("WriteFile/creates a file in an htree directory (insert into the right leaf)", "/big/new-entry", gen(100)),
 			renameOp("Rename/within an htree directory", bigEntry(1), "/big/renamed-entry"),
 			renameOp("Rename/out of an htree directory", bigEntry(500), "/etc/moved"),
+			createManyOp("WriteFile/1000 new files split htree leaves", "/big", "new-entry-with-another-long-name-", 1000),
 		},
 		"ext4-fragmented.img": {
 			truncateOp("Truncate/in the middle of an extent of a depth-1 extent tree", "/frag", 150001,
@@ -47,6 +49,28 @@ func specialOps() map[string][]writeOp {
 			removeOp("Remove/a file with a depth-1 extent tree frees its leaves' index block", "/frag"),
 			overwriteOp("WriteFile/overwriting a fragmented file", "/frag", gen(1000)),
 			removeAllOp("RemoveAll/a directory of 150 files", "/fill"),
+			{name: "WriteFile/into 2-block holes: the new file's extent tree grows past the inode",
+				do: func(f *ext4.FS) error {
+					for i := 0; i < 300; i += 4 {
+						if err := f.Remove(fmt.Sprintf("/fill/f%03d", i)); err != nil {
+							return err
+						}
+					}
+					return f.WriteFile("/frag2", gen(600*1024), fs.WriteOptions{Perm: 0o644})
+				},
+				expect: func(b ext4test.Tree) ext4test.Expect {
+					var victims []string
+					for i := 0; i < 300; i += 4 {
+						victims = append(victims, fmt.Sprintf("/fill/f%03d", i))
+					}
+					e := expectRemoved(b, victims...)
+					e.Added = []string{"/frag2"}
+					parentMay(&e, "/frag2")
+					return e
+				},
+				verify: func(t *testing.T, img string, _, a ext4test.Tree) {
+					checkContent(t, img, a, "/frag2", gen(600*1024))
+				}},
 		},
 		"ext3-1k.img": {
 			truncateOp("Truncate/the sparse file reaching triple-indirect blocks to 1000 bytes", "/data/triple", 1000,

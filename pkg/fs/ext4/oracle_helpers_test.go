@@ -10,19 +10,20 @@ import (
 	"github.com/imgprep/imgprep/pkg/fs/ext4"
 )
 
-// Fixtures made by testdata/images/gen.d/ext4.sh.
-var (
-	// commonFixtures hold the common source tree on every flavour.
-	commonFixtures = []string{
+// commonFixtures hold the common source tree of testdata/images/gen.d/
+// ext4.sh on every flavour.
+func commonFixtures() []string {
+	return []string{
 		"ext2.img", "ext3-1k.img", "ext4-default.img", "ext4-1k.img",
 		"ext4-orphan-seed.img", "ext4-nocsum.img", "ext4-no64bit.img", "ext4-inline.img",
 		"ext3-128.img", "ext4-metabg.img",
 	}
-	// specialFixtures each exercise one structure.
-	specialFixtures = []string{
-		"ext4-htree.img", "ext4-fragmented.img", "ext4-links-xattr.img", "ext4-bench.img",
-	}
-)
+}
+
+// specialFixtures each exercise one structure.
+func specialFixtures() []string {
+	return []string{"ext4-htree.img", "ext4-fragmented.img", "ext4-links-xattr.img", "ext4-bench.img"}
+}
 
 // fixtureUUID is the UUID gen.d/ext4.sh gives every image.
 const fixtureUUID = "6f1c2c4e-2d0a-4b7e-9a51-0e5d2b7f4a01"

@@ -17,7 +17,7 @@ import (
 // sizes, link counts, device numbers, times, contents, symlink targets and
 // extended attributes.
 func TestReadParityWithDebugfs(t *testing.T) {
-	images := append(append([]string{}, commonFixtures...), specialFixtures...)
+	images := append(append([]string{}, commonFixtures()...), specialFixtures()...)
 	// Refused for writing, safe to read.
 	images = append(images, "ext4-unknown-feature.img", "ext4-bigalloc.img")
 	for _, name := range images {
