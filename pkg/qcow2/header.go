@@ -154,7 +154,9 @@ func parseHeader(buf []byte, fileSize int64) (*header, error) {
 		return nil, corrupt(int64(h.RefcountTableOffset), "refcount table", "overlaps the L1 table at %#x", h.L1TableOffset)
 	}
 
-	if h.BackingFileOffset != 0 || h.BackingFileSize != 0 {
+	// As QEMU: backing_file_offset 0 means no backing file, whatever the
+	// size says.
+	if h.BackingFileOffset != 0 {
 		if h.BackingFileSize > maxBackingNameSize || h.BackingFileSize == 0 {
 			return nil, corrupt(16, "header", "backing_file_size %d is not within 1..%d", h.BackingFileSize, maxBackingNameSize)
 		}
@@ -220,6 +222,9 @@ func (h *header) checkTable(name string, field int64, off uint64, length int64) 
 	}
 	return nil
 }
+
+// virtualSize is the disk size in whole 512-byte sectors, as QEMU sees it.
+func (h *header) virtualSize() int64 { return int64(h.Size) &^ 511 }
 
 // l1EntriesFor returns the number of L1 entries a virtual size needs.
 func (h *header) l1EntriesFor(size int64) int64 {

@@ -230,7 +230,9 @@ func (img *Image) writeFile(p []byte, off int64) error {
 }
 
 // Size returns the virtual disk size in bytes.
-func (img *Image) Size() int64 { return int64(img.h.Size) }
+// Like QEMU, which counts 512-byte sectors, a header size that is not a
+// multiple of 512 is rounded down.
+func (img *Image) Size() int64 { return img.h.virtualSize() }
 
 // Snapshots lists the internal snapshots.
 func (img *Image) Snapshots() []Snapshot { return append([]Snapshot(nil), img.snapshots...) }
@@ -272,7 +274,7 @@ func (img *Image) Info() Info {
 	return Info{
 		Version:              int(h.Version),
 		ClusterSize:          int(h.clusterSize),
-		VirtualSize:          int64(h.Size),
+		VirtualSize:          h.virtualSize(),
 		BackingFile:          h.backingFile,
 		BackingFormat:        h.backingFormat,
 		CompressionType:      ct,

@@ -16,7 +16,7 @@ func (img *Image) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("%w: negative offset %d", ErrOutOfRange, off)
 	}
-	size := int64(img.h.Size)
+	size := img.h.virtualSize()
 	if off >= size {
 		return 0, io.EOF
 	}
@@ -234,7 +234,7 @@ func (img *Image) Extents(off, length int64) ([]Extent, error) {
 	if img.closed {
 		return nil, ErrClosed
 	}
-	size := int64(img.h.Size)
+	size := img.h.virtualSize()
 	if off < 0 || length < 0 || off > size || length > size-off {
 		return nil, fmt.Errorf("%w: extents %d+%d of a %d-byte disk", ErrOutOfRange, off, length, size)
 	}

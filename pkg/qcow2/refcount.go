@@ -60,11 +60,18 @@ type refcounts struct {
 	order        uint32
 	max          uint64
 	freeHint     int64 // no free cluster below this index
+	// floor is the first cluster past the end of the file at the first
+	// write. Below it the allocator only reuses clusters this Image freed
+	// itself (reusable): a hole whose refcount is 0 may still be
+	// referenced by a corrupt table, and finding out would mean reading
+	// every L2 table.
+	floor    int64
+	reusable []int64
 	// meta holds the host clusters of the metadata in use (header, L1
 	// and L2 tables, refcount table and blocks, snapshot tables). A
 	// cluster the refcounts call free but that is in meta means the
 	// refcounts are wrong; allocating it would overwrite metadata.
-	meta map[int64]bool
+	meta *metaMap
 }
 
 type refblock struct {
@@ -92,7 +99,8 @@ func (img *Image) loadRefcounts() (*refcounts, error) {
 		perBlock:     h.clusterSize * 8 / int64(h.refcountBits),
 		order:        h.RefcountOrder,
 		max:          1<<h.refcountBits - 1,
-		freeHint:     1,
+		freeHint:     ceilDiv(img.h.fileSize, img.h.clusterSize),
+		floor:        ceilDiv(img.h.fileSize, img.h.clusterSize),
 	}
 	if h.refcountBits == 64 {
 		rc.max = ^uint64(0)
@@ -105,57 +113,19 @@ func (img *Image) loadRefcounts() (*refcounts, error) {
 	return rc, nil
 }
 
-// buildMeta records the clusters of every metadata structure in use.
-func (rc *refcounts) buildMeta() {
-	img := rc.img
-	h := img.h
-	cs := h.clusterSize
-	m := map[int64]bool{0: true}
-	addRange := func(off, n int64) {
-		if n <= 0 {
-			return
-		}
-		for c := off / cs; c <= (off+n-1)/cs && c-off/cs < 1<<22; c++ {
-			m[c] = true
-		}
-	}
-	addRange(int64(h.L1TableOffset), int64(h.L1Size)*8)
-	addRange(rc.tableOff, rc.tableEntries*8)
-	for _, e := range rc.table {
-		if off := int64(e &^ reftableReserved); off != 0 {
-			m[off/cs] = true
-		}
-	}
-	for _, e := range img.l1 {
-		if off := int64(e & offsetMask); off != 0 {
-			m[off/cs] = true
-		}
-	}
-	addRange(int64(h.SnapshotsOffset), img.snapshotTableBytes)
-	for _, s := range img.snapshots {
-		addRange(s.L1TableOffset, s.L1Size*8)
-	}
-	rc.meta = m
-}
-
 // block returns refcount block ri, reading it if needed; nil when the
 // table has no block there.
 func (rc *refcounts) block(ri int64) (*refblock, error) {
 	if b, ok := rc.blocks[ri]; ok {
 		return b, nil
 	}
-	if ri >= int64(len(rc.table)) || rc.table[ri] == 0 {
+	if ri < 0 || ri >= int64(len(rc.table)) || rc.table[ri] == 0 {
 		return nil, nil
 	}
 	img := rc.img
-	at := rc.tableOff + ri*8
-	e := rc.table[ri]
-	if e&reftableReserved != 0 {
-		return nil, corrupt(at, "refcount table entry", "reserved bits set in %#016x", e)
-	}
-	off := int64(e &^ reftableReserved)
-	if off%img.h.clusterSize != 0 || off < img.h.clusterSize || off > img.h.fileSize-img.h.clusterSize {
-		return nil, corrupt(at, "refcount table entry", "refcount block offset %#x is unaligned, in the header or past the end of the file", off)
+	off, err := rc.blockOffset(ri)
+	if err != nil {
+		return nil, err
 	}
 	b := &refblock{data: make([]byte, img.h.clusterSize)}
 	if err := img.readFull(b.data, off, "refcount block"); err != nil {
@@ -163,6 +133,25 @@ func (rc *refcounts) block(ri int64) (*refblock, error) {
 	}
 	rc.blocks[ri] = b
 	return b, nil
+}
+
+// blockOffset validates refcount table entry ri and returns the block's
+// offset (0 if none).
+func (rc *refcounts) blockOffset(ri int64) (int64, error) {
+	e := rc.table[ri]
+	if e == 0 {
+		return 0, nil
+	}
+	at := rc.tableOff + ri*8
+	if e&reftableReserved != 0 || e > uint64(maxVirtualSize) {
+		return 0, corrupt(at, "refcount table entry", "reserved bits set in %#016x", e)
+	}
+	off := int64(e &^ reftableReserved)
+	cs := rc.img.h.clusterSize
+	if off%cs != 0 || off < cs || off > rc.img.h.fileSize-cs {
+		return 0, corrupt(at, "refcount table entry", "refcount block offset %#x is unaligned, in the header or past the end of the file", off)
+	}
+	return off, nil
 }
 
 // get returns the refcount of host cluster c.
@@ -191,72 +180,109 @@ func (rc *refcounts) set(c int64, v uint64) error {
 	return nil
 }
 
-// newBlock creates the refcount block covering host cluster c and places
-// it at c, so the block counts itself.
-func (rc *refcounts) newBlock(c int64) error {
-	ri := c / rc.perBlock
-	for int64(len(rc.table)) <= ri {
-		rc.table = append(rc.table, 0)
-	}
-	rc.table[ri] = uint64(c) << rc.img.h.clusterBits
-	rc.dirtyEntries[ri] = true
-	if rc.meta[c] {
-		return corrupt(c<<rc.img.h.clusterBits, "refcount", "cluster has no refcount block but holds metadata in use")
-	}
-	rc.blocks[ri] = &refblock{data: make([]byte, rc.img.h.clusterSize), dirty: true}
-	rc.meta[c] = true
-	return rc.set(c, 1)
-}
 
 // alloc finds n contiguous free clusters, sets their refcounts to 1 and
-// returns the host offset of the first. A range with no refcount block
-// gets a new block placed at its first cluster examined.
+// returns the host offset of the first. Ranges of the run without a
+// refcount block get new blocks placed right after the run (k clusters),
+// so that a run longer than a block's range still fits and every new
+// block is counted by itself or a neighbour.
 func (rc *refcounts) alloc(n int64) (int64, error) {
-	start := rc.freeHint
-	if start < 1 {
-		start = 1
-	}
-	limit := int64(maxVirtualSize) >> rc.img.h.clusterBits // host offsets are 56 bits
-	for c := start; c+n <= limit; {
-		ok := true
-		for k := int64(0); k < n; k++ {
-			ck := c + k
-			ri := ck / rc.perBlock
-			b, err := rc.block(ri)
-			if err != nil {
+	bits := rc.img.h.clusterBits
+	for n == 1 && len(rc.reusable) > 0 {
+		c := rc.reusable[len(rc.reusable)-1]
+		rc.reusable = rc.reusable[:len(rc.reusable)-1]
+		v, err := rc.get(c)
+		if err != nil {
+			return 0, err
+		}
+		if _, ok := rc.meta.kinds[c]; v == 0 && !ok {
+			if err := rc.set(c, 1); err != nil {
 				return 0, err
 			}
-			if b == nil {
-				if err := rc.newBlock(ck); err != nil {
-					return 0, err
-				}
-				ok, c = false, ck+1
-				break
-			}
-			if refcountGet(b.data, ck%rc.perBlock, rc.order) != 0 {
-				ok, c = false, ck+1
-				break
-			}
+			return c << bits, nil
 		}
-		if !ok {
+	}
+	limit := int64(maxVirtualSize) >> bits // host offsets are 56 bits
+	for c := max(rc.freeHint, rc.floor, 1); c+n <= limit; {
+		missing, err := rc.missingBlocks(c, n)
+		if err != nil {
+			return 0, err
+		}
+		total := n + int64(len(missing))
+		busy, err := rc.firstBusy(c, total)
+		if err != nil {
+			return 0, err
+		}
+		if busy >= 0 {
+			c = busy + 1
 			continue
 		}
-		for k := int64(0); k < n; k++ {
-			if rc.meta[c+k] {
-				return 0, corrupt((c+k)<<rc.img.h.clusterBits, "refcount", "cluster has refcount 0 but holds metadata in use")
+		for i, ri := range missing {
+			at := c + n + int64(i)
+			for int64(len(rc.table)) <= ri {
+				rc.table = append(rc.table, 0)
 			}
+			rc.table[ri] = uint64(at) << bits
+			rc.dirtyEntries[ri] = true
+			rc.blocks[ri] = &refblock{data: make([]byte, rc.img.h.clusterSize), dirty: true}
+			rc.meta.add(at, metaRefblock)
 		}
-		for k := int64(0); k < n; k++ {
+		for k := int64(0); k < total; k++ {
 			if err := rc.set(c+k, 1); err != nil {
 				return 0, err
 			}
 		}
-		if n == 1 {
-			rc.freeHint = c + 1
+		if c == rc.freeHint || n == 1 {
+			rc.freeHint = c + total
 		}
-		return c << rc.img.h.clusterBits, nil
+		return c << bits, nil
 	}
 	return 0, fmt.Errorf("%w: no %d free clusters below host offset 2^56", ErrTooLarge, n)
+}
+
+// missingBlocks lists the refcount ranges without a block that a run of n
+// clusters at c, followed by one cluster per such block, touches.
+func (rc *refcounts) missingBlocks(c, n int64) ([]int64, error) {
+	var missing []int64
+	for {
+		end := c + n + int64(len(missing)) // exclusive
+		missing = missing[:0]
+		for ri := c / rc.perBlock; ri <= (end-1)/rc.perBlock; ri++ {
+			b, err := rc.block(ri)
+			if err != nil {
+				return nil, err
+			}
+			if b == nil {
+				missing = append(missing, ri)
+			}
+		}
+		if c+n+int64(len(missing)) <= end {
+			return missing, nil
+		}
+	}
+}
+
+// firstBusy returns the first cluster of [c, c+n) that is in use (a
+// non-zero refcount, or metadata whatever its refcount says), or -1.
+func (rc *refcounts) firstBusy(c, n int64) (int64, error) {
+	for x := c; x < c+n; x++ {
+		if _, ok := rc.meta.kinds[x]; ok {
+			return x, nil
+		}
+		b, err := rc.block(x / rc.perBlock)
+		if err != nil {
+			return 0, err
+		}
+		if b == nil {
+			// A range without a block is free; skip to its end.
+			x = (x/rc.perBlock+1)*rc.perBlock - 1
+			continue
+		}
+		if refcountGet(b.data, x%rc.perBlock, rc.order) != 0 {
+			return x, nil
+		}
+	}
+	return -1, nil
 }
 
 // decrement drops one reference from each cluster of r.
@@ -272,8 +298,12 @@ func (rc *refcounts) decrement(r release) error {
 		if err := rc.set(c, v-1); err != nil {
 			return err
 		}
-		if v == 1 && c < rc.freeHint {
-			rc.freeHint = c
+		if v == 1 {
+			if c >= rc.floor {
+				rc.freeHint = min(rc.freeHint, c)
+			} else {
+				rc.reusable = append(rc.reusable, c)
+			}
 		}
 	}
 	return nil

@@ -15,12 +15,25 @@ func (img *Image) WriteAt(p []byte, off int64) (int, error) {
 	if err := img.checkWrite(); err != nil {
 		return 0, err
 	}
-	size := int64(img.h.Size)
+	size := img.h.virtualSize()
 	if off < 0 || off > size || int64(len(p)) > size-off {
 		return 0, fmt.Errorf("%w: write of %d bytes at %d, virtual size is %d", ErrOutOfRange, len(p), off, size)
 	}
-	if _, err := img.loadRefcounts(); err != nil {
+	rc, err := img.loadRefcounts()
+	if err != nil {
 		return 0, err
+	}
+	if rc.meta.conflict != nil {
+		return 0, rc.meta.conflict
+	}
+	// Check every cluster this write will replace before writing any.
+	cs := img.h.clusterSize
+	for gc := off >> img.h.clusterBits; gc < (off+int64(len(p))+cs-1)>>img.h.clusterBits; gc++ {
+		if _, ok := img.pending[gc]; !ok {
+			if err := img.checkReplace(gc); err != nil {
+				return 0, err
+			}
+		}
 	}
 	if err := img.writeGuest(p, off); err != nil {
 		// Part of p may be staged: poison the image so that nothing of
@@ -160,8 +173,14 @@ func (img *Image) commit() error {
 		gcs = append(gcs, gc)
 	}
 	sort.Slice(gcs, func(i, j int) bool { return gcs[i] < gcs[j] })
+	frees, err := img.commitFrees(gcs)
+	if err != nil {
+		return err
+	}
+	if err := rc.checkFrees(frees); err != nil {
+		return err
+	}
 	newL1 := append([]uint64(nil), img.l1...)
-	var frees []release
 	var oldL2s []int64
 	buf := make([]byte, cs)
 	for i := 0; i < len(gcs); {
@@ -175,21 +194,6 @@ func (img *Image) commit() error {
 		for ; i < len(gcs) && gcs[i]/h.l2Entries == l1i; i++ {
 			gc := gcs[i]
 			idx := gc % h.l2Entries
-			var prev l2Entry
-			if h.extendedL2 {
-				prev = l2Entry{words[2*idx], words[2*idx+1]}
-			} else {
-				prev = l2Entry{word: words[idx]}
-			}
-			if oldOff != 0 {
-				m, err := h.decodeL2(prev, oldOff+idx*h.l2EntryBytes)
-				if err != nil {
-					return err
-				}
-				if first, n := h.hostClustersOf(m); n > 0 {
-					frees = append(frees, release{first, n})
-				}
-			}
 			e := img.pending[gc]
 			if h.extendedL2 {
 				words[2*idx], words[2*idx+1] = e.word, e.bitmap
@@ -209,7 +213,6 @@ func (img *Image) commit() error {
 		}
 		newL1[l1i] = uint64(at) | entryCopied
 		if oldOff != 0 {
-			frees = append(frees, release{oldOff >> h.clusterBits, 1})
 			oldL2s = append(oldL2s, oldOff)
 		}
 	}
@@ -227,9 +230,6 @@ func (img *Image) commit() error {
 	}
 	if err := img.writeFile(l1buf, l1At); err != nil {
 		return err
-	}
-	if old := int64(h.L1TableOffset); old != 0 {
-		frees = append(frees, release{old >> h.clusterBits, ceilDiv(int64(h.L1Size)*8, cs)})
 	}
 
 	// 3. A bigger refcount table if new blocks do not fit the old one.
@@ -343,4 +343,43 @@ func (img *Image) orderingSync() error {
 		return nil
 	}
 	return img.f.Sync()
+}
+
+// commitFrees lists the references a commit of the pending entries (gcs,
+// sorted) drops once the new tables are in place: the data the new
+// entries replace, the old L2 tables and the old L1 table.
+func (img *Image) commitFrees(gcs []int64) ([]release, error) {
+	h := img.h
+	var frees []release
+	for i := 0; i < len(gcs); {
+		l1i := gcs[i] / h.l2Entries
+		words, oldOff, err := img.l2Table(l1i)
+		if err != nil {
+			return nil, err
+		}
+		for ; i < len(gcs) && gcs[i]/h.l2Entries == l1i; i++ {
+			if oldOff == 0 {
+				continue
+			}
+			idx := gcs[i] % h.l2Entries
+			prev := l2Entry{word: words[idx]}
+			if h.extendedL2 {
+				prev = l2Entry{words[2*idx], words[2*idx+1]}
+			}
+			m, err := h.decodeL2(prev, oldOff+idx*h.l2EntryBytes)
+			if err != nil {
+				return nil, err
+			}
+			if first, n := h.hostClustersOf(m); n > 0 {
+				frees = append(frees, release{first, n})
+			}
+		}
+		if oldOff != 0 {
+			frees = append(frees, release{oldOff >> h.clusterBits, 1})
+		}
+	}
+	if old := int64(h.L1TableOffset); old != 0 && h.L1Size > 0 {
+		frees = append(frees, release{old >> h.clusterBits, ceilDiv(int64(h.L1Size)*8, h.clusterSize)})
+	}
+	return frees, nil
 }
