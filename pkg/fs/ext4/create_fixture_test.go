@@ -30,8 +30,9 @@ func debugfsNames(tb testing.TB, img, p string) map[string]bool {
 	names := map[string]bool{}
 	for _, line := range strings.Split(out, "\n") {
 		// /ino/mode/uid/gid/name/size/
+		// An htree interior node reads as an unused entry (inode 0).
 		parts := strings.Split(line, "/")
-		if len(parts) >= 7 {
+		if len(parts) >= 7 && parts[1] != "0" {
 			names[parts[5]] = true
 		}
 	}
@@ -398,5 +399,62 @@ func TestCreateReadBack(t *testing.T) {
 	a, err := r.Stat("/f")
 	if err != nil || a.Mode != fs.ModeRegular|0o640 || a.UID != 70000 || a.GID != 3 || a.Nlink != 1 {
 		t.Fatalf("Stat /f = %+v, %v", a, err)
+	}
+}
+
+// TestHtreeGrowsALevel: when the root of a single-level htree fills, a
+// level is added (indirect_levels 1) instead of dropping the index; e2fsck
+// -fn stays clean and debugfs lists every name.
+func TestHtreeGrowsALevel(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	img := mkfs(t, testConfigs()[1], sourceTree(t, 1500))
+	if out := oracle.Debugfs(t, img, "htree_dump /many"); !strings.Contains(out, "Indirect levels: 0") {
+		t.Fatalf("/many does not start as a single-level htree:\n%.300s", out)
+	}
+	f, _ := openRW(t, img)
+	levels := func() byte {
+		dir, err := f.resolve("/many", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := f.mapper(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _, err := m.lookup(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, f.blockSize)
+		if err := f.readBlock(p, b); err != nil {
+			t.Fatal(err)
+		}
+		return b[dxRootInfoOffset+6]
+	}
+	// Until the root has grown a level, then 100 names more (into the
+	// new interior node and splitting leaves under it).
+	n, extra := 0, 100
+	for ; n < 6000 && extra > 0; n++ {
+		// Hard links: names without inodes, which a 16 MiB filesystem
+		// has too few of.
+		if err := f.Link("/etc/machine-id", fmt.Sprintf("/many/grown-%05d", n)); err != nil {
+			t.Fatal(err)
+		}
+		if n%50 == 0 && levels() == 1 || extra < 100 {
+			extra--
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if dirFlags(t, f, "/many")&inodeFlagIndex == 0 {
+		t.Fatal("the index was dropped")
+	}
+	if out := oracle.Debugfs(t, img, "htree_dump /many"); !strings.Contains(out, "Indirect levels: 1") {
+		t.Errorf("no level was added:\n%.300s", out)
+	}
+	oracle.E2fsckClean(t, img)
+	if got := len(debugfsNames(t, img, "/many")); got != 1500+n+2 {
+		t.Errorf("debugfs lists %d names, want %d", got, 1500+n+2)
 	}
 }

@@ -117,7 +117,17 @@ func (f *FS) addDxDirent(dir *inode, name string, ino uint32, ft uint8) (bool, e
 		room = path[i].node.count < path[i].node.limit
 	}
 	if !room {
-		return false, nil
+		if path[0].node.levels != 0 {
+			return false, nil
+		}
+		// A full single-level root: add a level, then split.
+		if err := f.checkSpace(false, 3); err != nil {
+			return false, err
+		}
+		if err := f.dxAddLevel(dir, &path[0]); err != nil {
+			return false, err
+		}
+		return f.addDxDirent(dir, name, ino, ft)
 	}
 	if err := f.checkSpace(false, uint64(len(path))); err != nil {
 		return false, err
@@ -274,4 +284,30 @@ func (f *FS) writeDxNode(dir *inode, lvl *dxLevel, ents []DxEntry) error {
 		le.PutUint32(tail[4:], dxChecksum(f.inodeSeed(dir.ino, dir.d.Generation), b, n.countOff, n.count, tail))
 	}
 	return f.writeBlock(lvl.pblk, b)
+}
+
+// dxAddLevel moves the entries of the full root (indirect_levels 0) into
+// a new interior node appended to dir, which becomes the root's only
+// entry, and sets indirect_levels to 1, as the kernel's dx_insert path
+// does when the root fills.
+func (f *FS) dxAddLevel(dir *inode, root *dxLevel) error {
+	nblocks := uint32(dir.size() / f.blockSize)
+	pblk, err := f.appendBlock(dir, nblocks)
+	if err != nil {
+		return err
+	}
+	dir.setSize(int64(nblocks+1) * f.blockSize)
+	nb := make([]byte, f.blockSize)
+	le.PutUint16(nb[4:], recLenToDisk(int(f.blockSize)))
+	room := int(f.blockSize) - 8
+	if f.metadataCsum {
+		room -= dxTailSize
+	}
+	child := &dxLevel{lblk: nblocks, pblk: pblk, b: nb, node: &dxNode{countOff: 8, limit: room / dxEntrySize}}
+	if err := f.writeDxNode(dir, child, root.node.entries); err != nil {
+		return err
+	}
+	root.b[dxRootInfoOffset+6] = 1 // indirect_levels
+	root.node.levels = 1
+	return f.writeDxNode(dir, root, []DxEntry{{Block: nblocks}})
 }
