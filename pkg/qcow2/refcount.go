@@ -180,7 +180,6 @@ func (rc *refcounts) set(c int64, v uint64) error {
 	return nil
 }
 
-
 // alloc finds n contiguous free clusters, sets their refcounts to 1 and
 // returns the host offset of the first. Ranges of the run without a
 // refcount block get new blocks placed right after the run (k clusters),
