@@ -1,6 +1,7 @@
 package ext4_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -92,20 +93,35 @@ func randomStep(r *rand.Rand, f *ext4.FS, m model, seq *int) (string, error) {
 	}
 	isFile := func(_ string, n *mnode) bool { return n.typ == fs.TypeRegular }
 	switch op := r.IntN(10); op {
-	case 0, 1: // create
+	case 0, 1: // create; now and then a file of MiBs, until the space runs out
 		p := newName()
-		data := gen(r.IntN(3) * r.IntN(70000))
+		size := r.IntN(3) * r.IntN(70000)
+		if r.IntN(8) == 0 {
+			size = r.IntN(4 << 20)
+		}
+		data := gen(size)
+		err := f.WriteFile(p, data, fs.WriteOptions{Perm: 0o640})
+		if errors.Is(err, fs.ErrNoSpace) {
+			return fmt.Sprintf("WriteFile new %s (%d bytes): no space, nothing created", p, size), nil
+		}
 		m[p] = &mnode{typ: fs.TypeRegular, perm: 0o640, size: int64(len(data)), sha: shaOf(data), data: data, known: true}
-		return "WriteFile new " + p, f.WriteFile(p, data, fs.WriteOptions{Perm: 0o640})
+		return fmt.Sprintf("WriteFile new %s (%d bytes)", p, size), err
 	case 2: // overwrite
 		p := m.pick(r, isFile)
 		if p == "" {
 			return "nothing to overwrite", nil
 		}
 		data := gen(r.IntN(40000))
+		if r.IntN(8) == 0 {
+			data = gen(r.IntN(4 << 20))
+		}
+		err := f.WriteFile(p, data, fs.WriteOptions{Perm: 0o600})
+		if errors.Is(err, fs.ErrNoSpace) {
+			return fmt.Sprintf("WriteFile overwrite %s (%d bytes): no space, old contents kept", p, len(data)), nil
+		}
 		n := m[p]
 		n.data, n.known, n.size, n.sha = data, true, int64(len(data)), shaOf(data)
-		return "WriteFile overwrite " + p, f.WriteFile(p, data, fs.WriteOptions{Perm: 0o600})
+		return fmt.Sprintf("WriteFile overwrite %s (%d bytes)", p, len(data)), err
 	case 3: // truncate a file whose data is known
 		p := m.pick(r, func(_ string, n *mnode) bool { return n.typ == fs.TypeRegular && n.known })
 		if p == "" {
@@ -227,16 +243,21 @@ func compareModel(t *testing.T, m model, tr ext4test.Tree, log []string) {
 
 // TestRandomOperationSequences applies seeded random sequences of valid
 // operations (create, overwrite, truncate, remove, mkdir, remove a tree,
-// symlink, hard link, rename over files and across directories, chmod),
+// symlink, hard link, rename over files and across directories, chmod;
+// files of MiBs until the space runs out, when nothing may change),
 // syncing and reopening midway, then checks e2fsck -fn and the tree
 // debugfs reads against a model of what the calls asked for. The seed is
 // in the subtest name.
 func TestRandomOperationSequences(t *testing.T) {
-	seeds, steps := 8, 40
+	seeds, steps := 6, 40
 	if os.Getenv("IMGPREP_LONG") != "" {
 		seeds, steps = 64, 120
 	}
-	for _, name := range []string{"ext4-1k.img", "ext2.img", "ext4-default.img"} {
+	images := []string{"ext4-1k.img", "ext2.img", "ext4-default.img", "ext4-inline.img"}
+	if os.Getenv("IMGPREP_LONG") != "" {
+		images = append(commonFixtures(), "ext4-htree.img", "ext4-links-xattr.img", "ext4-fragmented.img")
+	}
+	for _, name := range images {
 		t.Run(name, func(t *testing.T) {
 			tmpl := fixture.Path(t, name)
 			before := ext4test.Snapshot(t, tmpl)
