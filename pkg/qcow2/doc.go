@@ -60,12 +60,26 @@
 // a replaced data cluster loses one reference. Memory between commits is
 // one map entry per written guest cluster.
 //
+// # Damaged images
+//
 // A failed WriteAt or commit poisons the image: later writes, Flush and
 // Close report the error and nothing more is committed, so the file stays
-// at its last commit. The allocator refuses a cluster whose refcount says
-// free but which holds metadata in use (header, L1/L2 tables, refcount
-// table and blocks, snapshot tables), as QEMU's overlap checks do: such
-// an image is corrupt and is not written. CreateOptions.NoOrderingSync
-// drops the ordering syncs (not the final one) for new images nobody
-// reads before Close, such as copy destinations.
+// at its last commit. Before the first write the metadata in use (header,
+// L1 and L2 tables, refcount table and blocks, snapshot tables) is mapped
+// by cluster; overlapping structures, or metadata with refcount 0, make
+// every write fail with ErrCorrupt before anything is written. Each
+// WriteAt checks, before writing, that the clusters it will replace
+// decode, are not metadata and have a non-zero refcount; each commit
+// checks that no refcount would drop below zero.
+//
+// New clusters come from past the end of the file as it was at the first
+// write, or from clusters this Image freed itself: a hole below the end
+// whose refcount says free could still be referenced by a damaged L2
+// table, and proving otherwise would mean reading every L2 table. Holes
+// left by earlier sessions are therefore not reused (QEMU reuses them);
+// the file grows by what a session copies on write.
+//
+// CreateOptions.NoOrderingSync drops the ordering syncs (not the final
+// one) for new images nobody reads before Close, such as copy
+// destinations.
 package qcow2
