@@ -161,6 +161,32 @@ func TestHtreeRename(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The htree directory itself moves to another parent: its root's
+	// ".." changes under the dx_tail checksum.
+	if err := f.Rename("/big", "/etc/big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rename("/etc/big", "/big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Mkdir("/sub", 0o755, fs.Owner{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rename("/big", "/sub/big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rename("/sub/big", "/big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rename("/big", "/sub/big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Mkdir("/big", 0o700, fs.Owner{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rename("/sub/big", "/big"); err != nil { // replaces the empty /big
+		t.Fatal(err)
+	}
 	for i, src := range []string{ents[10].Name, ents[2000].Name} {
 		dst := fmt.Sprintf("/big/renamed-%d", i)
 		if i == 1 {

@@ -216,7 +216,26 @@ func (f *FS) setDirent(dir *inode, e *dirent, loc dirLoc, ino uint32, ft uint8) 
 		return corrupt(int64(loc.pblk)*f.blockSize+int64(e.off), "directory entry", "changed since lookup")
 	}
 	put(b)
+	if f.isDxNode(dir, loc.lblk, b) {
+		// ".." of an htree root: the root's dx_tail checksum covers it.
+		return f.writeDxRoot(dir, loc.pblk, b)
+	}
 	return f.writeDirBlock(dir, loc.pblk, b)
+}
+
+// writeDxRoot writes htree root block b, recomputing its dx_tail
+// checksum with metadata_csum.
+func (f *FS) writeDxRoot(dir *inode, pblk uint64, b []byte) error {
+	if f.metadataCsum {
+		n, err := parseDxNode(b, true, true)
+		if err != nil {
+			return corrupt(int64(pblk)*f.blockSize, fmt.Sprintf("htree root of inode %d", dir.ino), "%v", err)
+		}
+		end := n.countOff + n.limit*dxEntrySize
+		tail := b[end : end+dxTailSize]
+		le.PutUint32(tail[4:], dxChecksum(f.inodeSeed(dir.ino, dir.d.Generation), b, n.countOff, n.count, tail))
+	}
+	return f.writeBlock(pblk, b)
 }
 
 // setDotDot points directory dir's ".." at parent.
