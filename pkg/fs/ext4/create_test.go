@@ -428,3 +428,31 @@ func TestCreateUninitGroups(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteFileTripleIndirect: on ext2 with 1 KiB blocks a file past 12 +
+// 256 + 65536 blocks is mapped through the triple-indirect block; e2fsck
+// checks the map and i_blocks, debugfs reads the contents back.
+func TestWriteFileTripleIndirect(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	img := mkfs(t, mkfsConfig{name: "ext2-big", fsType: "ext2", blockSize: 1024, sizeMiB: 80}, "")
+	f, _ := openRW(t, img)
+	data := pattern((12+256+65536+300)*1024+17, 5)
+	if err := f.WriteFile("/triple", data, fs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	oracle.E2fsckClean(t, img)
+	wantCat(t, img, "/triple", data)
+	out := oracle.Debugfs(t, img, "stat /triple")
+	if !strings.Contains(out, "(TIND):") {
+		t.Errorf("no triple-indirect block:\n%.2000s", out)
+	}
+	// 1 single + (1 double + 256 children) + (1 triple + 1 + 2 children
+	// of it) indirect blocks.
+	n := uint64(len(data)+1023) / 1024
+	if got, want := statField(t, out, "Blockcount"), fmt.Sprint((n+f.indirectMetaBlocks(n))*2); got != want {
+		t.Errorf("Blockcount %s, want %s", got, want)
+	}
+}
