@@ -38,6 +38,9 @@ type OpenOptions struct {
 	// BackingFormat is the backing file's format when the image records
 	// none ("raw" or "qcow2"); a backing file is never probed.
 	BackingFormat string
+	// Inject is for fault-injection tests only (see Injection); nil in
+	// production.
+	Inject *Injection
 }
 
 // Layer is one file of an image's chain.
@@ -104,8 +107,9 @@ func Open(path string, opts OpenOptions) (_ *Handle, err error) {
 			f.Close()
 		}
 	}()
+	var base storage.File = opts.Inject.file(f)
 	if write {
-		if _, err := txn.Recover(f, txn.Options{}); err != nil {
+		if _, err := txn.Recover(base, opts.Inject.txnOptions(path)); err != nil {
 			return nil, fmt.Errorf("image: %s: rolling back an interrupted run: %w", path, err)
 		}
 	} else if _, err := os.Lstat(txn.JournalPathFor(path)); err == nil {
@@ -114,9 +118,8 @@ func Open(path string, opts OpenOptions) (_ *Handle, err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("image: %s: checking for a journal: %w", path, err)
 	}
-	var base storage.File = f
 	if stage {
-		if h.tx, err = txn.Begin(f, txn.Options{}); err != nil {
+		if h.tx, err = txn.Begin(base, opts.Inject.txnOptions(path)); err != nil {
 			return nil, fmt.Errorf("image: %s: %w", path, err)
 		}
 		base = h.tx

@@ -18,6 +18,9 @@ type Stack struct {
 	// Now is the clock the filesystem engines stamp changes with;
 	// time.Now when nil.
 	Now func() time.Time
+	// Inject is for fault-injection tests only (image.Injection): test
+	// doubles under the image file and its journal. Nil in production.
+	Inject *image.Injection
 }
 
 // Open implements Backend.
@@ -28,6 +31,7 @@ func (s Stack) Open(ctx context.Context, path string, o OpenOptions) (Image, err
 	h, err := image.Open(path, image.OpenOptions{
 		Format: o.Format, Write: o.Write, DryRun: o.DryRun,
 		AllowBacking: o.AllowBacking, BackingFormat: o.BackingFormat,
+		Inject: s.Inject,
 	})
 	if err != nil {
 		return nil, err

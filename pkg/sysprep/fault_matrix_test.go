@@ -1,0 +1,230 @@
+package sysprep_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/imgprep/imgprep/internal/faultfile"
+	"github.com/imgprep/imgprep/pkg/image"
+	"github.com/imgprep/imgprep/pkg/storage"
+	"github.com/imgprep/imgprep/pkg/sysprep"
+)
+
+// faultFixtures are the realistic fixtures of the fault matrix: GPT, an
+// ESP, ext4 root and a separate ext4 /var, in both image formats.
+var faultFixtures = []string{"disk-gpt.qcow2", "disk-gpt.raw"}
+
+// inject returns an Injection putting d under the image file and under
+// the directory of its journal.
+func inject(d *faultfile.Disk) *image.Injection {
+	return &image.Injection{
+		Wrap:       func(f storage.File) storage.File { return d.WrapNamed("image", f) },
+		JournalDir: d.WrapDir(storage.OSDir{}),
+	}
+}
+
+// cleanRun runs a full default sysprep under a Disk that never fails and
+// returns the resulting image's path, its bytes and the op log.
+func cleanRun(t *testing.T, p *pristine) (path string, after []byte, log []string) {
+	t.Helper()
+	path = p.layDown(t, t.TempDir())
+	d := faultfile.NewDisk(-1)
+	rep, err := runWith(path, inject(d))
+	if err != nil {
+		t.Fatalf("clean run: %v", err)
+	}
+	if !rep.Committed || len(rep.Changes()) == 0 || len(rep.Filesystems) < 2 {
+		t.Fatalf("clean run: committed %v, %d changes, filesystems %v: the matrix needs a run that changes root and /var",
+			rep.Committed, len(rep.Changes()), rep.Filesystems)
+	}
+	after = readImage(t, path)
+	if bytes.Equal(after, p.data) {
+		t.Fatal("clean run left the image byte-identical")
+	}
+	if journalLeft(t, path) {
+		t.Fatal("clean run left its journal")
+	}
+	// A second clean run on another copy writes the same bytes: the
+	// matrix compares against this result byte for byte.
+	again := p.layDown(t, t.TempDir())
+	if _, err := runWith(again, nil); err != nil {
+		t.Fatalf("second clean run: %v", err)
+	}
+	if !sameImage(t, again, after) {
+		t.Fatal("two clean runs with the same clock wrote different images")
+	}
+	judgeAfter(t, p, path, again)
+	return path, after, d.Log()
+}
+
+// TestACrashAtEveryWriteOrSyncLeavesTheImageBeforeOrAfter is the fault
+// matrix of issue 5: "a storage layer that crashes at the k-th write or
+// sync, for every k ... After imgprep's own recovery on the next open,
+// each image must be byte-identical to before, or identical in content
+// to a clean run, with e2fsck -fn clean and qemu-img check free of
+// errors." Every WriteAt, Truncate and Sync of the image file and every
+// Create, WriteAt, Sync, SyncDir and Remove of the journal is a crash
+// point; recovery alternates between image.Recover (imgprep recover) and
+// the next sysprep's open for writing.
+func TestACrashAtEveryWriteOrSyncLeavesTheImageBeforeOrAfter(t *testing.T) {
+	for _, name := range faultFixtures {
+		t.Run(name, func(t *testing.T) {
+			p := loadPristine(t, name)
+			ref, newImage, log := cleanRun(t, p)
+			ops := len(log)
+			t.Logf("the ops of a clean run:\n%s", strings.Join(log, "\n"))
+			if ops < 6 {
+				t.Fatalf("a clean run did only %d ops:\n%s", ops, strings.Join(log, "\n"))
+			}
+			var before, after, journals, reported int
+			sawAfter := false
+			for k := 0; k <= ops; k++ {
+				path := p.layDown(t, t.TempDir())
+				d := faultfile.NewDisk(k)
+				if _, err := runWith(path, inject(d)); err != nil {
+					reported++ // the crash surfaced as an error; the files tell the rest
+				}
+				if k < ops && !d.Crashed() {
+					t.Fatalf("crash at op %d of %d: the power never went", k, ops)
+				}
+				if journalLeft(t, path) {
+					journals++
+				}
+				if k%2 == 0 {
+					if _, err := image.Recover(path); err != nil {
+						t.Fatalf("crash at op %d (%s): image.Recover: %v", k, opName(log, k), err)
+					}
+				} else {
+					h, err := image.Open(path, image.OpenOptions{Write: true})
+					if err != nil {
+						t.Fatalf("crash at op %d (%s): the next open for writing: %v", k, opName(log, k), err)
+					}
+					if err := h.Close(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if journalLeft(t, path) {
+					t.Fatalf("crash at op %d (%s): journal still there after recovery", k, opName(log, k))
+				}
+				switch {
+				case sameImage(t, path, p.data):
+					before++
+					if sawAfter {
+						t.Fatalf("crash at op %d (%s): image as before, but an earlier crash point left it as after", k, opName(log, k))
+					}
+				case sameImage(t, path, newImage):
+					after++
+					sawAfter = true
+					judgeAfter(t, p, path, ref)
+				default:
+					t.Fatalf("crash at op %d (%s): after recovery the image is neither byte-identical to before nor to a clean run\nops:\n%s",
+						k, opName(log, k), strings.Join(d.Log(), "\n"))
+				}
+			}
+			if before == 0 || after == 0 || journals == 0 {
+				t.Fatalf("%d crash points: %d before, %d after, %d left a journal: the matrix missed a stage", ops+1, before, after, journals)
+			}
+			t.Logf("%s: %d crash points tried (ops 0..%d and none), %d left the image as before, %d as after; %d left a journal to recover, %d runs reported an error",
+				name, ops+1, ops-1, before, after, journals, reported)
+		})
+	}
+}
+
+// opName returns the op log line of op k of a clean run, for messages.
+func opName(log []string, k int) string {
+	if k < len(log) {
+		return log[k]
+	}
+	return "no crash"
+}
+
+// TestENOSPCOrEIOAtAnyOpIsAnErrorAndTheImageIsAsBefore: "ENOSPC, EIO, or
+// a read-only image file: a clear error, and the image is as it was."
+// Each write, sync and journal op in turn fails; the run must report it
+// and leave the image byte-identical with no journal, except a failure to
+// remove the committed journal (the last op), which is no failure of the
+// commit: the run succeeds and the next open removes the journal.
+func TestENOSPCOrEIOAtAnyOpIsAnErrorAndTheImageIsAsBefore(t *testing.T) {
+	for _, name := range faultFixtures {
+		t.Run(name, func(t *testing.T) {
+			p := loadPristine(t, name)
+			_, newImage, log := cleanRun(t, p)
+			ops := len(log)
+			tried := 0
+			for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EIO} {
+				for k := 0; k < ops; k++ {
+					tried++
+					path := p.layDown(t, t.TempDir())
+					d := faultfile.NewDisk(-1)
+					d.FailAt(k, errno)
+					_, err := runWith(path, inject(d))
+					last := k == ops-1
+					switch {
+					case err == nil && last:
+						if !journalLeft(t, path) {
+							t.Fatalf("%v at op %d (%s): no journal left, yet its removal failed", errno, k, opName(log, k))
+						}
+						if _, err := image.Recover(path); err != nil {
+							t.Fatal(err)
+						}
+						if !sameImage(t, path, newImage) || journalLeft(t, path) {
+							t.Fatalf("%v at the removal of the committed journal: after recovery the image is not the committed one", errno)
+						}
+						continue
+					case err == nil:
+						t.Fatalf("%v at op %d (%s): the run reported success\nops:\n%s", errno, k, opName(log, k), strings.Join(d.Log(), "\n"))
+					case !errors.Is(err, errno):
+						t.Fatalf("%v at op %d (%s): error %q does not wrap the cause", errno, k, opName(log, k), err)
+					case !strings.Contains(err.Error(), path):
+						t.Fatalf("%v at op %d: error %q does not name the image", errno, k, err)
+					}
+					if journalLeft(t, path) {
+						t.Fatalf("%v at op %d (%s): the failed run left a journal: %v", errno, k, opName(log, k), err)
+					}
+					if !sameImage(t, path, p.data) {
+						t.Fatalf("%v at op %d (%s): the failed run changed the image: %v", errno, k, opName(log, k), err)
+					}
+				}
+			}
+			t.Logf("%s: ENOSPC and EIO each at every one of %d ops: %d failing runs, each an error with the image byte-identical (but the journal's removal)", name, ops, tried)
+		})
+	}
+}
+
+// TestAReadOnlyImageFileIsAClearErrorAndUnchanged: a read-only image file
+// (mode 0444) is refused before anything is staged, with an error naming
+// the image and matching storage.ErrReadOnly, even for root.
+func TestAReadOnlyImageFileIsAClearErrorAndUnchanged(t *testing.T) {
+	for _, name := range faultFixtures {
+		t.Run(name, func(t *testing.T) {
+			p := loadPristine(t, name)
+			path := p.layDown(t, t.TempDir())
+			if err := os.Chmod(path, 0o444); err != nil {
+				t.Fatal(err)
+			}
+			_, err := runWith(path, nil)
+			if !errors.Is(err, storage.ErrReadOnly) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("sysprep of a 0444 image: %v, want storage.ErrReadOnly naming %s", err, path)
+			}
+			if !sameImage(t, path, p.data) || journalLeft(t, path) {
+				t.Fatal("a refused read-only image changed, or got a journal")
+			}
+			if _, err := os.Stat(filepath.Dir(path)); err != nil {
+				t.Fatal(err)
+			}
+			// A dry run of the same file still works: it never writes.
+			rep, err := sysprep.Run(t.Context(), path, sysprep.Options{DryRun: true, Operations: defaultOps(), Backend: sysprep.Stack{Now: faultClock}})
+			if err != nil || rep.BytesStaged == 0 {
+				t.Fatalf("dry run of a read-only image: %v, %d bytes staged", err, rep.BytesStaged)
+			}
+			if !sameImage(t, path, p.data) {
+				t.Fatal("a dry run changed the image")
+			}
+		})
+	}
+}
