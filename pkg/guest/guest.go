@@ -31,13 +31,19 @@ type Unresolved struct {
 // Guest is one guest operating system on the disk: a root filesystem and
 // the filesystems its /etc/fstab mounts. Its methods address guest paths
 // and implement ops.Guest. It is not safe for concurrent use (the
-// filesystem engines are not).
+// filesystem engines are not), and every change to its filesystems must
+// go through it: it remembers which directories it has walked.
 type Guest struct {
 	root       *Filesystem
 	mounts     []Mount // resolved, root first, by depth then point
 	unresolved []Unresolved
 	fstab      *Fstab
 	osRelease  map[string]string
+	// dirs caches canonical guest paths known to be directories (see
+	// rememberDir). It is only valid while every change goes through the
+	// Guest: changing a Filesystem's FS directly must be followed by no
+	// further use of this Guest.
+	dirs map[string]bool
 }
 
 // Root returns the root filesystem.
@@ -212,6 +218,7 @@ func (g *Guest) canonicalizeMountPoints() {
 	full := g.mounts
 	for i := 1; i < len(full); i++ {
 		g.mounts = full[:i]
+		g.forgetDirs() // what was walked with fewer mounts no longer holds
 		if t, err := g.resolve(full[i].Point, true); err == nil && t.guestPath != "/" {
 			full[i].Point = t.guestPath
 		}
@@ -228,6 +235,7 @@ func (g *Guest) canonicalizeMountPoints() {
 	}
 	g.mounts = kept
 	sortMounts(g.mounts)
+	g.forgetDirs()
 }
 
 // readConfig reads a small configuration file, refusing one larger than

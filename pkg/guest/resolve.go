@@ -114,6 +114,12 @@ func (g *Guest) resolve(p string, follow bool) (target, error) {
 			cur = next
 			break
 		}
+		if g.dirs[next] {
+			// A directory already walked (not a symlink): no need to look
+			// again until the guest changes.
+			cur = next
+			continue
+		}
 		t, err := g.locate(next)
 		if err != nil {
 			return target{}, err
@@ -144,7 +150,9 @@ func (g *Guest) resolve(p string, follow bool) (target, error) {
 			queue = append(splitPath(link), queue...)
 			continue
 		}
-		if !last && attr.Type() != fs.TypeDir {
+		if attr.Type() == fs.TypeDir {
+			g.rememberDir(next)
+		} else if !last {
 			return target{}, fs.ErrNotDir
 		}
 		cur = next
@@ -160,6 +168,22 @@ func (g *Guest) resolve(p string, follow bool) (target, error) {
 	}
 	return t, nil
 }
+
+// maxDirCache bounds the directory cache of one guest.
+const maxDirCache = 4096
+
+// rememberDir notes that the canonical guest path p is a directory (not a
+// symlink), so that later resolutions walk through it without a lookup.
+// Every change made through the Guest forgets everything (forgetDirs).
+func (g *Guest) rememberDir(p string) {
+	if g.dirs == nil || len(g.dirs) >= maxDirCache {
+		g.dirs = map[string]bool{}
+	}
+	g.dirs[p] = true
+}
+
+// forgetDirs empties the directory cache; every change calls it first.
+func (g *Guest) forgetDirs() { g.dirs = nil }
 
 // hasTrailingSlash reports whether p ends in "/" after a name, which makes
 // the kernel require a directory.

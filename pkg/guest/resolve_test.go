@@ -398,3 +398,29 @@ func TestOffDiskMountPointIsAnEmptyDirectory(t *testing.T) {
 		t.Fatalf("the file under the mount point was touched: %v", err)
 	}
 }
+
+// TestChangesThroughTheGuestAreSeenByLaterLookups: the guest remembers
+// the directories it walked; a change must make it look again. Here a
+// walked directory becomes a symlink to /etc.
+func TestChangesThroughTheGuestAreSeenByLaterLookups(t *testing.T) {
+	g, root, _ := memGuest(t)
+	root.AddFile("/a/b/file", "in b\n", 0o644)
+	if b, err := g.ReadFile("/a/b/file"); err != nil || string(b) != "in b\n" {
+		t.Fatalf("ReadFile = %q, %v", b, err)
+	}
+	if err := g.RemoveAll("/a/b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Symlink("/etc", "/a/b", fs.Owner{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := g.ReadFile("/a/b/hostname"); err != nil || string(b) != "template\n" {
+		t.Fatalf("through the new link: %q, %v", b, err)
+	}
+	if w, err := g.Where("/a/b"); err != nil || w != "ext4 on partition 2 (/)" {
+		t.Fatalf("Where = %q, %v", w, err)
+	}
+	if _, err := g.Stat("/a/b/file"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the old directory's file: %v, want ErrNotExist", err)
+	}
+}

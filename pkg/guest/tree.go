@@ -31,6 +31,7 @@ func (g *Guest) lookup(op, p string, follow bool) (target, error) {
 // writer is reader plus the checks every change makes: the filesystem is
 // writable, and a removal or rename does not name "." or "..".
 func (g *Guest) writer(op, p string, follow bool) (target, error) {
+	g.forgetDirs()
 	if base := p[strings.LastIndexByte(p, '/')+1:]; !follow && (base == "." || base == "..") {
 		return target{}, &PathError{Op: op, Path: p, Err: fmt.Errorf("final component %q: %w", base, fs.ErrInvalid)}
 	}
