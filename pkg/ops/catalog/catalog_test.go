@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/imgprep/imgprep/pkg/ops"
+	"github.com/imgprep/imgprep/pkg/ops/accounts"
 	"github.com/imgprep/imgprep/pkg/ops/catalog"
 	"github.com/imgprep/imgprep/pkg/ops/catalogtest"
+	"github.com/imgprep/imgprep/pkg/ops/cloudinit"
 	"github.com/imgprep/imgprep/pkg/ops/netdata"
 	"github.com/imgprep/imgprep/pkg/ops/opstest"
 )
@@ -30,6 +32,16 @@ func TestEveryOperationConforms(t *testing.T) {
 	fixtureRoot := opstest.Root{Name: "catalog-fixture", New: tree.Clone}
 	for _, op := range all {
 		t.Run(op.Name(), func(t *testing.T) { opstest.Conformance(t, op, fixtureRoot) })
+	}
+	// The operations whose options change what they touch, with them.
+	withOptions := catalog.Config{
+		UserAccount: accounts.Options{Keep: []string{"alice"}, Remove: []string{"alice", "bob"}},
+		CloudInit:   cloudinit.Options{Network: true},
+	}
+	for _, op := range catalog.All(withOptions) {
+		if op.Name() == "user-account" || op.Name() == "cloud-init" {
+			t.Run(op.Name()+" with options", func(t *testing.T) { opstest.Conformance(t, op, fixtureRoot) })
+		}
 	}
 }
 
