@@ -40,10 +40,11 @@ type Guest struct {
 	fstab      *Fstab
 	osRelease  map[string]string
 	// dirs caches canonical guest paths known to be directories (see
-	// rememberDir). It is only valid while every change goes through the
-	// Guest: changing a Filesystem's FS directly must be followed by no
-	// further use of this Guest.
-	dirs map[string]bool
+	// rememberDir), as of layout.changes == dirsAt. It is only valid while
+	// every change goes through a Guest of the same Layout.
+	dirs   map[string]bool
+	dirsAt uint64
+	layout *Layout
 }
 
 // Root returns the root filesystem.
@@ -141,7 +142,7 @@ func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: /etc/fstab: %w", root.Desc(), err)
 	}
-	g := &Guest{root: root, fstab: tab}
+	g := &Guest{root: root, fstab: tab, layout: l, dirsAt: l.changes}
 	points := map[string]int{} // mount point -> index in g.mounts or ^index in g.unresolved
 	g.mounts = append(g.mounts, Mount{Point: "/", FS: root})
 	points["/"] = 0

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgprep/imgprep/pkg/fs"
 	"github.com/imgprep/imgprep/pkg/fs/memfs"
 )
 
@@ -119,5 +120,41 @@ func TestOSReleaseOnAnUnreadableUsrStillMakesAGuest(t *testing.T) {
 	}
 	if b, err := gs[0].ReadFile("/etc/machine-id"); err != nil || string(b) != "x\n" {
 		t.Fatalf("machine-id: %q, %v", b, err)
+	}
+}
+
+// TestAChangeThroughOneGuestIsSeenByAnother: two roots share /home. After
+// guest A replaces a directory of /home walked by guest B, B sees it.
+func TestAChangeThroughOneGuestIsSeenByAnother(t *testing.T) {
+	a, b, home := memfs.New(), memfs.New(), memfs.New()
+	for _, r := range []*memfs.FS{a, b} {
+		r.AddFile("/etc/fstab", "LABEL=home /home ext4 defaults 0 2\n", 0o644)
+		r.AddFile("/etc/os-release", "ID=test\n", 0o644)
+		r.AddDir("/home", 0o755)
+	}
+	a.AddFile("/etc/hostname", "a\n", 0o644)
+	b.AddFile("/etc/hostname", "b\n", 0o644)
+	home.AddFile("/user/dir/file", "x\n", 0o644)
+	l := &Layout{Filesystems: []*Filesystem{
+		{Partition: 1, Type: "ext4", Label: "a", FS: a, Writable: true},
+		{Partition: 2, Type: "ext4", Label: "b", FS: b, Writable: true},
+		{Partition: 3, Type: "ext4", Label: "home", FS: home, Writable: true},
+	}}
+	gs, err := l.Guests()
+	if err != nil || len(gs) != 2 {
+		t.Fatalf("Guests: %d, %v", len(gs), err)
+	}
+	ga, gb := gs[0], gs[1]
+	if _, err := gb.Stat("/home/user/dir/file"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ga.RemoveAll("/home/user/dir"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ga.Symlink("/etc", "/home/user/dir", fs.Owner{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := gb.ReadFile("/home/user/dir/hostname"); err != nil || string(got) != "b\n" {
+		t.Fatalf("guest B through the new link: %q, %v; want its own /etc/hostname", got, err)
 	}
 }

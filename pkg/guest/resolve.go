@@ -114,7 +114,7 @@ func (g *Guest) resolve(p string, follow bool) (target, error) {
 			cur = next
 			break
 		}
-		if g.dirs[next] {
+		if g.dirsFresh() && g.dirs[next] {
 			// A directory already walked (not a symlink): no need to look
 			// again until the guest changes.
 			cur = next
@@ -176,14 +176,33 @@ const maxDirCache = 4096
 // symlink), so that later resolutions walk through it without a lookup.
 // Every change made through the Guest forgets everything (forgetDirs).
 func (g *Guest) rememberDir(p string) {
-	if g.dirs == nil || len(g.dirs) >= maxDirCache {
+	if !g.dirsFresh() || g.dirs == nil || len(g.dirs) >= maxDirCache {
 		g.dirs = map[string]bool{}
 	}
 	g.dirs[p] = true
 }
 
-// forgetDirs empties the directory cache; every change calls it first.
-func (g *Guest) forgetDirs() { g.dirs = nil }
+// dirsFresh drops the cache when a change was made through any guest of
+// the layout since it was filled, and reports whether it may be used.
+func (g *Guest) dirsFresh() bool {
+	if g.layout == nil {
+		return false
+	}
+	if g.dirsAt != g.layout.changes {
+		g.dirs, g.dirsAt = nil, g.layout.changes
+	}
+	return true
+}
+
+// forgetDirs empties the directory cache of every guest of the layout;
+// every change calls it first.
+func (g *Guest) forgetDirs() {
+	g.dirs = nil
+	if g.layout != nil {
+		g.layout.changes++
+		g.dirsAt = g.layout.changes
+	}
+}
 
 // hasTrailingSlash reports whether p ends in "/" after a name, which makes
 // the kernel require a directory.

@@ -41,6 +41,11 @@ type engineOpener func(f *Filesystem, dev partition.ReaderWriterAt, size int64, 
 type Layout struct {
 	Table       *partition.Table
 	Filesystems []*Filesystem
+
+	// changes counts the changes made through its guests; a guest's
+	// directory cache is stale when it was filled at another count
+	// (guests may share filesystems).
+	changes uint64
 }
 
 // Filesystem is one partition (or the whole partitionless disk) and what
