@@ -2,6 +2,7 @@ package qcow2_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -191,7 +192,7 @@ func testCrashes(t *testing.T, tc faultCase, mode faultMode) {
 				"L1 entries in use %d -> %d, refcount table entries %d -> %d", l1a, l1b, rta, rtb)
 		}
 	}
-	crashPath := filepath.Join(dir, "crash.qcow2")
+	jd := newJudge(t, filepath.Join(dir, "crash.qcow2"), before, after)
 	var sawBefore, sawAfter, leaks, tried int
 	for k := 0; k <= n; k++ {
 		if tc.long && !longTests() && k%6 != 0 && k < n-30 {
@@ -199,38 +200,32 @@ func testCrashes(t *testing.T, tc faultCase, mode faultMode) {
 		}
 		tried++
 		persisted, _ := runFaultSequence(t, dir, tc, orig, k, mode)
-		if err := os.WriteFile(crashPath, persisted, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, errOut, code := oracle.Run(t, "qemu-img", "check", "-U", crashPath)
-		switch code {
+		v := jd.of(persisted)
+		switch v.code {
 		case 0:
 		case 3:
 			leaks++
 		default:
-			t.Fatalf("crash at op %d of %d: qemu-img check exit %d\n%s%s", k, n, code, out, errOut)
+			t.Fatalf("crash at op %d of %d: qemu-img check exit %d\n%s", k, n, v.code, v.out)
 		}
-		got := qemuRaw(t, crashPath)
-		switch {
-		case bytes.Equal(got, after):
+		switch v.state {
+		case stateAfter:
 			sawAfter++
-		case bytes.Equal(got, before):
+		case stateBefore:
 			if sawAfter > 0 && mode.ordered {
 				t.Fatalf("crash at op %d of %d reads as before, an earlier crash point read as after", k, n)
 			}
 			sawBefore++
 		default:
-			i := firstDiff(got, after)
-			j := firstDiff(got, before)
 			t.Fatalf("crash at op %d of %d: the disk is neither the old nor the new one "+
-				"(differs from new at %d, from old at %d)", k, n, i, j)
+				"(differs from new at %d, from old at %d)", k, n, v.diffNew, v.diffOld)
 		}
 	}
 	if sawBefore == 0 || sawAfter == 0 {
 		t.Fatalf("crash points: %d read as before, %d as after; both must occur", sawBefore, sawAfter)
 	}
-	t.Logf("%d ops, %d crash points tried: %d old, %d new, %d with leaked clusters (exit 3)",
-		n, tried, sawBefore, sawAfter, leaks)
+	t.Logf("%d ops, %d crash points tried (%d distinct files judged): %d old, %d new, %d with leaked clusters (exit 3)",
+		n, tried, len(jd.seen), sawBefore, sawAfter, leaks)
 	for m, sum := range sums {
 		if got := fileSum(t, m); got != sum {
 			t.Errorf("backing file %s changed", filepath.Base(m))
@@ -298,3 +293,57 @@ func countTables(tb testing.TB, b []byte) (l1Used, rtUsed int) {
 // longTests reports whether the long variants run (IMGPREP_LONG=1, as make
 // test-long sets it).
 func longTests() bool { return os.Getenv("IMGPREP_LONG") == "1" }
+
+// The states a judged image can be in.
+const (
+	stateNeither = iota
+	stateBefore
+	stateAfter
+)
+
+// verdict is what qemu-img says about one image file.
+type verdict struct {
+	code             int    // qemu-img check's exit code
+	out              string // its output
+	state            int    // stateBefore, stateAfter or stateNeither
+	diffOld, diffNew int    // first differing byte, for stateNeither
+}
+
+// judge runs qemu-img check and convert -O raw on image contents, once per
+// distinct content (many crash points persist the same bytes), and says
+// whether the disk reads as before or after the sequence.
+type judge struct {
+	tb            testing.TB
+	path          string // where the contents are written for qemu-img
+	before, after []byte
+	seen          map[[32]byte]verdict
+}
+
+func newJudge(tb testing.TB, path string, before, after []byte) *judge {
+	return &judge{tb: tb, path: path, before: before, after: after, seen: map[[32]byte]verdict{}}
+}
+
+func (j *judge) of(img []byte) verdict {
+	j.tb.Helper()
+	key := sha256.Sum256(img)
+	if v, ok := j.seen[key]; ok {
+		return v
+	}
+	if err := os.WriteFile(j.path, img, 0o644); err != nil {
+		j.tb.Fatal(err)
+	}
+	out, errOut, code := oracle.Run(j.tb, "qemu-img", "check", "-U", j.path)
+	v := verdict{code: code, out: out + errOut}
+	if code == 0 || code == 3 {
+		switch got := qemuRaw(j.tb, j.path); {
+		case bytes.Equal(got, j.after):
+			v.state = stateAfter
+		case bytes.Equal(got, j.before):
+			v.state = stateBefore
+		default:
+			v.diffOld, v.diffNew = firstDiff(got, j.before), firstDiff(got, j.after)
+		}
+	}
+	j.seen[key] = v
+	return v
+}

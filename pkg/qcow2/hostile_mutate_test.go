@@ -18,7 +18,7 @@ import (
 )
 
 // mutants is how many mutated copies of each fixture are tried.
-const mutants = 300
+const mutants = 150
 
 // errHostGrowth is the capped file refusing to grow past its bound.
 var errHostGrowth = errors.New("test: the image file would grow past 64 MiB")
@@ -50,7 +50,7 @@ var _ storage.File = cappedFile{}
 // few random bytes changed is opened, read whole, opened for writing,
 // written (two clusters) and closed. Any error is fine; a panic, a call
 // taking more than 10 s, or more than 128 MiB allocated for a 4 MiB disk
-// is not. Seeded: 300 mutants of each of five fixtures, the bytes changed
+// is not. Seeded: 150 mutants of each of five fixtures, the bytes changed
 // drawn from the header (first 112 bytes) and the first clusters, where
 // qemu-img puts the refcount table and blocks and the L1 and L2 tables.
 func TestMutatedImagesNeverPanicHangOrBalloon(t *testing.T) {
@@ -169,7 +169,7 @@ func TestMutantsQemuCallsCleanStayClean(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(fi), 0x71))
 			dir := t.TempDir()
 			var clean, refused int
-			for m := range 40 {
+			for m := range 25 {
 				img := append([]byte(nil), orig...)
 				var changes []string
 				for range 1 + rng.IntN(2) {
@@ -255,7 +255,7 @@ func TestMutantsQemuCallsCleanStayClean(t *testing.T) {
 			if clean == 0 {
 				t.Fatal("no mutant was clean for qemu-img check; the test judged nothing")
 			}
-			t.Logf("40 mutants: %d clean for qemu-img, %d of those refused by us, %d read, written and still clean", clean, refused, clean-refused)
+			t.Logf("25 mutants: %d clean for qemu-img, %d of those refused by us, %d read, written and still clean", clean, refused, clean-refused)
 		})
 	}
 }
