@@ -5,6 +5,8 @@
 #      versus 1 GiB virtual size: the ratio shows the cost does not grow
 #      with the disk (only the L1 table does: 4096 entries versus 2);
 #      peer: qemu-io -r reading the same clusters of the 2 TiB image;
+#      Also Extents (the allocation map) of the whole disk, 2 TiB versus
+#      1 GiB; peer: qemu-img map --output=json of the 2 TiB image;
 #  (b) a full copy of a 64 MiB image with 50% data into a new qcow2 image
 #      (imgprep: image.Copy, which syncs once at the end) versus
 #      qemu-img convert -O qcow2, both with its
@@ -18,7 +20,7 @@ cd "$(dirname "$0")/../.."
 N=${N:-15}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-out=$(go test -run '^$' -bench '^BenchmarkQcow2(OpenRead|Copy|CreateOverlay)$' -benchtime "${BENCHTIME:-1s}" -benchmem ./pkg/qcow2)
+out=$(go test -run '^$' -bench '^BenchmarkQcow2(OpenRead|Copy|CreateOverlay|Extents)$' -benchtime "${BENCHTIME:-1s}" -benchmem ./pkg/qcow2)
 ns() { echo "$out" | awk -v b="$1" '$1 ~ "^"b"(-[0-9]+)?$" {print $3}'; }
 
 # median_ns CMD...: median wall time of N runs in ns.
@@ -43,6 +45,13 @@ row "imgprep open + read 4 clusters, 2 TiB sparse" "$s2"
 row "peer: qemu-io -r, same 4 reads, 2 TiB" "$q2"
 ratio "imgprep 2TiB/1GiB" "$s2" "$s1"
 ratio "imgprep/qemu-io (2 TiB)" "$s2" "$q2"
+e1=$(ns BenchmarkQcow2Extents/1GiB); e2=$(ns BenchmarkQcow2Extents/2TiB)
+qm=$(median_ns qemu-img map -U --output=json "$tmp/2t.qcow2")
+row "imgprep Extents of the whole disk, 1 GiB sparse" "$e1"
+row "imgprep Extents of the whole disk, 2 TiB sparse" "$e2"
+row "peer: qemu-img map --output=json, 2 TiB" "$qm"
+ratio "imgprep Extents 2TiB/1GiB" "$e2" "$e1"
+ratio "imgprep Extents/qemu-img map (2 TiB)" "$e2" "$qm"
 
 # (b)
 qemu-img create -q -f qcow2 "$tmp/src.qcow2" 64M
