@@ -233,6 +233,59 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 		exts = append(exts, s[headerV3Size:512])
 	}
 	writeCorpus(t, "FuzzHeaderExtensions", exts...)
+
+	// Table entries of every kind, valid and not, for each entry width.
+	type entry struct {
+		bits             uint8 // cluster_bits - 9
+		ext              bool
+		l1, word, bitmap uint64
+	}
+	comp := func(cb uint, off, sectors uint64) uint64 {
+		return entryCompressed | sectors<<(62-(cb-8)) | off
+	}
+	entries := []entry{
+		{7, false, entryCopied | 0x50000, entryCopied | 0x60000, 0},            // standard, COPIED
+		{7, false, 0x50000, 0x60000 | entryZero, 0},                            // preallocated zero
+		{7, false, 0, entryZero, 0},                                            // zero, no host
+		{7, false, 0x50001, 0x60100, 0},                                        // reserved bits
+		{7, false, 0x100, 0x200, 0},                                            // unaligned
+		{7, false, 0x8000, 0x8000, 0},                                          // in the header cluster
+		{7, false, 0, comp(16, 0x70123, 3), 0},                                 // compressed, 64 KiB
+		{0, false, 0, comp(9, 0x1234, 1), 0},                                   // compressed, 512 B
+		{3, false, 0, comp(12, 0x9876, 7), 0},                                  // compressed, 4 KiB
+		{12, false, 0, comp(21, 0x400000, 4095), 0},                            // compressed, 2 MiB
+		{7, true, entryCopied | 0xa0000, 0x70000, 0x0000ffff0000ffff},          // extended, overlapping
+		{7, true, entryCopied | 0xa0000, 0x70000, 0xffff00000000ffff},          // extended, alloc + zero
+		{7, true, 0, 0, 0xffffffff00000000},                                    // extended, all zero
+		{7, true, 0, 0, 0x1},                                                   // extended, alloc without host
+		{7, false, 0xffffffffffffffff, 0xffffffffffffffff, 0xffffffffffffffff}, // all ones
+	}
+	var lines []string
+	for _, e := range entries {
+		lines = append(lines, fmt.Sprintf("uint8(%d)\nbool(%v)\nuint64(%d)\nuint64(%d)\nuint64(%d)\n", e.bits, e.ext, e.l1, e.word, e.bitmap))
+	}
+	writeTypedCorpus(t, "FuzzL1L2Entries", lines...)
+	lines = lines[:0]
+	for order := 0; order <= maxRefcountOrder; order++ {
+		block := make([]byte, 64)
+		for i := range block {
+			block[i] = byte(i * 37)
+		}
+		lines = append(lines, fmt.Sprintf("uint8(%d)\n[]byte(%s)\nuint16(%d)\nuint64(%d)\n", order, strconv.Quote(string(block)), order*5+1, uint64(1)<<(1<<order)-1))
+	}
+	writeTypedCorpus(t, "FuzzRefcounts", lines...)
+}
+
+// writeTypedCorpus writes corpus files whose bodies are already encoded.
+func writeTypedCorpus(t *testing.T, name string, bodies ...string) {
+	t.Helper()
+	dir := filepath.Join("testdata", "fuzz", name)
+	os.MkdirAll(dir, 0o755)
+	for i, b := range bodies {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte("go test fuzz v1\n"+b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func writeCorpus(t *testing.T, name string, seeds ...[]byte) {
