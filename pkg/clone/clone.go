@@ -121,9 +121,9 @@ func Clone(ctx context.Context, template, dest string, opts Options) (res *Resul
 		}
 		err = createOverlay(f, h, res)
 	} else {
-		src, release := copySource(template, h)
-		err = image.Copy(ctx, f, src, image.CopyOptions{Format: outFormat, Progress: opts.Progress})
-		release()
+		// The handle reports its extents (down the backing chain), so
+		// Copy reads only data.
+		err = image.Copy(ctx, f, h, image.CopyOptions{Format: outFormat, Progress: opts.Progress})
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

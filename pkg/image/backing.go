@@ -181,7 +181,16 @@ type rawBacking struct {
 func (r *rawBacking) ReadAt(p []byte, off int64) (int, error) {
 	return readClamped(r.f, r.size, p, off)
 }
-func (r *rawBacking) Size() int64  { return r.size }
+func (r *rawBacking) Size() int64 { return r.size }
+
+// Extents maps the raw backing file's holes (see fileExtents), so that a
+// qcow2 image above it reports them as zero extents.
+func (r *rawBacking) Extents(off, length int64) ([]Extent, error) {
+	if off < 0 || length < 0 || off > r.size || length > r.size-off {
+		return nil, fmt.Errorf("%w: extents %d+%d of a %d-byte backing file", ErrOutOfRange, off, length, r.size)
+	}
+	return fileExtents(r.f, off, length), nil
+}
 func (r *rawBacking) Close() error { return r.f.Close() }
 
 // qcowBacking is a qcow2 backing file and the host file under it.
