@@ -1,19 +1,15 @@
 package sysprep_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/imgprep/imgprep/internal/fixture"
+	"github.com/imgprep/imgprep/internal/killtest"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/ops"
@@ -63,33 +59,8 @@ func loadPristine(tb testing.TB, name string) *pristine {
 func (p *pristine) layDown(tb testing.TB, dir string) string {
 	tb.Helper()
 	path := filepath.Join(dir, p.name)
-	writeSparse(tb, path, p.data)
+	killtest.WriteSparse(tb, path, p.data)
 	return path
-}
-
-// writeSparse writes data to path, leaving all-zero 64 KiB chunks as
-// holes.
-func writeSparse(tb testing.TB, path string, data []byte) {
-	tb.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	const chunk = 64 << 10
-	zero := make([]byte, chunk)
-	for off := 0; off < len(data); off += chunk {
-		b := data[off:min(off+chunk, len(data))]
-		if bytes.Equal(b, zero[:len(b)]) {
-			continue
-		}
-		if _, err := f.WriteAt(b, int64(off)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := f.Truncate(int64(len(data))); err != nil {
-		tb.Fatal(err)
-	}
 }
 
 // readImage returns the bytes of the image file at path.
@@ -102,68 +73,10 @@ func readImage(tb testing.TB, path string) []byte {
 	return b
 }
 
-// sameImage reports whether the file at path holds exactly want. It reads
-// only the file's data extents (SEEK_DATA/SEEK_HOLE) and checks that want
-// is zero in its holes: reading the holes of a sparse 64 MiB image costs
-// far more here than the whole run.
+// sameImage reports whether the file at path holds exactly want.
 func sameImage(tb testing.TB, path string, want []byte) bool {
 	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	size := st.Size()
-	if size != int64(len(want)) {
-		return false
-	}
-	var pos int64
-	for pos < size {
-		data, err := f.Seek(pos, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			data = size
-		} else if err != nil {
-			tb.Fatal(err)
-		}
-		if !allZero(want[pos:data]) {
-			return false
-		}
-		if data == size {
-			break
-		}
-		hole, err := f.Seek(data, unix.SEEK_HOLE)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		got := make([]byte, hole-data)
-		if _, err := f.ReadAt(got, data); err != nil {
-			tb.Fatal(err)
-		}
-		if !bytes.Equal(got, want[data:hole]) {
-			return false
-		}
-		pos = hole
-	}
-	return true
-}
-
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.NativeEndian.Uint64(b) != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return killtest.SameFile(tb, path, want)
 }
 
 // defaultOps is the default operation set, as `imgprep sysprep` runs it.
