@@ -23,11 +23,11 @@ func auditCommand(e env) *cli.Command {
 			"filesystem UUID or host name (warnings; --strict makes them errors). Exit 1 when any\n" +
 			"error-level identity is shared or an image cannot be read.",
 		OnUsageError: onUsageError,
-		Flags: append(append([]cli.Flag{
+		Flags: flagGroups([]cli.Flag{
 			formatFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "the report as one JSON object"},
 			&cli.BoolFlag{Name: "strict", Usage: "shared filesystem UUIDs and host names fail the audit too"},
-		}, backingFlags()...), batchFlags()...),
+		}, backingFlags(), batchFlags()),
 		Action: func(c *cli.Context) error { return auditAction(c, e) },
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -200,4 +201,53 @@ func failedExit(s batch.Summary, noun string) error {
 		msg = b.String()
 	}
 	return cli.Exit(msg, exitFailed)
+}
+
+// batchPrinter prints the items of a batch as they finish: each one's
+// JSON line with --json, else its human text unless --quiet; errors on
+// standard error; all above the live display. Run's observer calls it
+// one item at a time.
+type batchPrinter struct {
+	e       env
+	prog    *progress
+	asJSON  bool
+	quiet   bool
+	jsonErr error
+}
+
+// item prints the outcome o of one item, whose result is v (marshalled
+// with --json) and whose human text human writes.
+func (bp *batchPrinter) item(o batch.Outcome, v any, human func(w io.Writer)) {
+	var out, errOut bytes.Buffer
+	switch {
+	case bp.asJSON:
+		line, err := json.Marshal(v)
+		if err != nil && bp.jsonErr == nil {
+			bp.jsonErr = err
+		}
+		fmt.Fprintf(&out, "%s\n", line)
+	case !bp.quiet && o.Err == nil:
+		human(&out)
+	}
+	if o.Err != nil {
+		printError(&errOut, o.Err)
+	}
+	bp.prog.finished(o, bp.e, out.String(), errOut.String())
+}
+
+// end closes the live display, leaving its last line, and with --json
+// writes the summary line.
+func (bp *batchPrinter) end(sum batch.Summary) error {
+	if last := bp.prog.close(); last != "" {
+		fmt.Fprintln(bp.e.stdout, last)
+	}
+	if bp.jsonErr != nil {
+		return runError{bp.jsonErr}
+	}
+	if bp.asJSON {
+		if err := writeSummaryJSON(bp.e.stdout, sum); err != nil {
+			return runError{err}
+		}
+	}
+	return nil
 }

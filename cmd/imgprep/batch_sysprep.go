@@ -1,10 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
@@ -32,10 +31,9 @@ func runSysprepBatch(c *cli.Context, e env, images []string, opts sysprep.Option
 	dirs := c.StringSlice("clones-dir")
 	idx := clone.NewIndex()
 	jobs := batch.Jobs(c.Int("jobs"), len(images))
-	p := newProgress(e, !asJSON && !quiet && len(images) > 1, len(images), jobs, "images")
+	bp := &batchPrinter{e: e, prog: newProgress(e, !asJSON && !quiet && len(images) > 1, len(images), jobs, "images"), asJSON: asJSON, quiet: quiet}
 	reports := make([]*sysprep.Report, len(images))
-	var jsonErr error
-	obs := observer{start: p.started, finish: func(o batch.Outcome) {
+	obs := observer{start: bp.prog.started, finish: func(o batch.Outcome) {
 		rep := reports[o.Index]
 		if rep == nil {
 			rep = &sysprep.Report{Image: o.Item, DryRun: opts.DryRun, Operations: []string{}, Guests: []sysprep.GuestReport{}, Filesystems: []string{}}
@@ -44,21 +42,7 @@ func runSysprepBatch(c *cli.Context, e env, images []string, opts sysprep.Option
 			}
 			rep.Error = o.Err.Error()
 		}
-		var out, errOut bytes.Buffer
-		switch {
-		case asJSON:
-			line, err := json.Marshal(rep)
-			if err != nil {
-				jsonErr = err
-			}
-			fmt.Fprintf(&out, "%s\n", line)
-		case !quiet && o.Err == nil:
-			printReport(&out, rep, verbose)
-		}
-		if o.Err != nil {
-			printError(&errOut, o.Err)
-		}
-		p.finished(o, e, out.String(), errOut.String())
+		bp.item(o, rep, func(w io.Writer) { printReport(w, rep, verbose) })
 	}}
 	sum := batch.Run(c.Context, images, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {
 		if protect {
@@ -70,16 +54,8 @@ func runSysprepBatch(c *cli.Context, e env, images []string, opts sysprep.Option
 		reports[s.Index] = rep
 		return err
 	})
-	if last := p.close(); last != "" {
-		fmt.Fprintln(e.stdout, last)
-	}
-	if jsonErr != nil {
-		return runError{jsonErr}
-	}
-	if asJSON {
-		if err := writeSummaryJSON(e.stdout, sum); err != nil {
-			return runError{err}
-		}
+	if err := bp.end(sum); err != nil {
+		return err
 	}
 	if sum.Failed > 0 {
 		return failedExit(sum, "images")

@@ -1,10 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -14,9 +13,6 @@ import (
 	"github.com/imgprep/imgprep/pkg/clone"
 	"github.com/imgprep/imgprep/pkg/customize"
 	"github.com/imgprep/imgprep/pkg/ops"
-	"github.com/imgprep/imgprep/pkg/ops/catalog"
-	"github.com/imgprep/imgprep/pkg/ops/machineid"
-	"github.com/imgprep/imgprep/pkg/ops/netdata"
 )
 
 func cloneCommand(e env) *cli.Command {
@@ -28,7 +24,7 @@ func cloneCommand(e env) *cli.Command {
 		Description: "Creates each clone, then runs sysprep's operations on it (never on the template,\n" +
 			"which is only read). A clone that fails is removed; the others go on.",
 		OnUsageError: onUsageError,
-		Flags: append([]cli.Flag{
+		Flags: flagGroups([]cli.Flag{
 			formatFlag(),
 			&cli.BoolFlag{Name: "linked", Usage: "qcow2 overlays whose backing file is the template"},
 			&cli.BoolFlag{Name: "full", Usage: "independent sparse copies (the default)"},
@@ -44,59 +40,20 @@ func cloneCommand(e env) *cli.Command {
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "clones made at once (default: the number of CPUs)"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per clone as it finishes, then a summary"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"},
-		}, append(backingFlags(), cloneOpFlags()...)...),
+		}, backingFlags(), identityOpFlags(identityFlagText{modeNote: "; not with --machine-id random", claimTarget: " into each clone"})),
 		Action: func(c *cli.Context) error { return cloneAction(c, e, custom) },
 	})
-}
-
-// cloneOpFlags are sysprep's options of the machine-id and netdata
-// operations, for the clones' sysprep.
-func cloneOpFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "machine-id-mode", Value: "empty", Usage: "machine-id: 'empty' or 'uninitialized' (first boot); not with --machine-id random"},
-		&cli.StringFlag{Name: "netdata-claim-token", EnvVars: []string{"IMGPREP_NETDATA_CLAIM_TOKEN"},
-			Usage: "netdata: write claim.conf into each clone with this claim token (the environment keeps it out of ps)"},
-		&cli.StringFlag{Name: "netdata-claim-rooms", Usage: "netdata: comma list of room IDs for claim.conf"},
-		&cli.StringFlag{Name: "netdata-claim-url", Value: netdata.DefaultURL, Usage: "netdata: claim URL"},
-		&cli.StringFlag{Name: "netdata-claim-proxy", Usage: "netdata: proxy for claiming"},
-		&cli.BoolFlag{Name: "netdata-claim-insecure", Usage: "netdata: skip TLS verification when claiming"},
-	}
 }
 
 // cloneOperations selects the clones' operations as sysprep does: the
 // catalogue with its options, then the customizations in command-line
 // order.
 func cloneOperations(c *cli.Context, custom *customizations) ([]ops.Operation, error) {
-	mode, err := machineid.ParseMode(c.String("machine-id-mode"))
-	if err != nil {
-		return nil, usagef("--machine-id-mode: %v", err)
-	}
 	if c.IsSet("machine-id-mode") && c.String("machine-id") != "" {
 		return nil, usagef("--machine-id-mode and --machine-id: the clone's machine-id is either left for first boot or set, not both")
 	}
-	cfg := catalog.Config{MachineID: machineid.Options{Mode: mode}}
-	if tok := c.String("netdata-claim-token"); tok != "" {
-		cl := &netdata.Claim{Token: tok, Rooms: c.String("netdata-claim-rooms"), URL: c.String("netdata-claim-url"),
-			Proxy: c.String("netdata-claim-proxy"), Insecure: c.Bool("netdata-claim-insecure")}
-		if err := cl.Validate(); err != nil {
-			return nil, usagef("--netdata-claim-*: %v", err)
-		}
-		cfg.Netdata.Claim = cl
-	} else {
-		for _, f := range []string{"netdata-claim-rooms", "netdata-claim-proxy", "netdata-claim-insecure"} {
-			if c.IsSet(f) {
-				return nil, usagef("--%s needs --netdata-claim-token", f)
-			}
-		}
-	}
-	if err := applyOpFlags(c, &cfg); err != nil {
-		return nil, err
-	}
-	selected, err := catalog.Select(catalog.All(cfg), c.StringSlice("operations"), c.String("enable"))
+	selected, err := selectOperations(c, custom)
 	if err != nil {
-		return nil, usageError{err}
-	}
-	if err := checkOpFlags(c, selected); err != nil {
 		return nil, err
 	}
 	for _, s := range custom.steps {
@@ -104,7 +61,7 @@ func cloneOperations(c *cli.Context, custom *customizations) ([]ops.Operation, e
 			return nil, usagef("--hostname and --hostname-pattern: give each clone its name with --hostname-pattern only")
 		}
 	}
-	return append(selected, custom.operations()...), nil
+	return selected, nil
 }
 
 // clonePlan is what the command line asks for.
@@ -233,25 +190,11 @@ func cloneAction(c *cli.Context, e env, custom *customizations) error {
 	asJSON, quiet := c.Bool("json"), c.Bool("quiet")
 	jobs := batch.Jobs(c.Int("jobs"), len(p.dests))
 	prog := newProgress(e, !asJSON && !quiet, len(p.dests), jobs, "clones")
+	bp := &batchPrinter{e: e, prog: prog, asJSON: asJSON, quiet: quiet}
 	results := make([]*clone.Result, len(p.dests))
-	var jsonErr error
 	obs := observer{start: prog.started, finish: func(o batch.Outcome) {
-		var out, errOut bytes.Buffer
 		r := results[o.Index]
-		switch {
-		case asJSON:
-			line, err := json.Marshal(r)
-			if err != nil {
-				jsonErr = err
-			}
-			fmt.Fprintf(&out, "%s\n", line)
-		case !quiet && o.Err == nil:
-			fmt.Fprintln(&out, cloneLine(p.template, r))
-		}
-		if o.Err != nil {
-			printError(&errOut, o.Err)
-		}
-		prog.finished(o, e, out.String(), errOut.String())
+		bp.item(o, r, func(w io.Writer) { fmt.Fprintln(w, cloneLine(p.template, r)) })
 	}}
 	sum := batch.Run(c.Context, p.dests, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {
 		opts := p.opts
@@ -275,16 +218,8 @@ func cloneAction(c *cli.Context, e env, custom *customizations) error {
 		results[s.Index] = r
 		return err
 	})
-	if last := prog.close(); last != "" {
-		fmt.Fprintln(e.stdout, last)
-	}
-	if jsonErr != nil {
-		return runError{jsonErr}
-	}
-	if asJSON {
-		if err := writeSummaryJSON(e.stdout, sum); err != nil {
-			return runError{err}
-		}
+	if err := bp.end(sum); err != nil {
+		return err
 	}
 	if path := c.String("manifest"); path != "" {
 		m := clone.Manifest{Template: p.template, Mode: p.opts.Mode, Clones: []clone.Result{}, Failures: sum.Failures}

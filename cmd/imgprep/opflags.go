@@ -8,7 +8,77 @@ import (
 	"github.com/imgprep/imgprep/pkg/ops"
 	"github.com/imgprep/imgprep/pkg/ops/accounts"
 	"github.com/imgprep/imgprep/pkg/ops/catalog"
+	"github.com/imgprep/imgprep/pkg/ops/machineid"
+	"github.com/imgprep/imgprep/pkg/ops/netdata"
 )
+
+// flagGroups joins groups of options in order.
+func flagGroups(groups ...[]cli.Flag) []cli.Flag {
+	var out []cli.Flag
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// identityFlagText words the machine-id and netdata options for one
+// command.
+type identityFlagText struct {
+	modeNote    string // appended to --machine-id-mode's usage
+	claimTarget string // where claim.conf is written, after "write claim.conf"
+}
+
+// identityOpFlags are the options of the machine-id and netdata
+// operations, shared by sysprep and clone.
+func identityOpFlags(text identityFlagText) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "machine-id-mode", Value: "empty", Usage: "machine-id: 'empty' or 'uninitialized' (first boot)" + text.modeNote},
+		&cli.StringFlag{Name: "netdata-claim-token", EnvVars: []string{"IMGPREP_NETDATA_CLAIM_TOKEN"},
+			Usage: "netdata: write claim.conf" + text.claimTarget + " with this claim token (the environment keeps it out of ps)"},
+		&cli.StringFlag{Name: "netdata-claim-rooms", Usage: "netdata: comma list of room IDs for claim.conf"},
+		&cli.StringFlag{Name: "netdata-claim-url", Value: netdata.DefaultURL, Usage: "netdata: claim URL"},
+		&cli.StringFlag{Name: "netdata-claim-proxy", Usage: "netdata: proxy for claiming"},
+		&cli.BoolFlag{Name: "netdata-claim-insecure", Usage: "netdata: skip TLS verification when claiming"},
+	}
+}
+
+// selectOperations reads the operations' options (identityOpFlags,
+// opFlags), selects from the catalogue with --operations and --enable,
+// refuses options of operations not selected, and appends the
+// customizations in command-line order: what sysprep runs on an image
+// and clone on each clone.
+func selectOperations(c *cli.Context, custom *customizations) ([]ops.Operation, error) {
+	mode, err := machineid.ParseMode(c.String("machine-id-mode"))
+	if err != nil {
+		return nil, usagef("--machine-id-mode: %v", err)
+	}
+	cfg := catalog.Config{MachineID: machineid.Options{Mode: mode}}
+	if tok := c.String("netdata-claim-token"); tok != "" {
+		cl := &netdata.Claim{Token: tok, Rooms: c.String("netdata-claim-rooms"), URL: c.String("netdata-claim-url"),
+			Proxy: c.String("netdata-claim-proxy"), Insecure: c.Bool("netdata-claim-insecure")}
+		if err := cl.Validate(); err != nil {
+			return nil, usagef("--netdata-claim-*: %v", err)
+		}
+		cfg.Netdata.Claim = cl
+	} else {
+		for _, f := range []string{"netdata-claim-rooms", "netdata-claim-proxy", "netdata-claim-insecure"} {
+			if c.IsSet(f) {
+				return nil, usagef("--%s needs --netdata-claim-token", f)
+			}
+		}
+	}
+	if err := applyOpFlags(c, &cfg); err != nil {
+		return nil, err
+	}
+	selected, err := catalog.Select(catalog.All(cfg), c.StringSlice("operations"), c.String("enable"))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if err := checkOpFlags(c, selected); err != nil {
+		return nil, err
+	}
+	return append(selected, custom.operations()...), nil
+}
 
 // opFlags are the options of the catalogue's operations beyond
 // machine-id and netdata.

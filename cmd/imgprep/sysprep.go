@@ -8,9 +8,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/imgprep/imgprep/pkg/ops/catalog"
-	"github.com/imgprep/imgprep/pkg/ops/machineid"
-	"github.com/imgprep/imgprep/pkg/ops/netdata"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -43,7 +40,7 @@ func sysprepCommand(e env) *cli.Command {
 		Description: "Runs the selected operations (see list-operations) on every guest of each image,\n" +
 			"then commits all changes at once. A failure leaves that image byte-identical.",
 		OnUsageError: onUsageError,
-		Flags: append([]cli.Flag{
+		Flags: flagGroups([]cli.Flag{
 			formatFlag(),
 			&cli.StringSliceFlag{Name: "operations", Usage: "operations to run: comma list, 'defaults', 'all', '-name' removes (repeatable)"},
 			&cli.StringFlag{Name: "enable", Usage: "run exactly these operations (comma list)"},
@@ -51,14 +48,7 @@ func sysprepCommand(e env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "one JSON report per image on stdout, one line each"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print the filesystem of each change and the bytes written"},
-			&cli.StringFlag{Name: "machine-id-mode", Value: "empty", Usage: "machine-id: 'empty' or 'uninitialized' (first boot)"},
-			&cli.StringFlag{Name: "netdata-claim-token", EnvVars: []string{"IMGPREP_NETDATA_CLAIM_TOKEN"},
-				Usage: "netdata: write claim.conf with this claim token (the environment keeps it out of ps)"},
-			&cli.StringFlag{Name: "netdata-claim-rooms", Usage: "netdata: comma list of room IDs for claim.conf"},
-			&cli.StringFlag{Name: "netdata-claim-url", Value: netdata.DefaultURL, Usage: "netdata: claim URL"},
-			&cli.StringFlag{Name: "netdata-claim-proxy", Usage: "netdata: proxy for claiming"},
-			&cli.BoolFlag{Name: "netdata-claim-insecure", Usage: "netdata: skip TLS verification when claiming"},
-		}, append(append(backingFlags(), batchFlags()...), protectFlags()...)...),
+		}, identityOpFlags(identityFlagText{}), backingFlags(), batchFlags(), protectFlags()),
 		Action: func(c *cli.Context) error { return sysprepAction(c, e, custom) },
 	})
 }
@@ -74,37 +64,11 @@ func sysprepAction(c *cli.Context, e env, custom *customizations) error {
 	if err := checkFormat(c); err != nil {
 		return err
 	}
-	mode, err := machineid.ParseMode(c.String("machine-id-mode"))
-	if err != nil {
-		return usagef("--machine-id-mode: %v", err)
-	}
-	cfg := catalog.Config{MachineID: machineid.Options{Mode: mode}}
-	if tok := c.String("netdata-claim-token"); tok != "" {
-		cl := &netdata.Claim{Token: tok, Rooms: c.String("netdata-claim-rooms"), URL: c.String("netdata-claim-url"),
-			Proxy: c.String("netdata-claim-proxy"), Insecure: c.Bool("netdata-claim-insecure")}
-		if err := cl.Validate(); err != nil {
-			return usagef("--netdata-claim-*: %v", err)
-		}
-		cfg.Netdata.Claim = cl
-	} else {
-		for _, f := range []string{"netdata-claim-rooms", "netdata-claim-proxy", "netdata-claim-insecure"} {
-			if c.IsSet(f) {
-				return usagef("--%s needs --netdata-claim-token", f)
-			}
-		}
-	}
-	if err := applyOpFlags(c, &cfg); err != nil {
-		return err
-	}
-	selected, err := catalog.Select(catalog.All(cfg), c.StringSlice("operations"), c.String("enable"))
-	if err != nil {
-		return usageError{err}
-	}
-	if err := checkOpFlags(c, selected); err != nil {
-		return err
-	}
 	// Customizations run after the operations, in command-line order.
-	selected = append(selected, custom.operations()...)
+	selected, err := selectOperations(c, custom)
+	if err != nil {
+		return err
+	}
 	if len(selected) == 0 {
 		return usagef("no operations selected (see imgprep list-operations)")
 	}
