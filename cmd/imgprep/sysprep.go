@@ -92,6 +92,13 @@ func printReport(w io.Writer, r *sysprep.Report, verbose bool) {
 		verb = "dry run, nothing written"
 	}
 	fmt.Fprintf(w, "%s (%s): %s in %s\n", r.Image, r.Format, verb, formatMS(r.DurationMS))
+	// The operation and action columns are as wide as their longest
+	// entry in this report.
+	opWidth, actWidth := 0, 0
+	for _, ch := range changes {
+		opWidth = max(opWidth, len(ch.Operation))
+		actWidth = max(actWidth, len(ch.Action))
+	}
 	for _, g := range r.Guests {
 		os := ""
 		if g.OS != "" {
@@ -102,7 +109,7 @@ func printReport(w io.Writer, r *sysprep.Report, verbose bool) {
 			fmt.Fprintf(w, "    nothing to change\n")
 		}
 		for _, ch := range g.Changes {
-			line := fmt.Sprintf("    %-11s %-9s %s", ch.Operation, ch.Action, ch.Path)
+			line := fmt.Sprintf("    %-*s %-*s %s", opWidth, ch.Operation, actWidth, ch.Action, ch.Path)
 			if ch.Detail != "" {
 				line += " (" + ch.Detail + ")"
 			}
