@@ -24,6 +24,9 @@ import (
 type chainFixture struct {
 	name    string   // the image under test
 	members []string // backing files, base first
+	// preallocated: every cluster is allocated (preallocation=metadata),
+	// so no extent need read as zero.
+	preallocated bool
 }
 
 // readFixtures are every readable qcow2 fixture made by gen.d/qcow2.sh.
@@ -46,6 +49,8 @@ var readFixtures = []chainFixture{
 	{name: "qcow2-extl2-top.qcow2", members: []string{"qcow2-chain-base.qcow2"}},
 	{name: "qcow2-v2-top.qcow2", members: []string{"qcow2-chain-base.qcow2"}},
 	{name: "qcow2-comp-top.qcow2", members: []string{"qcow2-chain-base.qcow2"}},
+	{name: "qcow2-prealloc.qcow2", preallocated: true},
+	{name: "qcow2-rc1.qcow2"},
 }
 
 // place decompresses the fixture and its chain into dir and returns the

@@ -39,6 +39,9 @@
 #                         (version 2 has no zero flag)
 #   qcow2-comp-top.qcow2  convert -c -B qcow2-chain-base.qcow2: compressed
 #                         clusters where the data differs from the backing file
+#   qcow2-prealloc.qcow2  preallocation=metadata (all clusters allocated),
+#                         then two qemu-io writes
+#   qcow2-rc1.qcow2       refcount_bits=1
 #   qcow2-snapshot.qcow2  internal snapshot snap1 (its date fields fixed to
 #                         SOURCE_DATE_EPOCH), then more writes after it so
 #                         clusters shared with the snapshot get copied
@@ -219,6 +222,12 @@ qio qcow2-v2-top.qcow2 qcow2 \
   "write -P 0xa2 3M 8k"
 # Compressed clusters over a backing file (convert -c -B).
 conv "$tmp/p4m-comp.raw" qcow2-comp-top.qcow2 -c -B qcow2-chain-base.qcow2 -F qcow2
+
+# Preallocated metadata: every L2 entry allocated, clusters read as zeros.
+qemu-img create -q -f qcow2 -o preallocation=metadata qcow2-prealloc.qcow2 4M
+qio qcow2-prealloc.qcow2 qcow2 "write -P 0xb1 100k 8k" "write -P 0xb2 3M 64k"
+# One-bit refcounts (refcount_order 0).
+conv "$tmp/p4m.raw" qcow2-rc1.qcow2 -o refcount_bits=1
 
 # An internal snapshot, then writes after it.
 conv "$tmp/p4m.raw" qcow2-snapshot.qcow2
