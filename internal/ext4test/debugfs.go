@@ -249,7 +249,7 @@ func parseLsP(line string) (lsEntry, bool) {
 var (
 	statLinks = regexp.MustCompile(`(?m)^Links: (\d+)`)
 	statSize  = regexp.MustCompile(`(?m)^User:.*\sSize: (\d+)`)
-	statTime  = regexp.MustCompile(`(?m)^\s*(a|c|m)time: 0x([0-9a-f]+)(?::([0-9a-f]+))?`)
+	statTime  = regexp.MustCompile(`(?m)^\s*(a|c|m|cr)time: 0x([0-9a-f]+)(?::([0-9a-f]+))?`)
 	statDev   = regexp.MustCompile(`(?m)^Device major/minor number: (\d+):(\d+)`)
 	statFast  = regexp.MustCompile(`(?m)^Fast link dest: "(.*)"$`)
 	statMap   = regexp.MustCompile(`(?m)^(BLOCKS|EXTENTS):`)
@@ -284,6 +284,8 @@ func parseStat(e *Entry, out string) error {
 			e.Ctime = t
 		case "m":
 			e.Mtime = t
+		case "cr":
+			e.Crtime = t
 		}
 	}
 	if e.Type == fs.TypeChar || e.Type == fs.TypeBlock {

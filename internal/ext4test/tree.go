@@ -28,6 +28,9 @@ type Entry struct {
 	Atime time.Time
 	Mtime time.Time
 	Ctime time.Time
+	// Crtime is the creation time; zero when the inode has none (128-byte
+	// inodes, or an i_extra_isize too small to hold it).
+	Crtime time.Time
 	// SHA256 is the hex digest of a regular file's contents.
 	SHA256 string
 	// Target is a symlink's target.
@@ -124,6 +127,7 @@ const (
 	FieldAtime  = "atime"
 	FieldMtime  = "mtime"
 	FieldCtime  = "ctime"
+	FieldCrtime = "crtime"
 	FieldData   = "content"
 	FieldTarget = "target"
 	FieldXattrs = "xattrs"
@@ -148,6 +152,7 @@ func Compare(a, b Entry) []string {
 	add(!a.Atime.Equal(b.Atime), FieldAtime)
 	add(!a.Mtime.Equal(b.Mtime), FieldMtime)
 	add(!a.Ctime.Equal(b.Ctime), FieldCtime)
+	add(!a.Crtime.Equal(b.Crtime), FieldCrtime)
 	add(a.SHA256 != b.SHA256 || (a.BlockMap != "" && b.BlockMap != "" && a.BlockMap != b.BlockMap), FieldData)
 	add(a.Target != b.Target, FieldTarget)
 	add(!sameXattrs(a.Xattrs, b.Xattrs), FieldXattrs)
@@ -196,6 +201,8 @@ func (e Entry) Describe(fields []string) string {
 			fmt.Fprintf(&b, "mtime=%s", e.Mtime.UTC().Format(time.RFC3339Nano))
 		case FieldCtime:
 			fmt.Fprintf(&b, "ctime=%s", e.Ctime.UTC().Format(time.RFC3339Nano))
+		case FieldCrtime:
+			fmt.Fprintf(&b, "crtime=%s", e.Crtime.UTC().Format(time.RFC3339Nano))
 		case FieldData:
 			fmt.Fprintf(&b, "sha256=%.12s", e.SHA256)
 		case FieldTarget:
@@ -270,7 +277,7 @@ func entryFS(r fs.ReadTree, p string, maxRead int64) (Entry, error) {
 	}
 	e := Entry{
 		Path: p, Ino: a.Ino, Type: a.Type(), Mode: a.Mode, UID: a.UID, GID: a.GID,
-		Size: a.Size, Nlink: a.Nlink, Atime: a.Atime, Mtime: a.Mtime, Ctime: a.Ctime,
+		Size: a.Size, Nlink: a.Nlink, Atime: a.Atime, Mtime: a.Mtime, Ctime: a.Ctime, Crtime: a.Crtime,
 	}
 	if e.Type == fs.TypeChar || e.Type == fs.TypeBlock {
 		e.Rdev = a.Rdev

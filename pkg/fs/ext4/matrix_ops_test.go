@@ -397,7 +397,7 @@ func sessionOp() writeOp {
 			changed(&e, "/data/mib", fSize, fData, fMtime)
 			changed(&e, "/etc/ssh", fNlink)
 			changed(&e, "/var/lib/dbus/machine-id", fIno)
-			e.May["/var/lib/dbus/machine-id"] = []string{fAtime, fMtime, ext4test.FieldCtime}
+			e.May["/var/lib/dbus/machine-id"] = []string{fAtime, fMtime, ext4test.FieldCtime, ext4test.FieldCrtime}
 			parentMay(&e, "/etc/ssh/new", "/data/refill", "/var/lib/dbus/machine-id")
 			return e
 		},
