@@ -294,10 +294,7 @@ func commonOps() []writeOp {
 			func(f *ext4.FS) error { return f.Chmod("/dir/a", 0o1700) }, fMode),
 		attrOp("Chown/changes uid and gid, including the high 16 bits", "/etc/hostname",
 			func(f *ext4.FS) error { return f.Chown("/etc/hostname", fs.Owner{UID: 70000, GID: 80000}) }, fUID, fGID),
-		attrOp("Utimes/sets atime and mtime", "/etc/hostname",
-			func(f *ext4.FS) error {
-				return f.Utimes("/etc/hostname", fs.Times{Atime: time.Unix(1600000000, 0), Mtime: time.Unix(1650000000, 5000)})
-			}, fAtime, fMtime),
+		utimesOp(),
 
 		renameOp("Rename/within the same directory keeps the inode", "/etc/hostname", "/etc/hostname.old"),
 		renameOp("Rename/to another directory", "/data/one", "/tmp/one"),
@@ -461,6 +458,29 @@ func mknodOp(name, p string, mode, rdev uint32) writeOp {
 			}
 		},
 	}
+}
+
+// utimesOp sets atime and mtime; the nanoseconds survive only where the
+// inode has extra time fields.
+func utimesOp() writeOp {
+	op := attrOp("Utimes/sets atime and mtime", "/etc/hostname",
+		func(f *ext4.FS) error {
+			return f.Utimes("/etc/hostname", fs.Times{Atime: time.Unix(1600000000, 0), Mtime: time.Unix(1650000000, 5000)})
+		}, fAtime, fMtime)
+	ctimeIsNow := op.verify
+	op.verify = func(t *testing.T, img string, b, a ext4test.Tree) {
+		ctimeIsNow(t, img, b, a)
+		e := a["/etc/hostname"]
+		// An inode with a crtime has the extra time fields.
+		ns := 5000
+		if e.Crtime.IsZero() {
+			ns = 0
+		}
+		if e.Atime.Unix() != 1600000000 || e.Mtime.Unix() != 1650000000 || e.Mtime.Nanosecond() != ns {
+			t.Errorf("atime %v, mtime %v; want 1600000000 and 1650000000 + %d ns", e.Atime, e.Mtime, ns)
+		}
+	}
+	return op
 }
 
 // attrOp changes fields of the inode at p (every name shows it); the ctime

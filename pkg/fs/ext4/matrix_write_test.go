@@ -240,6 +240,8 @@ func metadataOps() []writeOp {
 		"Rename/a directory to another directory updates '..' and both parents' links_count":                        true,
 		"Rename/replacing an existing file frees the replaced inode":                                                true,
 		"Link/a new hard link bumps links_count":                                                                    true,
+		"Chown/changes uid and gid, including the high 16 bits":                                                     true,
+		"Utimes/sets atime and mtime":                                                                               true,
 		"Session/a sysprep-like sequence of calls, then a second session on the same image":                         true,
 		"WriteFile/overwriting with more data than the free space fails with ErrNoSpace and keeps the old contents": true,
 	}
