@@ -48,6 +48,9 @@ var hostileCases = []struct {
 	{"qcow2-hostile-backingname.qcow2", "the backing file name is at most 1023 bytes, inside the header cluster", refuseAtOpen, qcow2.ErrCorrupt},
 	{"qcow2-hostile-hdrlen.qcow2", "header_length must fit the header cluster", refuseAtOpen, qcow2.ErrCorrupt},
 	{"qcow2-hostile-comppast.qcow2", "compressed data lies inside the image file", refuseOpenOrRead, qcow2.ErrCorrupt},
+	{"qcow2-hostile-dirty.qcow2", "incompatible bit 0: refcounts may be stale until repaired", refuseWrite, qcow2.ErrDirty},
+	{"qcow2-hostile-bitmaps.qcow2", "persistent bitmaps (autoclear bit 0) would go stale under writes", refuseWrite, qcow2.ErrBitmaps},
+	{"qcow2-hostile-extdata.qcow2", "incompatible bit 2: the data lives in an external file", refuseAtOpen, qcow2.ErrExternalData},
 }
 
 // hostileMemLimit bounds what opening and reading one hostile image may

@@ -69,6 +69,9 @@
 #   qcow2-hostile-l2onrt.qcow2    L1[0] -> the refcount table's cluster as L2
 #                                 (both: writes must be refused, or must not
 #                                 free or overwrite the metadata)
+#   qcow2-hostile-dirty.qcow2     incompatible bit 0 (dirty)  -> reads; ErrDirty for write
+#   qcow2-hostile-bitmaps.qcow2   persistent bitmap b0        -> reads; ErrBitmaps for write
+#   qcow2-hostile-extdata.qcow2   external data file          -> ErrExternalData at Open
 #   qcow2-hostile-loop-a.qcow2 <-> qcow2-hostile-loop-b.qcow2  backing loop
 #                                                            -> error, no stack overflow
 #   qcow2-hostile-clusterbits.qcow2 cluster_bits = 40        -> ErrCorrupt at Open
@@ -275,6 +278,15 @@ d=$(( $(rbe "$tmp/h.qcow2" "$l2" 8) & 0x00fffffffffffe00 ))
 hostile datarc0;     be qcow2-hostile-datarc0.qcow2 $((rb + 2 * (d >> 16))) 2 0
 hostile dataonl1;    be qcow2-hostile-dataonl1.qcow2 "$l2" 8 $((0x8000000000000000 | l1))
 hostile l2onrt;      be qcow2-hostile-l2onrt.qcow2 "$l1" 8 $((0x8000000000000000 | rt))
+
+hostile dirty;       be qcow2-hostile-dirty.qcow2 72 8 0x1
+# A persistent dirty bitmap (autoclear bit 0 and the bitmaps extension).
+cp "$tmp/h.qcow2" qcow2-hostile-bitmaps.qcow2
+qemu-img bitmap -q --add qcow2-hostile-bitmaps.qcow2 b0 2>/dev/null || qemu-img bitmap --add qcow2-hostile-bitmaps.qcow2 b0
+# An external data file (incompatible bit 2); the data file itself is not
+# committed.
+( cd "$tmp" && qemu-img create -q -f qcow2 -o data_file=ext.raw ext.qcow2 1M )
+cp "$tmp/ext.qcow2" qcow2-hostile-extdata.qcow2
 
 # A backing loop: a -> b -> a.
 qemu-img create -q -f qcow2 qcow2-hostile-loop-a.qcow2 1M
