@@ -1,6 +1,7 @@
 package qcow2_test
 
 import (
+	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -15,6 +16,7 @@ import (
 	limaqcow2 "github.com/lima-vm/go-qcow2reader/image/qcow2"
 
 	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/qcow2"
 )
 
 // limaZstd registers a zstd decompressor with go-qcow2reader, which has
@@ -148,5 +150,93 @@ func TestReadParitySnapshotIsNotActive(t *testing.T) {
 	active := readAll(t, img, img.Size())
 	if string(snap) == string(active) {
 		t.Fatal("the active disk reads like the snapshot: the fixture's later writes are missing")
+	}
+}
+
+// qemuInfo is the part of qemu-img info --output=json that Info reports.
+type qemuInfo struct {
+	VirtualSize    int64  `json:"virtual-size"`
+	ClusterSize    int    `json:"cluster-size"`
+	BackingFile    string `json:"backing-filename"`
+	BackingFormat  string `json:"backing-filename-format"`
+	Dirty          bool   `json:"dirty-flag"`
+	Snapshots      []any  `json:"snapshots"`
+	FormatSpecific struct {
+		Data struct {
+			Compat          string `json:"compat"`
+			CompressionType string `json:"compression-type"`
+			LazyRefcounts   bool   `json:"lazy-refcounts"`
+			RefcountBits    int    `json:"refcount-bits"`
+			Corrupt         bool   `json:"corrupt"`
+			ExtendedL2      bool   `json:"extended-l2"`
+			Bitmaps         []any  `json:"bitmaps"`
+		} `json:"data"`
+	} `json:"format-specific"`
+}
+
+// TestInfoMatchesQemuImgInfo: the header facts (qcow2.rst "Header") as
+// qemu-img info --output=json reports them, for every readable fixture and
+// the hostile ones that open read-only (dirty, corrupt bit, bitmaps).
+func TestInfoMatchesQemuImgInfo(t *testing.T) {
+	oracle.Require(t, "qemu-img")
+	fixtures := append([]chainFixture(nil), readFixtures...)
+	for _, name := range []string{"qcow2-hostile-dirty.qcow2", "qcow2-hostile-corruptbit.qcow2", "qcow2-hostile-bitmaps.qcow2"} {
+		fixtures = append(fixtures, chainFixture{name: name})
+	}
+	for _, fx := range fixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path, _ := fx.place(t, dir)
+			out, errOut, code := oracle.Run(t, "qemu-img", "info", "-U", "--output=json", path)
+			if code != 0 {
+				t.Fatalf("qemu-img info: %s", errOut)
+			}
+			var q qemuInfo
+			if err := json.Unmarshal([]byte(out), &q); err != nil {
+				t.Fatalf("qemu-img info output: %v", err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			st, _ := f.Stat()
+			img, err := qcow2.Open(f, st.Size(), qcow2.Options{ReadOnly: true, Name: fx.name,
+				Backing: newResolver(t, dir, 16).open})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer img.Close()
+			info := img.Info()
+			qd := q.FormatSpecific.Data
+			version := map[string]int{"0.10": 2, "1.1": 3}[qd.Compat]
+			compression := map[string]string{"zlib": "deflate", "zstd": "zstd"}[qd.CompressionType]
+			if qd.Compat == "0.10" {
+				compression = "deflate"
+			}
+			for _, c := range []struct {
+				field     string
+				got, want any
+			}{
+				{"version", info.Version, version},
+				{"cluster size", info.ClusterSize, q.ClusterSize},
+				{"virtual size", info.VirtualSize, q.VirtualSize},
+				{"Size()", img.Size(), q.VirtualSize},
+				{"backing file", info.BackingFile, q.BackingFile},
+				{"backing format", info.BackingFormat, q.BackingFormat},
+				{"compression type", info.CompressionType, compression},
+				{"refcount bits", info.RefcountBits, qd.RefcountBits},
+				{"lazy refcounts", info.LazyRefcounts, qd.LazyRefcounts},
+				{"extended L2", info.ExtendedL2, qd.ExtendedL2},
+				{"corrupt bit", info.Corrupt, qd.Corrupt},
+				{"dirty bit", info.Dirty, q.Dirty},
+				{"snapshots", info.Snapshots, len(q.Snapshots)},
+				{"bitmaps", info.Bitmaps, len(qd.Bitmaps) > 0},
+			} {
+				if c.got != c.want {
+					t.Errorf("%s: Info says %v, qemu-img info %v", c.field, c.got, c.want)
+				}
+			}
+		})
 	}
 }
