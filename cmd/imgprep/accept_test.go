@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/ops/opstest"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -238,21 +238,7 @@ func dump(tb testing.TB, dev string) map[string]entry {
 }
 
 // diffDumps returns the sorted paths added, removed or changed.
-func diffDumps(a, b map[string]entry) []string {
-	var out []string
-	for p, ea := range a {
-		if eb, ok := b[p]; !ok || eb != ea {
-			out = append(out, p)
-		}
-	}
-	for p := range b {
-		if _, ok := a[p]; !ok {
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func diffDumps(a, b map[string]entry) []string { return opstest.Diff(a, b) }
 
 func TestAcceptanceSysprepGuests(t *testing.T) {
 	for _, g := range guestFixtures {

@@ -85,8 +85,8 @@ func Take(tb testing.TB, t fs.ReadTree) Snapshot {
 }
 
 // Diff returns the sorted paths that were added, removed or changed
-// between a and b.
-func Diff(a, b Snapshot) []string {
+// between a and b: two Snapshots, or any two indexes of entries by path.
+func Diff[E comparable](a, b map[string]E) []string {
 	var out []string
 	for p, ea := range a {
 		if eb, ok := b[p]; !ok || eb != ea {
