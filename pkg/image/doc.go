@@ -28,6 +28,15 @@
 // reports exactly what a real run would write, and never commits. Closing
 // a handle without Commit discards the staged writes.
 //
+// # Extents
+//
+// Handle.Extents maps a range of the virtual disk into data and zero
+// extents, so that Copy reads only data: a qcow2 image from its cluster
+// tables, down its backing chain; a raw image (or raw backing file) from
+// its host file's holes (lseek SEEK_DATA/SEEK_HOLE through pkg/storage),
+// staged writes counting as data. Where the host filesystem cannot tell,
+// everything is data.
+//
 // # Backing files (host safety)
 //
 // A qcow2 image names its backing file itself, so the name is guest- or
