@@ -249,7 +249,7 @@ func compareModel(t *testing.T, m model, tr ext4test.Tree, log []string) {
 // debugfs reads against a model of what the calls asked for. The seed is
 // in the subtest name.
 func TestRandomOperationSequences(t *testing.T) {
-	seeds, steps := 6, 40
+	seeds, steps := 4, 40
 	if os.Getenv("IMGPREP_LONG") != "" {
 		seeds, steps = 64, 120
 	}

@@ -84,9 +84,16 @@ func copySparse(tb testing.TB, src, dst string) {
 }
 
 func runOp(t *testing.T, img string, before ext4test.Tree, op writeOp) {
+	sum := fileSHA(t, img)
 	fsys, done := openWrite(t, img)
 	err := op.do(fsys)
 	done()
+	// A refused call writes nothing: the image stays byte-identical.
+	if op.wantErr != nil {
+		if got := fileSHA(t, img); got != sum {
+			t.Errorf("the image changed (sha256 %.12s, was %.12s) though the call failed", got, sum)
+		}
+	}
 	switch {
 	case op.wantErr != nil && !errors.Is(err, op.wantErr):
 		t.Errorf("got error %v, want one wrapping %v", err, op.wantErr)
