@@ -3,7 +3,7 @@
 # by side with its peer:
 #   clone --linked --no-sysprep   vs  qemu-img create -f qcow2 -F qcow2 -b
 #   clone --full --no-sysprep     vs  qemu-img convert -O qcow2
-# (plus the same clones with the default sysprep, which the peers do not
+# (plus the same clones prepared with --enable machine-id,netdata, which the peers do not
 # do), on the GPT guest fixture (64 MiB virtual, ~1 MiB of data); median
 # wall time of N runs. Then batch throughput: sysprep of B copies of the
 # disk-none.qcow2 fixture with -j 1 and -j $(nproc), in images per second.
