@@ -35,7 +35,7 @@ type faultCase struct {
 	long bool
 }
 
-func pat(off, n int64, seed byte) guestWrite {
+func pat(off int64, n int, seed byte) guestWrite {
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = seed ^ byte(i*13)
@@ -47,8 +47,8 @@ func pat(off, n int64, seed byte) guestWrite {
 }
 
 const (
-	kib = int64(1) << 10
-	mib = int64(1) << 20
+	kib = 1 << 10
+	mib = 1 << 20
 )
 
 var faultCases = []faultCase{

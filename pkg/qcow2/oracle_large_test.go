@@ -99,10 +99,7 @@ func tail(b []byte) string {
 // Each case runs in a child process bounded to a 256 MiB heap and 3 minutes.
 func TestWritesAcrossLargeSparseImages(t *testing.T) {
 	oracle.Require(t, "qemu-img")
-	for _, tc := range []struct {
-		size    int64
-		cluster int64
-	}{
+	for _, tc := range []diskGeometry{
 		{2 << 40, 65536},
 		{2 << 40, 4096},
 		{1 << 30, 512},
@@ -113,12 +110,13 @@ func TestWritesAcrossLargeSparseImages(t *testing.T) {
 			if !inBoundedChild(t, 3*time.Minute) {
 				return
 			}
-			writeLargeSparse(t, tc.size, tc.cluster)
+			writeLargeSparse(t, tc)
 		})
 	}
 }
 
-func writeLargeSparse(t *testing.T, size, cluster int64) {
+func writeLargeSparse(t *testing.T, g diskGeometry) {
+	size, cluster := g.size, g.cluster
 	dir := t.TempDir()
 	path := filepath.Join(dir, "big.qcow2")
 	qemuImgOK(t, "create", "-q", "-f", "qcow2", "-o", "cluster_size="+strconv.FormatInt(cluster, 10), path, strconv.FormatInt(size, 10))

@@ -26,6 +26,11 @@ func writeFixtures() []chainFixture {
 	return out
 }
 
+// diskGeometry is a virtual disk's size and cluster size in bytes.
+type diskGeometry struct {
+	size, cluster int64
+}
+
 // guestWrite is one write to the virtual disk.
 type guestWrite struct {
 	off  int64
@@ -53,7 +58,8 @@ func interestingOffsets(tb testing.TB, img *qcow2.Image) []int64 {
 // randomWrites makes count writes, seeded: half start near an interesting
 // offset (a few bytes either side), half anywhere; lengths from 1 byte to
 // three clusters (at most 256 KiB), all inside the virtual disk.
-func randomWrites(rng *rand.Rand, size, cluster int64, interesting []int64, count int) []guestWrite {
+func randomWrites(rng *rand.Rand, g diskGeometry, interesting []int64, count int) []guestWrite {
+	size, cluster := g.size, g.cluster
 	var ws []guestWrite
 	for i := range count {
 		var off int64
@@ -115,7 +121,8 @@ func TestRandomWritesJudgedByQemu(t *testing.T) {
 
 			img, f := openRW(t, path)
 			rng := rand.New(rand.NewPCG(uint64(i)+1, 0x51))
-			ws := randomWrites(rng, img.Size(), int64(img.Info().ClusterSize), interestingOffsets(t, img), 48)
+			g := diskGeometry{size: img.Size(), cluster: int64(img.Info().ClusterSize)}
+			ws := randomWrites(rng, g, interestingOffsets(t, img), 48)
 			for j, w := range ws {
 				if n, err := img.WriteAt(w.data, w.off); n != len(w.data) || err != nil {
 					t.Fatalf("write %d: WriteAt(%d bytes at %d) = %d, %v", j, len(w.data), w.off, n, err)
