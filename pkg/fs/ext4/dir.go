@@ -223,7 +223,10 @@ func (f *FS) scanDirents(in *inode, fn func(e *dirent, name []byte, loc dirLoc) 
 	if size%f.blockSize != 0 || size > int64(f.blocksCount)*f.blockSize {
 		return corrupt(f.inodeOffset(in.ino), fmt.Sprintf("inode %d", in.ino), "directory size %d", size)
 	}
-	nblocks := uint64(size / f.blockSize)
+	nblocks := min(uint64(size/f.blockSize), 1<<32)
+	// A directory cannot hold more blocks than i_blocks counts: a size
+	// claiming more over a map of holes ends there.
+	budget := f.blocks512(in) * 512 / uint64(f.blockSize)
 	buf := make([]byte, f.blockSize)
 	for l := uint64(0); l < nblocks; {
 		pblk, run, err := m.lookup(uint32(l))
@@ -234,6 +237,11 @@ func (f *FS) scanDirents(in *inode, fn func(e *dirent, name []byte, loc dirLoc) 
 			l += max(run, 1)
 			continue
 		}
+		if budget == 0 {
+			return corrupt(f.inodeOffset(in.ino), fmt.Sprintf("inode %d", in.ino),
+				"directory maps more blocks than its i_blocks %d", f.blocks512(in))
+		}
+		budget--
 		region, err := f.readDirRegion(in, uint32(l), pblk, buf)
 		if err != nil {
 			return err

@@ -164,13 +164,14 @@ func (f *FS) parseSuperblock() error {
 		f.descSize = gdSize32
 	}
 	f.firstDataBlock = uint64(sb.FirstDataBlock)
-	if want := uint64(0); f.blockSize == 1024 {
+	bigalloc := sb.FeatureROCompat&roCompatBigalloc != 0
+	if want := uint64(0); f.blockSize == 1024 && !bigalloc { // bigalloc starts at 0
 		want = 1
 		if f.firstDataBlock != want {
 			return corrupt(superblockOffset, "superblock", "first data block %d with 1 KiB blocks", f.firstDataBlock)
 		}
 	} else if f.firstDataBlock != want {
-		return corrupt(superblockOffset, "superblock", "first data block %d", f.firstDataBlock)
+		return corrupt(superblockOffset, "superblock", "first data block %d with %d-byte blocks", f.firstDataBlock, f.blockSize)
 	}
 	if f.blocksCount <= f.firstDataBlock {
 		return corrupt(superblockOffset, "superblock", "block count %d", f.blocksCount)

@@ -56,12 +56,13 @@ func (s *sparseImage) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // decodeSparse decodes FuzzOpen's input: le32 device size in KiB (at most
-// 1 GiB), then records of le32 offset, le16 length, bytes.
+// 1 MiB, so that one input stays fast: a directory may legitimately fill
+// the device), then records of le32 offset, le16 length, bytes.
 func decodeSparse(data []byte) *sparseImage {
 	if len(data) < 4 {
 		return &sparseImage{size: 0}
 	}
-	s := &sparseImage{size: int64(binary.LittleEndian.Uint32(data)%(1<<20)) << 10}
+	s := &sparseImage{size: int64(binary.LittleEndian.Uint32(data)%(1<<10)) << 10}
 	for p := 4; p+6 <= len(data); {
 		off := int64(binary.LittleEndian.Uint32(data[p:]))
 		n := int(binary.LittleEndian.Uint16(data[p+4:]))
@@ -94,10 +95,16 @@ func encodeSparse(img []byte) []byte {
 // exercise reads everything reachable in f, bounded, and must not panic.
 func exercise(f *FS) {
 	budget := 200
+	seen := map[uint64]bool{}
 	var walk func(p string, depth int)
 	walk = func(p string, depth int) {
+		a, err := f.Stat(p)
+		if err != nil || depth > 8 || seen[a.Ino] {
+			return
+		}
+		seen[a.Ino] = true
 		ents, err := f.ReadDir(p)
-		if err != nil || depth > 8 {
+		if err != nil {
 			return
 		}
 		for _, e := range ents {

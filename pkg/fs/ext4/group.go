@@ -63,6 +63,9 @@ func (f *FS) hasSuper(g uint32) bool {
 // gdtBlock is the block holding the primary copy of descriptor block i.
 func (f *FS) gdtBlock(i uint32) uint64 {
 	sbBlock := f.firstDataBlock
+	if sbBlock == 0 && f.blockSize == 1024 {
+		sbBlock = 1 // bigalloc with 1 KiB blocks: the superblock is still block 1
+	}
 	if f.sb.FeatureIncompat&incompatMetaBG == 0 || i < f.sb.FirstMetaBg {
 		return sbBlock + 1 + uint64(i)
 	}

@@ -77,7 +77,7 @@ func (m *indirectMapper) lookup(l uint32) (uint64, uint64, error) {
 	f := m.f
 	slot, idx, depth, ok := f.indirectPath(uint64(l))
 	if !ok {
-		return 0, 1, nil
+		return 0, uint64(1<<32) - uint64(l), nil // past the map: a hole to the end
 	}
 	p := uint64(m.in.d.Block[slot])
 	if p != 0 && (p < f.firstDataBlock || p >= f.blocksCount) {
@@ -85,6 +85,9 @@ func (m *indirectMapper) lookup(l uint32) (uint64, uint64, error) {
 			"i_block[%d] points to block %d outside the filesystem", slot, p)
 	}
 	if p == 0 {
+		if depth == 0 {
+			return 0, zeros(m.in.d.Block[:directBlocks], slot), nil
+		}
 		return 0, m.holeRun(idx, depth, 0), nil
 	}
 	if depth == 0 {
@@ -101,10 +104,22 @@ func (m *indirectMapper) lookup(l uint32) (uint64, uint64, error) {
 		}
 		p = uint64(c.ent[idx[lvl]])
 		if p == 0 {
+			if lvl == depth-1 {
+				return 0, zeros(c.ent, int(idx[lvl])), nil
+			}
 			return 0, m.holeRun(idx, depth, lvl+1), nil
 		}
 	}
 	return p, contiguous(m.cache[depth-1].ent, int(idx[depth-1])), nil
+}
+
+// zeros counts the zero entries from ent[i] on: a hole read in one step.
+func zeros(ent []uint32, i int) uint64 {
+	n := uint64(1)
+	for j := i + 1; j < len(ent) && ent[j] == 0; j++ {
+		n++
+	}
+	return n
 }
 
 // contiguous counts the entries from ent[i] on that continue ent[i]

@@ -57,6 +57,9 @@ func (f *FS) parseInode(ino uint32, raw []byte, off int64) (*inode, error) {
 	}
 	copy(full[:n], raw)
 	decode(full[:], &in.d)
+	if in.size() < 0 { // as the kernel's ext4_iget
+		return nil, corrupt(off, what, "negative i_size %d", in.size())
+	}
 	if f.metadataCsum {
 		want := f.inodeChecksum(ino, raw)
 		got := uint32(in.d.ChecksumLo)
