@@ -9,8 +9,22 @@ import (
 )
 
 // The create side of fs.WriteTree: WriteFile, Mkdir, Symlink, Mknod and
-// Link. Each checks everything it can (the name, the parent, free inodes
-// and blocks) before it changes anything.
+// Link here, Rename in rename.go, Chmod/Chown/Utimes in attr_write.go.
+// Each checks everything it can (the name, the parent, free inodes and
+// blocks, every directory block it will search) before it changes
+// anything.
+//
+// Primitives the create side adds to those of write.go:
+//
+//	allocRuns(goal, n) []blockRun         n blocks in as few runs as found (alloc_extend.go)
+//	buildExtentTree(in, exts, goal)       i_block root, or leaf/index blocks (any depth)
+//	newIndirectMap(in, goal).set/flush    ext2/3 block maps up to triple indirect
+//	writeNewData(in, data)                blocks + map + i_blocks + i_size for a file with none
+//	appendBlock(in, l) pblk               map one more block at the end (directories)
+//	addDirent(dir, name, ino, ft)         first gap, htree leaf by hash (split), or a new block
+//	setDirent(dir, e, loc, ino, ft)       retarget an entry in place (rename over a name)
+//	dropIndex(dir)                        htree to linear directory (dirent_add.go)
+//	removeIbodyXattr(in, index, name)     drop an in-inode xattr (inline data to blocks)
 
 // linkMax is EXT4_LINK_MAX: the most links an inode may have; a directory
 // on a dir_nlink filesystem goes past it by setting its count to 1.
