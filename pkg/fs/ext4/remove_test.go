@@ -126,6 +126,31 @@ func TestRemoveAllTrees(t *testing.T) {
 				}
 			}
 			f, _ := openRW(t, img)
+			if i == 0 {
+				// Single entries out of htree leaves: only the leaves change.
+				for j := 0; j < 5000; j += 50 {
+					if err := f.Remove(fmt.Sprintf("/many/entry-with-a-longish-name-%05d", j)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := f.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				oracle.E2fsckClean(t, img)
+				ls := oracle.Debugfs(t, img, "ls -p /many")
+				n := -2 // . and ..
+				for _, l := range strings.Split(ls, "\n") {
+					if strings.HasPrefix(l, "/") {
+						n++
+					}
+				}
+				if n != 4900 {
+					t.Fatalf("debugfs lists %d entries in /many after removing 100 of 5000", n)
+				}
+				if strings.Contains(ls, "name-00050/") || !strings.Contains(ls, "name-00051/") {
+					t.Fatal("debugfs ls shows the wrong entries removed")
+				}
+			}
 			for _, p := range []string{"/many", "/deep", "/etc", "/var", "/abs", "/slowlink", "/loop1", "/loop2", "/empty"} {
 				if err := f.RemoveAll(p); err != nil {
 					t.Fatalf("RemoveAll(%s): %v", p, err)
