@@ -165,6 +165,13 @@ func readLock(f *os.File, off, n int64) error {
 	return lockErr(unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk))
 }
 
+// unlockAll releases every lock byte this open file description holds. It
+// is best effort: close releases them too once no descriptor remains.
+func unlockAll(f *os.File) {
+	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: io.SeekStart, Start: lockPermBase, Len: lockSharedBase + int64(numPerms) - lockPermBase}
+	_ = unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+}
+
 // lockErr maps the errors of a filesystem without OFD locks to
 // ErrLockUnsupported; EAGAIN/EACCES (someone holds a write lock) pass on.
 func lockErr(err error) error {

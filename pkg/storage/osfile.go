@@ -166,10 +166,16 @@ func (o *OSFile) Sync() error {
 
 // Close closes the file, releasing its locks. A second Close returns
 // ErrClosed.
+//
+// The locks are released explicitly before the descriptor is closed: a
+// child process being started elsewhere in this program may briefly hold a
+// duplicate of the descriptor (until its exec closes it), and an OFD lock
+// lives as long as any descriptor of its open file description does.
 func (o *OSFile) Close() error {
 	if o.closed.Swap(true) {
 		return &PathError{Op: "close", Name: o.name, Err: ErrClosed}
 	}
+	unlockAll(o.f)
 	return o.f.Close()
 }
 
