@@ -223,14 +223,15 @@ func TestWriteMatrixCommonTree(t *testing.T) {
 		full, rest = commonFixtures(), nil
 	}
 	runMatrix(t, full, commonOps())
-	runMatrix(t, rest, metadataOps())
+	runMatrix(t, rest, metadataOps(t))
 }
 
 // metadataOps is the subset of commonOps that writes every kind of
 // metadata block once: inode and block bitmaps, group descriptors, inode
 // table, directory blocks, extent or indirect blocks, xattr blocks, inline
 // data, symlink blocks, and the ".." of a moved directory.
-func metadataOps() []writeOp {
+func metadataOps(t *testing.T) []writeOp {
+	t.Helper()
 	want := map[string]bool{
 		"Remove/a regular file: its entry goes, its inode and blocks are freed":                                     true,
 		"Remove/a file whose xattrs live in an xattr block (refcount dropped, block freed)":                         true,
@@ -260,7 +261,7 @@ func metadataOps() []writeOp {
 		}
 	}
 	if len(want) > 0 {
-		panic("metadataOps names operations commonOps lacks")
+		t.Fatalf("metadataOps names operations commonOps lacks: %v", want)
 	}
 	return ops
 }
