@@ -233,7 +233,8 @@ func xattrString(m map[string]string) string {
 	return "{" + strings.Join(parts, ", ") + "}"
 }
 
-// SnapshotFS walks r from "/" with ReadDir, Lstat, ReadFile, Readlink and
+// SnapshotFS walks r from "/" with ReadDir, Lstat, Open (contents streamed
+// through ReadAt), Readlink and
 // Xattrs and returns the same shape of tree Snapshot builds from debugfs.
 // Any error fails the test, naming the path. Files larger than
 // DefaultMaxRead are not read, as in Snapshot.
