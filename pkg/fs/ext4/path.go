@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/imgprep/imgprep/pkg/fs"
@@ -32,7 +33,10 @@ func (f *FS) pathErr(op, p string, err error) error {
 // filesystem mounted at "/": intermediate symlinks are followed (absolute
 // targets from this root), ".." stops at the root, more than
 // fs.MaxSymlinkHops symlinks fail with fs.ErrLoop. follow says whether a
-// final symlink is followed too.
+// final symlink is followed too. A directory entry leading back to a
+// directory already on the way down (a directory cycle: ext directories
+// have no hard links) is a *CorruptError, so that no walk of the tree can
+// descend forever.
 func (f *FS) resolve(p string, follow bool) (*inode, error) {
 	root, err := f.readInode(rootIno)
 	if err != nil {
@@ -41,6 +45,7 @@ func (f *FS) resolve(p string, follow bool) (*inode, error) {
 	cur := root
 	queue := splitPath(p)
 	hops := 0
+	down := []uint32{rootIno} // the directories from the root to cur
 	for len(queue) > 0 {
 		name := queue[0]
 		queue = queue[1:]
@@ -74,10 +79,21 @@ func (f *FS) resolve(p string, follow bool) (*inode, error) {
 				return nil, fs.ErrNotExist
 			}
 			if strings.HasPrefix(target, "/") {
-				cur = root
+				cur, down = root, down[:1]
 			}
 			queue = append(splitPath(target), queue...)
 			continue
+		}
+		if child.isDir() {
+			switch {
+			case name == "..":
+				down = append(down[:max(len(down)-1, 1)-1], child.ino)
+			case slices.Contains(down, child.ino):
+				return nil, corrupt(f.inodeOffset(child.ino), fmt.Sprintf("inode %d", child.ino),
+					"directory cycle: entry %q of directory inode %d leads back to directory inode %d, above it", name, cur.ino, child.ino)
+			default:
+				down = append(down, child.ino)
+			}
 		}
 		cur = child
 	}
