@@ -52,6 +52,9 @@ type FS struct {
 	sbDirty  bool
 	whyRO    string
 	writeErr error // the refusal, wrapping the sentinel
+	// meta lists the fixed metadata (superblock and descriptor copies,
+	// bitmaps, inode tables) sorted by start, built on first need.
+	meta []blockRun
 }
 
 // Compile-time check: *FS is a writable pkg/fs filesystem.

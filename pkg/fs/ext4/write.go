@@ -194,6 +194,10 @@ func (f *FS) checkRuns(runs []blockRun) error {
 		if i > 0 && rs[i-1].start+rs[i-1].count > r.start {
 			return corrupt(-1, "block list", "block %d is referenced twice", r.start)
 		}
+		if m, ok := f.overlapsMeta(r); ok {
+			return corrupt(int64(m.start)*f.blockSize, "block list",
+				"blocks %d+%d overlap filesystem metadata at %d+%d", r.start, r.count, m.start, m.count)
+		}
 		for b := r.start; b < r.start+r.count; {
 			g, idx := f.blockGroup(b)
 			m, err := f.loadBitmap(g, false)
@@ -460,4 +464,33 @@ func (f *FS) Sync() error {
 		f.sbDirty = false
 	}
 	return nil
+}
+
+// overlapsMeta reports the fixed metadata run r overlaps, if any: a file
+// claiming a bitmap or inode table block is corrupt, and freeing that
+// block would make it worse.
+func (f *FS) overlapsMeta(r blockRun) (blockRun, bool) {
+	if f.meta == nil {
+		it := f.itableBlocks()
+		for g := uint32(0); g < f.groups; g++ {
+			f.groupMetaBlocks(g, func(b uint64) { f.meta = append(f.meta, blockRun{b, 1}) })
+			f.meta = append(f.meta, blockRun{f.gdBlockBitmap(g), 1}, blockRun{f.gdInodeBitmap(g), 1},
+				blockRun{f.gdInodeTable(g), it})
+		}
+		sort.Slice(f.meta, func(i, j int) bool { return f.meta[i].start < f.meta[j].start })
+	}
+	// The first run starting at or after r's end; any overlap is before
+	// it. Metadata runs do not overlap each other on a sound filesystem,
+	// and the longest is an inode table, so look back a few.
+	i := sort.Search(len(f.meta), func(i int) bool { return f.meta[i].start >= r.start+r.count })
+	for j := i - 1; j >= 0 && j >= i-4*int(f.groups+1); j-- {
+		m := f.meta[j]
+		if m.start+m.count > r.start {
+			return m, true
+		}
+		if m.start+f.itableBlocks() <= r.start {
+			break
+		}
+	}
+	return blockRun{}, false
 }

@@ -89,6 +89,9 @@ func TestFreeRunsRefusesBadLists(t *testing.T) {
 		{"block 0 is not a data block", []blockRun{{0, 1}}},
 		{"a free block cannot be freed", []blockRun{{start, 3}}},
 		{"a block listed twice is refused", []blockRun{{start, 1}, {start, 2}}},
+		{"an inode table block is metadata, not a file's", []blockRun{{f.gdInodeTable(0) + 1, 1}}},
+		{"a block bitmap is metadata, not a file's", []blockRun{{f.gdBlockBitmap(1), 1}}},
+		{"a descriptor block is metadata, not a file's", []blockRun{{f.gdtBlock(0), 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := f.freeRuns(tc.runs); err == nil {
