@@ -209,3 +209,24 @@ func TestExtentsRefuseRangesOutsideTheDiskAndClosedHandles(t *testing.T) {
 		t.Errorf("Extents after Close = %v, want ErrFinished", err)
 	}
 }
+
+// BenchmarkExtents maps the whole virtual disk of a qcow2 overlay over a
+// sparse raw backing file (the table walk and the backing file's
+// SEEK_DATA/SEEK_HOLE), as a full clone does before copying.
+func BenchmarkExtents(b *testing.B) {
+	dir := b.TempDir()
+	sparseRaw(b, filepath.Join(dir, "base.raw"))
+	top := filepath.Join(dir, "top.qcow2")
+	copyQemuImg(b, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top)
+	h, err := image.Open(top, image.OpenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Extents(0, h.Size()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
