@@ -12,8 +12,8 @@ import (
 )
 
 // Fuzz targets for every parser. Seed corpora under testdata/fuzz/ are
-// taken from the committed fixtures' bytes by TestWriteFuzzSeeds (run with
-// IMGPREP_WRITE_FUZZ_SEEDS=1).
+// taken from the committed fixtures' bytes by TestWriteFuzzSeeds
+// (fuzzseed_test.go, build tag fuzzseeds).
 
 // sparseImage is a zero-filled device of size bytes with chunks overlaid.
 type sparseImage struct {

@@ -1,3 +1,5 @@
+//go:build fuzzseeds
+
 package ext4
 
 import (
@@ -12,11 +14,10 @@ import (
 )
 
 // TestWriteFuzzSeeds regenerates the committed seed corpora from the
-// fixtures' bytes. It runs only with IMGPREP_WRITE_FUZZ_SEEDS=1.
+// fixtures' bytes and tiny filesystems made by mkfs:
+//
+//	go test -tags fuzzseeds -run TestWriteFuzzSeeds ./pkg/fs/ext4
 func TestWriteFuzzSeeds(t *testing.T) {
-	if os.Getenv("IMGPREP_WRITE_FUZZ_SEEDS") != "1" {
-		t.Skip("set IMGPREP_WRITE_FUZZ_SEEDS=1 to regenerate the seed corpora")
-	}
 	write := func(target, name string, b []byte) {
 		t.Helper()
 		dir := filepath.Join("testdata", "fuzz", target)
