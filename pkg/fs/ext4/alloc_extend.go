@@ -86,11 +86,66 @@ func (f *FS) inodeGoal(in *inode) uint64 {
 	return f.groupFirstBlock(g)
 }
 
-// allocRuns allocates n blocks near goal in as few contiguous runs as the
-// allocator finds. On failure nothing stays allocated.
+// runScanGroups bounds how many groups findRun looks at, so that a
+// crowded filesystem of many groups costs a bounded number of bitmap
+// reads per allocation.
+const runScanGroups = 64
+
+// findRun returns the first block, at or after goal (wrapping), of a free
+// run of n blocks inside one group, looking only at the next
+// runScanGroups groups that count n free blocks; ok is false when none
+// has one.
+func (f *FS) findRun(goal, n uint64) (start uint64, ok bool, err error) {
+	if goal < f.firstDataBlock || goal >= f.blocksCount {
+		goal = f.firstDataBlock
+	}
+	g0, idx0 := f.blockGroup(goal)
+	for i := uint32(0); i <= f.groups && i <= runScanGroups; i++ {
+		g := (g0 + i) % f.groups
+		if uint64(f.gdFreeBlocks(g)) < n {
+			continue
+		}
+		m, err := f.loadBitmap(g, false)
+		if err != nil {
+			return 0, false, err
+		}
+		from := uint64(0)
+		if i == 0 {
+			from = idx0
+		}
+		lim := uint64(f.groupBlocks(g))
+		for idx := from; idx+n <= lim; {
+			if m.test(idx) {
+				idx++
+				continue
+			}
+			c := uint64(0)
+			for c < n && !m.test(idx+c) {
+				c++
+			}
+			if c == n {
+				return f.groupFirstBlock(g) + idx, true, nil
+			}
+			idx += c
+		}
+	}
+	return 0, false, nil
+}
+
+// allocRuns allocates n blocks near goal, preferring one contiguous run
+// (up to a quarter group at a time) over filling the first holes after
+// goal; when no such run exists it takes what the allocator finds. On
+// failure nothing stays allocated.
 func (f *FS) allocRuns(goal, n uint64) ([]blockRun, error) {
 	var runs []blockRun
 	for n > 0 {
+		if want := min(n, uint64(f.blocksPerGroup)/4); want >= 2 {
+			if s, ok, err := f.findRun(goal, want); err != nil {
+				return nil, err
+			} else if ok {
+				goal = s
+			}
+		}
 		s, got, err := f.allocBlocks(goal, n)
 		if err != nil {
 			if len(runs) > 0 {
