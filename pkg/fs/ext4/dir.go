@@ -266,8 +266,15 @@ func (f *FS) scanDirents(in *inode, fn func(e *dirent, name []byte, loc dirLoc) 
 	return nil
 }
 
-// lookup finds name in directory in.
+// lookup finds name in directory in: through the htree index when the
+// directory has one, else (and whenever the index does not lead to the
+// name) by scanning every block, which is always correct.
 func (f *FS) lookup(in *inode, name string) (*dirent, dirLoc, error) {
+	if in.flag(inodeFlagIndex) && !in.flag(inodeFlagInlineData) && name != "." && name != ".." {
+		if e, loc, ok := f.dxLookup(in, name); ok {
+			return e, loc, nil
+		}
+	}
 	var found *dirent
 	var where dirLoc
 	err := f.scanDirents(in, func(e *dirent, n []byte, loc dirLoc) bool {
@@ -354,4 +361,45 @@ func (f *FS) verifyDxNode(in *inode, lblk uint32, b []byte) error {
 		return badChecksum(-1, "htree node", got, want)
 	}
 	return nil
+}
+
+// dxLookup looks name up in the one leaf its hash selects (dxPath). ok
+// false means only that the name was not seen there; the caller then
+// scans the whole directory, so a damaged index or a hash collision
+// continued in the next leaf costs time, never a wrong answer.
+func (f *FS) dxLookup(in *inode, name string) (*dirent, dirLoc, bool) {
+	m, err := f.mapper(in)
+	if err != nil {
+		return nil, dirLoc{}, false
+	}
+	path, _, ok, err := f.dxPath(in, m, name)
+	if err != nil || !ok || len(path) == 0 {
+		return nil, dirLoc{}, false
+	}
+	leaf := path[len(path)-1].lblk
+	pblk, _, err := m.lookup(leaf)
+	if err != nil || pblk == 0 {
+		return nil, dirLoc{}, false
+	}
+	region, err := f.readDirRegion(in, leaf, pblk, make([]byte, f.blockSize))
+	if err != nil {
+		return nil, dirLoc{}, false
+	}
+	var found *dirent
+	var loc dirLoc
+	prev := -1
+	err = walkDirEntries(region, f.filetype, int(f.blockSize), func(e *dirent, n []byte) bool {
+		if e.ino != 0 && string(n) == name {
+			c := *e
+			c.name = name
+			found, loc = &c, dirLoc{lblk: leaf, pblk: pblk, prev: prev}
+			return true
+		}
+		prev = e.off
+		return false
+	})
+	if err != nil || found == nil {
+		return nil, dirLoc{}, false
+	}
+	return found, loc, true
 }

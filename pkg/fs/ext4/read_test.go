@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/pkg/fs"
 )
 
@@ -117,4 +118,31 @@ func repeat(c byte, n int) []byte {
 		b[i] = c
 	}
 	return b
+}
+
+// TestHtreeLookupFindsEveryName: every name of the 5000-entry htree
+// directory of ext4-htree.img is found through the index (its hash leads
+// to its leaf), with the inode a linear scan finds.
+func TestHtreeLookupFindsEveryName(t *testing.T) {
+	f := openRO(t, fixture.Path(t, "ext4-htree.img"))
+	dir, err := f.resolve("/big", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dir.flag(inodeFlagIndex) {
+		t.Fatal("/big is not indexed")
+	}
+	ents, err := f.ReadDir("/big")
+	if err != nil || len(ents) < 5000 {
+		t.Fatalf("ReadDir: %d entries, %v", len(ents), err)
+	}
+	for _, e := range ents {
+		got, _, ok := f.dxLookup(dir, e.Name)
+		if !ok || uint64(got.ino) != e.Ino {
+			t.Fatalf("dxLookup(%q) = %v, %v; the linear scan finds inode %d", e.Name, got, ok, e.Ino)
+		}
+	}
+	if _, _, ok := f.dxLookup(dir, "no-such-name"); ok {
+		t.Fatal("dxLookup found a name that is not there")
+	}
 }
