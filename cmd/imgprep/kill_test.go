@@ -177,7 +177,7 @@ func TestKill9AtRandomTimesThenRecoverLeavesBeforeOrAfter(t *testing.T) {
 			ref := newKillRef(t, bin, g)
 			rng := rand.New(rand.NewPCG(seed, uint64(len(g.name))))
 			span := ref.runTime * 5 / 4
-			var killed, finished, journals, before, after, rolledBack int
+			var killed, killedAfter, finished, journals, before, after, rolledBack int
 			for run := 0; run < runs; run++ {
 				if run >= runs/2 && after == 0 && span < 16*ref.runTime {
 					// A loaded machine runs slower than the clean runs
@@ -198,11 +198,13 @@ func TestKill9AtRandomTimesThenRecoverLeavesBeforeOrAfter(t *testing.T) {
 				_ = cmd.Process.Signal(syscall.SIGKILL) // may come after the exit
 				err := cmd.Wait()
 				var ee *exec.ExitError
+				wasKilled := false
 				switch {
 				case err == nil:
 					finished++
 				case errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled():
 					killed++
+					wasKilled = true
 				default:
 					t.Fatalf("run %d: imgprep sysprep failed by itself: %v\n%s", run, err, out.String())
 				}
@@ -224,11 +226,14 @@ func TestKill9AtRandomTimesThenRecoverLeavesBeforeOrAfter(t *testing.T) {
 					continue
 				}
 				after++
+				if wasKilled {
+					killedAfter++ // killed after the commit point
+				}
 				ref.judgeAfterKill(t, path, run)
 			}
-			t.Logf("%s: %d kill -9 runs (seed %d, delays up to 0..%v, a clean run takes %v): %d killed, %d finished first; "+
+			t.Logf("%s: %d kill -9 runs (seed %d, delays up to 0..%v, a clean run takes %v): %d killed (%d before the commit point, %d after it), %d finished first; "+
 				"%d left a journal, %d rolled back by imgprep recover; after recovery %d as before, %d as after a clean run",
-				g.name, runs, seed, span, ref.runTime, killed, finished, journals, rolledBack, before, after)
+				g.name, runs, seed, span, ref.runTime, killed, killed-killedAfter, killedAfter, finished, journals, rolledBack, before, after)
 			if before == 0 || after == 0 {
 				t.Fatalf("the delays never reached both sides of the commit (%d before, %d after)", before, after)
 			}
