@@ -331,6 +331,10 @@ func (f *FS) truncate(p string, size int64) error {
 		return fmt.Errorf("%w: size %d beyond the largest file", fs.ErrInvalid, size)
 	}
 	in.setSize(size)
+	if size > 1<<31-1 && f.sb.FeatureROCompat&roCompatLargeFile == 0 {
+		f.sb.FeatureROCompat |= roCompatLargeFile // as the kernel on a first large file
+		f.sbDirty = true
+	}
 	now := f.now()
 	in.setMtime(now)
 	in.setCtime(now)
