@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      := bin/imgprep
 FUZZTIME ?= 60s
-CIFUZZTIME ?= 10s
+CIFUZZTIME ?= 5s
 
 .PHONY: all build test test-long fixtures fixtures-check fuzz fuzz-ci bench lint demo clean
 
