@@ -456,3 +456,45 @@ func TestWriteFileTripleIndirect(t *testing.T) {
 		t.Errorf("Blockcount %s, want %s", got, want)
 	}
 }
+
+// TestCreateBoundaries: the edges of the format's rules, judged by e2fsck
+// and debugfs: a 59-byte symlink target is fast and a 60-byte one slow;
+// renaming a name onto itself or onto another name of the same inode
+// changes nothing (rename(2)); names of exactly 255 bytes.
+func TestCreateBoundaries(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	for _, cfg := range []mkfsConfig{testConfigs()[0], testConfigs()[8]} {
+		t.Run(cfg.name, func(t *testing.T) {
+			img := mkfs(t, cfg, sourceTree(t, 0))
+			f, _ := openRW(t, img)
+			t59, t60 := strings.Repeat("a", 59), strings.Repeat("b", 60)
+			long := strings.Repeat("L", 255)
+			steps := []func() error{
+				func() error { return f.Symlink(t59, "/s59", fs.Owner{}) },
+				func() error { return f.Symlink(t60, "/s60", fs.Owner{}) },
+				func() error { return f.Rename("/etc/machine-id", "/etc/machine-id") },
+				func() error { return f.Rename("/etc/ssh/f1", "/deep/hardlink") },
+				func() error { return f.WriteFile("/"+long, []byte("long name"), fs.WriteOptions{}) },
+				func() error { return f.Mkdir("/deep/"+long, 0o755, fs.Owner{}) },
+				func() error { return f.Rename("/"+long, "/deep/"+long+"/"+long) },
+			}
+			for i, s := range steps {
+				if err := s(); err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			oracle.E2fsckClean(t, img)
+			if out := oracle.Debugfs(t, img, "stat /s59"); !strings.Contains(out, "Fast link dest: \""+t59+"\"") {
+				t.Errorf("59-byte target not fast:\n%s", out)
+			}
+			wantCat(t, img, "/s60", []byte(t60))
+			wantStat(t, img, "/s60", map[string]string{"Blockcount": fmt.Sprint(cfg.blockSize / 512)})
+			wantStat(t, img, "/deep/hardlink", map[string]string{"Links": "2"})
+			wantCat(t, img, "/etc/ssh/f1", pattern(1, 1))
+			wantCat(t, img, "/deep/"+long+"/"+long, []byte("long name"))
+		})
+	}
+}
