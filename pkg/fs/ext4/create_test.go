@@ -57,6 +57,7 @@ func wantStat(t *testing.T, img, p string, fields map[string]string) {
 
 func createCases(bs int) []createCase {
 	mt := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	far := time.Date(2106, 3, 4, 5, 6, 7, 0, time.UTC) // past 2038: epoch bits
 	many := pattern(70*bs+123, 9) // past the 12 direct blocks and 4 extents' worth when fragmented
 	return []createCase{
 		{"WriteFile/a file of 0 bytes has no blocks", func(f *FS) error {
@@ -171,9 +172,21 @@ func createCases(bs int) []createCase {
 			if err := f.Chown("/etc/ssh/f4096", fs.Owner{UID: 70000, GID: 80000}); err != nil {
 				return err
 			}
-			return f.Utimes("/etc/ssh/f4096", fs.Times{Mtime: mt})
+			return f.Utimes("/etc/ssh/f4096", fs.Times{Mtime: mt, Atime: far})
 		}, func(t *testing.T, img string) {
 			wantStat(t, img, "/etc/ssh/f4096", map[string]string{"Mode": "04711", "User": "70000", "Group": "80000"})
+			out := oracle.Debugfs(t, img, "stat /etc/ssh/f4096")
+			if strings.Contains(out, "Size of extra inode fields: 32") {
+				// Nanoseconds and the epoch bits in the extra fields.
+				if want := fmt.Sprintf("mtime: 0x%08x:%08x", uint32(mt.Unix()), uint32(mt.Nanosecond())<<2); !strings.Contains(out, want) {
+					t.Errorf("want %q:\n%s", want, out)
+				}
+				if want := fmt.Sprintf("atime: 0x%08x:%08x", uint32(far.Unix()), 1); !strings.Contains(out, want) || !strings.Contains(out, "2106") {
+					t.Errorf("want %q (year 2106):\n%s", want, out)
+				}
+			} else if want := fmt.Sprintf("mtime: 0x%08x --", uint32(mt.Unix())); !strings.Contains(out, want) {
+				t.Errorf("want %q:\n%s", want, out)
+			}
 		}},
 		{"Rename/a directory across parents updates '..' and both link counts", func(f *FS) error {
 			return f.Rename("/deep/a/b", "/etc/b-moved")
