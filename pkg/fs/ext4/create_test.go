@@ -207,7 +207,20 @@ func createCases(bs int) []createCase {
 				return err
 			}
 			return f.Rename("/emptytoo", "/empty")
-		}, func(t *testing.T, img string) { wantStat(t, img, "/", map[string]string{"Links": "7"}) }},
+		}, func(t *testing.T, img string) {
+			// 2 + one per subdirectory, the replaced one gone.
+			subdirs := 0
+			for _, line := range strings.Split(oracle.Debugfs(t, img, "ls -p /"), "\n") {
+				if parts := strings.Split(line, "/"); len(parts) >= 7 && strings.HasPrefix(parts[2], "040") &&
+					parts[5] != "." && parts[5] != ".." {
+					subdirs++
+				}
+			}
+			wantStat(t, img, "/", map[string]string{"Links": fmt.Sprint(2 + subdirs)})
+			if subdirs < 5 {
+				t.Errorf("only %d subdirectories of /", subdirs)
+			}
+		}},
 		{"Rename/within a directory keeps the inode", func(f *FS) error {
 			return f.Rename("/var/lib/netdata/registry/netdata.public.unique.id", "/var/lib/netdata/registry/old.id")
 		}, func(t *testing.T, img string) {
@@ -508,6 +521,44 @@ func TestCreateBoundaries(t *testing.T) {
 			wantStat(t, img, "/deep/hardlink", map[string]string{"Links": "2"})
 			wantCat(t, img, "/etc/ssh/f1", pattern(1, 1))
 			wantCat(t, img, "/deep/"+long+"/"+long, []byte("long name"))
+		})
+	}
+}
+
+// TestCreate64KiBBlocks: every create-side operation on 64 KiB blocks,
+// where a directory block's rec_len of 65536 is stored as 65535
+// (ext4_rec_len_to_disk), with a 300-entry htree taking 200 more names.
+func TestCreate64KiBBlocks(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	for _, features := range []string{"", "^metadata_csum"} {
+		t.Run("features "+features, func(t *testing.T) {
+			img := mkfs(t, mkfsConfig{name: "ext4-64k", fsType: "ext4", blockSize: 65536, features: features, sizeMiB: 64}, sourceTree(t, 300))
+			debugfsW(t, img, `ea_set /etc/machine-id user.k `+string(repeat('v', 700)))
+			f, _ := openRW(t, img)
+			cases := createCases(65536)
+			for _, c := range cases {
+				if err := c.do(f); err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+			}
+			for i := 0; i < 200; i++ {
+				if err := f.Link("/etc/machine-id", fmt.Sprintf("/many/more-%03d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.Mkdir("/fresh", 0o755, fs.Owner{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.WriteFile("/fresh/one", []byte("1"), fs.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			oracle.E2fsckClean(t, img)
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) { c.check(t, img) })
+			}
 		})
 	}
 }
