@@ -58,7 +58,7 @@ func wantStat(t *testing.T, img, p string, fields map[string]string) {
 func createCases(bs int) []createCase {
 	mt := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	far := time.Date(2106, 3, 4, 5, 6, 7, 0, time.UTC) // past 2038: epoch bits
-	many := pattern(70*bs+123, 9) // past the 12 direct blocks and 4 extents' worth when fragmented
+	many := pattern(70*bs+123, 9)                      // past the 12 direct blocks and 4 extents' worth when fragmented
 	return []createCase{
 		{"WriteFile/a file of 0 bytes has no blocks", func(f *FS) error {
 			return f.WriteFile("/new0", nil, fs.WriteOptions{Perm: 0o640, Owner: fs.Owner{UID: 1000, GID: 1000}})
