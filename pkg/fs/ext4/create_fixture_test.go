@@ -111,15 +111,17 @@ func TestHtreeHashVersions(t *testing.T) {
 		name, alg string
 		unsigned  bool
 		version   int
+		cfg       int // index in testConfigs
 	}{
-		{"legacy", "legacy", false, 0},
-		{"half_md4 unsigned", "half_md4", true, 1},
-		{"tea", "tea", false, 2},
-		{"tea unsigned", "tea", true, 2},
+		{"half_md4 without metadata_csum (ext3, no dx_tail)", "half_md4", false, 1, 8},
+		{"legacy", "legacy", false, 0, 1},
+		{"half_md4 unsigned", "half_md4", true, 1, 1},
+		{"tea", "tea", false, 2, 1},
+		{"tea unsigned", "tea", true, 2, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			img := mkfs(t, testConfigs()[1], src)
+			img := mkfs(t, testConfigs()[tc.cfg], src)
 			flags := "1"
 			if tc.unsigned {
 				flags = "2"
@@ -132,6 +134,10 @@ func TestHtreeHashVersions(t *testing.T) {
 				t.Fatalf("/many is not indexed:\n%.300s", out)
 			}
 			f, _ := openRW(t, img)
+			before, err := f.Lstat("/many")
+			if err != nil {
+				t.Fatal(err)
+			}
 			for i := 0; i < 400; i++ {
 				if err := f.WriteFile(fmt.Sprintf("/many/n-%04d-\xc3\xa9\xff", i), nil, fs.WriteOptions{Perm: 0o644}); err != nil {
 					t.Fatal(err)
@@ -142,6 +148,9 @@ func TestHtreeHashVersions(t *testing.T) {
 			}
 			if dirFlags(t, f, "/many")&inodeFlagIndex == 0 {
 				t.Errorf("the index was dropped")
+			}
+			if after, _ := f.Lstat("/many"); after.Size <= before.Size {
+				t.Errorf("no leaf was split: size %d -> %d", before.Size, after.Size)
 			}
 			oracle.E2fsckClean(t, img)
 			if n := len(debugfsNames(t, img, "/many")); n != 1500+400+2 {
