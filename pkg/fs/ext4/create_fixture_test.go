@@ -459,38 +459,7 @@ func TestHtreeGrowsALevel(t *testing.T) {
 		t.Fatalf("/many does not start as a single-level htree:\n%.300s", out)
 	}
 	f, _ := openRW(t, img)
-	levels := func() byte {
-		dir, err := f.resolve("/many", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := f.mapper(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, _, err := m.lookup(0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := make([]byte, f.blockSize)
-		if err := f.readBlock(p, b); err != nil {
-			t.Fatal(err)
-		}
-		return b[dxRootInfoOffset+6]
-	}
-	// Until the root has grown a level, then 100 names more (into the
-	// new interior node and splitting leaves under it).
-	n, extra := 0, 100
-	for ; n < 6000 && extra > 0; n++ {
-		// Hard links: names without inodes, which a 16 MiB filesystem
-		// has too few of.
-		if err := f.Link("/etc/machine-id", fmt.Sprintf("/many/grown-%05d", n)); err != nil {
-			t.Fatal(err)
-		}
-		if n%50 == 0 && levels() == 1 || extra < 100 {
-			extra--
-		}
-	}
+	n := growHtreeLevel(t, f, "/many")
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -504,4 +473,42 @@ func TestHtreeGrowsALevel(t *testing.T) {
 	if got := len(debugfsNames(t, img, "/many")); got != 1500+n+2 {
 		t.Errorf("debugfs lists %d names, want %d", got, 1500+n+2)
 	}
+}
+
+// growHtreeLevel adds hard links to /etc/machine-id named grown-NNNNN to
+// the single-level htree directory dir until its root has grown a level,
+// then 100 more, and returns how many it added.
+func growHtreeLevel(t *testing.T, f *FS, dir string) int {
+	t.Helper()
+	levels := func() byte {
+		in, err := f.resolve(dir, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := f.mapper(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _, err := m.lookup(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, f.blockSize)
+		if err := f.readBlock(p, b); err != nil {
+			t.Fatal(err)
+		}
+		return b[dxRootInfoOffset+6]
+	}
+	n, extra := 0, 100
+	for ; n < 6000 && extra > 0; n++ {
+		// Hard links: names without inodes, which a 16 MiB filesystem
+		// has too few of.
+		if err := f.Link("/etc/machine-id", fmt.Sprintf("%s/grown-%05d", dir, n)); err != nil {
+			t.Fatal(err)
+		}
+		if n%50 == 0 && levels() == 1 || extra < 100 {
+			extra--
+		}
+	}
+	return n
 }

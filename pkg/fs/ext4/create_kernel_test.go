@@ -159,6 +159,8 @@ func TestKernelReadsCreated(t *testing.T) {
 				t.Fatal(err)
 			}
 		}})
+	imgs = append(imgs, img{"htree grown a level", func(t *testing.T) string { return mkfs(t, testConfigs()[1], sourceTree(t, 1500)) },
+		func(t *testing.T, f *FS) { growHtreeLevel(t, f, "/many") }})
 	for _, tc := range imgs {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.path(t)
@@ -175,7 +177,7 @@ func TestKernelReadsCreated(t *testing.T) {
 			unmount()
 			// The kernel writes into what we wrote.
 			mnt2, unmount2 := kernelMount(t, p, false)
-			for _, d := range []string{"/", "/etc", "/deep/newdir", "/etc/b-moved", "/big", "/big/sub"} {
+			for _, d := range []string{"/", "/etc", "/deep/newdir", "/etc/b-moved", "/big", "/big/sub", "/many"} {
 				if _, err := os.Stat(filepath.Join(mnt2, d)); err != nil {
 					continue
 				}
