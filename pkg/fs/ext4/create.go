@@ -75,16 +75,29 @@ func (f *FS) checkNewName(dir *inode, name string) error {
 }
 
 // checkSpace refuses, before any change, an operation needing one new
-// inode (when inodes is true) and blocks new blocks, plus room for a
-// directory to grow.
+// inode (when inodes is true) and blocks new blocks.
 func (f *FS) checkSpace(inodes bool, blocks uint64) error {
 	if inodes && f.sb.FreeInodesCount == 0 {
 		return fmt.Errorf("%s: no free inode: %w", f.name, fs.ErrNoSpace)
 	}
-	if need := blocks + dirGrowthBlocks; f.freeBlocks() < need {
-		return fmt.Errorf("%s: %d blocks needed, %d free: %w", f.name, need, f.freeBlocks(), fs.ErrNoSpace)
+	if f.freeBlocks() < blocks {
+		return fmt.Errorf("%s: %d blocks needed, %d free: %w", f.name, blocks, f.freeBlocks(), fs.ErrNoSpace)
 	}
 	return nil
+}
+
+// checkCreateSpace is checkSpace for an operation that also links name
+// into dir: when no gap of dir holds the name, room for the directory to
+// grow (a block, a leaf split, a rebuilt map) is needed too.
+func (f *FS) checkCreateSpace(dir *inode, name string, inodes bool, blocks uint64) error {
+	fits, err := f.direntFits(dir, name)
+	if err != nil {
+		return err
+	}
+	if !fits {
+		blocks += dirGrowthBlocks
+	}
+	return f.checkSpace(inodes, blocks)
 }
 
 // newChild allocates and initialises (in memory) a new inode of mode for
@@ -191,7 +204,7 @@ func (f *FS) writeFile(p string, data []byte, opts fs.WriteOptions) error {
 	if err := f.checkFileSize(probe, int64(len(data))); err != nil {
 		return err
 	}
-	if err := f.checkSpace(true, n+f.metaBlocksFor(probe, n)); err != nil {
+	if err := f.checkCreateSpace(dir, name, true, n+f.metaBlocksFor(probe, n)); err != nil {
 		return err
 	}
 	in, err := f.newChild(dir, 0x8000|uint16(opts.Perm&fs.ModePermMask), opts.Owner)
@@ -332,7 +345,7 @@ func (f *FS) mkdir(p string, perm uint32, owner fs.Owner) error {
 	if err := f.checkDirLinks(dir); err != nil {
 		return err
 	}
-	if err := f.checkSpace(true, 1); err != nil {
+	if err := f.checkCreateSpace(dir, name, true, 1); err != nil {
 		return err
 	}
 	in, err := f.newChild(dir, 0x4000|uint16(perm&fs.ModePermMask), owner)
@@ -403,7 +416,11 @@ func (f *FS) symlink(target, p string, owner fs.Owner) error {
 	if err != nil {
 		return err
 	}
-	if err := f.checkSpace(true, 2); err != nil {
+	blocks := uint64(0)
+	if len(target) >= inodeBlockLen {
+		blocks = 1
+	}
+	if err := f.checkCreateSpace(dir, name, true, blocks); err != nil {
 		return err
 	}
 	in, err := f.newChild(dir, 0xA000|0o777, owner)
@@ -448,7 +465,7 @@ func (f *FS) mknod(p string, mode uint32, rdev uint32, owner fs.Owner) error {
 	if err != nil {
 		return err
 	}
-	if err := f.checkSpace(true, 0); err != nil {
+	if err := f.checkCreateSpace(dir, name, true, 0); err != nil {
 		return err
 	}
 	in, err := f.newChild(dir, uint16(typ|mode&fs.ModePermMask), owner)
@@ -503,7 +520,7 @@ func (f *FS) link(oldPath, newPath string) error {
 	if err != nil {
 		return err
 	}
-	if err := f.checkSpace(false, 0); err != nil {
+	if err := f.checkCreateSpace(dir, name, false, 0); err != nil {
 		return err
 	}
 	in.d.LinksCount++

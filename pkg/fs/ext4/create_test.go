@@ -562,3 +562,88 @@ func TestCreate64KiBBlocks(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateOnFullFilesystem: with no free block left, a name still goes
+// into a directory gap (an empty file, a link, a rename, a fast symlink);
+// anything needing a block — data, a new directory, a directory that must
+// grow — fails with ErrNoSpace and leaves the image byte-identical.
+func TestCreateOnFullFilesystem(t *testing.T) {
+	oracle.Require(t, "e2fsck")
+	for _, cfg := range []mkfsConfig{testConfigs()[1], testConfigs()[8]} {
+		t.Run(cfg.name, func(t *testing.T) {
+			img := mkfs(t, cfg, sourceTree(t, 0))
+			f, _ := openRW(t, img)
+			if err := f.Mkdir("/full", 0o755, fs.Owner{}); err != nil {
+				t.Fatal(err)
+			}
+			full, err := f.resolve("/full", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; ; i++ {
+				name := fmt.Sprintf("entry-%04d", i)
+				if fits, err := f.direntFits(full, name); err != nil || !fits {
+					break
+				}
+				if err := f.Link("/etc/ssh/f0", "/full/"+name); err != nil {
+					t.Fatal(err)
+				}
+				if full, err = f.resolve("/full", false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 0; f.freeBlocks() > 0; i++ {
+				free := f.freeBlocks()
+				n := free
+				for n > 0 && n+f.indirectOrExtentMeta(n) > free {
+					n--
+				}
+				if err := f.WriteFile(fmt.Sprintf("/deep/filler%d", i), make([]byte, int(n)*cfg.blockSize), fs.WriteOptions{}); err != nil {
+					t.Fatalf("filler %d of %d blocks (%d free): %v", i, n, free, err)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				name string
+				do   func() error
+				want error
+			}{
+				{"an empty file in a directory with room", func() error { return f.WriteFile("/etc/empty", nil, fs.WriteOptions{}) }, nil},
+				{"a fast symlink", func() error { return f.Symlink("empty", "/etc/fast", fs.Owner{}) }, nil},
+				{"a link", func() error { return f.Link("/etc/empty", "/etc/empty2") }, nil},
+				{"a rename into a directory with room", func() error { return f.Rename("/etc/empty2", "/etc/ssh/empty3") }, nil},
+				{"a link into a full directory block", func() error { return f.Link("/etc/empty", "/full/one-more") }, fs.ErrNoSpace},
+				{"a rename into a full directory block", func() error { return f.Rename("/etc/fast", "/full/one-more") }, fs.ErrNoSpace},
+				{"a directory", func() error { return f.Mkdir("/etc/newdir", 0o755, fs.Owner{}) }, fs.ErrNoSpace},
+				{"a slow symlink", func() error { return f.Symlink(strings.Repeat("s", 70), "/etc/slow", fs.Owner{}) }, fs.ErrNoSpace},
+				{"a one-byte file", func() error { return f.WriteFile("/etc/one", []byte("1"), fs.WriteOptions{}) }, fs.ErrNoSpace},
+				{"overwriting with more data", func() error { return f.WriteFile("/etc/empty", []byte("1"), fs.WriteOptions{}) }, fs.ErrNoSpace},
+				{"overwriting with nothing frees blocks", func() error { return f.WriteFile("/deep/filler0", nil, fs.WriteOptions{}) }, nil},
+				{"then the full directory grows", func() error { return f.Link("/etc/empty", "/full/one-more") }, nil},
+			} {
+				sum := fileSum(t, img)
+				err := tc.do()
+				if !errors.Is(err, tc.want) && !(tc.want == nil && err == nil) {
+					t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
+				}
+				if err := f.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				if tc.want != nil && fileSum(t, img) != sum {
+					t.Fatalf("%s: the image changed", tc.name)
+				}
+			}
+			oracle.E2fsckClean(t, img)
+		})
+	}
+}
+
+// indirectOrExtentMeta is metaBlocksFor for a new regular file.
+func (f *FS) indirectOrExtentMeta(n uint64) uint64 {
+	if f.sb.FeatureIncompat&incompatExtents != 0 {
+		return f.extentTreeBlocks(n)
+	}
+	return f.indirectMetaBlocks(n)
+}

@@ -339,3 +339,78 @@ func (f *FS) removeIbodyXattr(in *inode, index uint8, name string) error {
 	}
 	return nil
 }
+
+// roomFor reports whether a gap among ents holds an entry of need bytes
+// (fitDirent's rule, changing nothing).
+func roomFor(ents []dirent, need int) bool {
+	for _, e := range ents {
+		if e.ino == 0 && e.recLen >= need || e.ino != 0 && e.recLen-direntSize(e.nameLen) >= need {
+			return true
+		}
+	}
+	return false
+}
+
+// direntFits reports, changing nothing, whether addDirent would place
+// name in an existing gap of dir (no new block, split or index change).
+func (f *FS) direntFits(dir *inode, name string) (bool, error) {
+	need := direntSize(len(name))
+	if dir.flag(inodeFlagInlineData) {
+		ib, extra, _, err := f.inlineData(dir)
+		if err != nil {
+			return false, err
+		}
+		for _, b := range [][]byte{ib[inlineDotdotSize:], extra} {
+			if len(b) == 0 {
+				continue
+			}
+			ents, err := parseDirEntries(b, f.filetype, int(f.blockSize))
+			if err != nil {
+				return false, corrupt(f.inodeOffset(dir.ino), fmt.Sprintf("inline directory inode %d", dir.ino), "%v", err)
+			}
+			if roomFor(ents, need) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	m, err := f.mapper(dir)
+	if err != nil {
+		return false, err
+	}
+	buf := make([]byte, f.blockSize)
+	if dir.flag(inodeFlagIndex) {
+		path, _, ok, err := f.dxPath(dir, m, name)
+		if err != nil || !ok {
+			return false, err
+		}
+		leaf := path[len(path)-1].lblk
+		pblk, _, err := m.lookup(leaf)
+		if err != nil || pblk == 0 {
+			return false, err
+		}
+		ents, err := f.readDirBlock(dir, leaf, pblk, buf)
+		if err != nil {
+			return false, err
+		}
+		return roomFor(ents, need), nil
+	}
+	nblocks := uint64(dir.size() / f.blockSize)
+	for l := uint64(0); l < nblocks; l++ {
+		pblk, _, err := m.lookup(uint32(l))
+		if err != nil {
+			return false, err
+		}
+		if pblk == 0 {
+			continue
+		}
+		ents, err := f.readDirBlock(dir, uint32(l), pblk, buf)
+		if err != nil {
+			return false, err
+		}
+		if roomFor(ents, need) {
+			return true, nil
+		}
+	}
+	return false, nil
+}

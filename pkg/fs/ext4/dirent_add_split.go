@@ -120,17 +120,12 @@ func (f *FS) addDxDirent(dir *inode, name string, ino uint32, ft uint8) (bool, e
 		if path[0].node.levels != 0 {
 			return false, nil
 		}
-		// A full single-level root: add a level, then split.
-		if err := f.checkSpace(false, 3); err != nil {
-			return false, err
-		}
+		// A full single-level root: add a level, then split. (The
+		// caller has checked the room to grow: checkCreateSpace.)
 		if err := f.dxAddLevel(dir, &path[0]); err != nil {
 			return false, err
 		}
 		return f.addDxDirent(dir, name, ino, ft)
-	}
-	if err := f.checkSpace(false, uint64(len(path))); err != nil {
-		return false, err
 	}
 	return true, f.splitLeaf(dir, path, ents, hash, dirent{ino: ino, name: name, nameLen: len(name), ftype: ft})
 }

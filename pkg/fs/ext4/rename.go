@@ -88,7 +88,7 @@ func (f *FS) rename(oldPath, newPath string) error {
 			}
 		}
 	} else {
-		if err := f.checkSpace(false, 0); err != nil {
+		if err := f.checkCreateSpace(ndir, nname, false, 0); err != nil {
 			return err
 		}
 	}
