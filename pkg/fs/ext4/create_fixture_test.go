@@ -344,10 +344,17 @@ func TestInlineData(t *testing.T) {
 			do   func() error
 		}{"add " + p, func() error { return f.WriteFile(p, []byte(p), fs.WriteOptions{Perm: 0o644}) }})
 	}
-	steps = append(steps, struct {
+	for _, s := range []struct {
 		name string
 		do   func() error
-	}{"rename a directory out of an inline parent", func() error { return f.Rename("/tiny/d2", "/d2-moved") }})
+	}{
+		{"add to a second inline directory", func() error { return f.WriteFile("/tiny/d2/x", []byte("xx"), fs.WriteOptions{}) }},
+		{"and another", func() error { return f.WriteFile("/tiny/d2/y", []byte("yy"), fs.WriteOptions{}) }},
+		{"rename over a name in an inline directory", func() error { return f.Rename("/tiny/d2/x", "/tiny/d2/y") }},
+		{"rename an inline directory to another parent", func() error { return f.Rename("/tiny/d2", "/d2-moved") }},
+	} {
+		steps = append(steps, s)
+	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
@@ -370,6 +377,13 @@ func TestInlineData(t *testing.T) {
 	}
 	if !names["f"] {
 		t.Errorf("the original entry of /tiny/d1 is gone")
+	}
+	wantCat(t, img, "/d2-moved/y", []byte("xx"))
+	if dirFlags(t, f, "/d2-moved")&inodeFlagInlineData == 0 {
+		t.Errorf("/d2-moved is no longer inline: the inline rename paths were not taken")
+	}
+	if names := debugfsNames(t, img, "/d2-moved"); names["x"] || !names[".."] {
+		t.Errorf("/d2-moved lists %v", names)
 	}
 }
 
