@@ -526,3 +526,60 @@ func growHtreeLevel(t *testing.T, f *FS, dir string) int {
 	}
 	return n
 }
+
+// TestHtreeHostileIndex: an htree whose index points back at one of its
+// own node blocks (checksums valid) is reported as corrupt and nothing is
+// written, rather than a leaf being carved out of the index.
+func TestHtreeHostileIndex(t *testing.T) {
+	img := fixture.Path(t, "ext4-htree.img")
+	f, _ := openRW(t, img)
+	dir, err := f.resolve("/big", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.mapper(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, _, ok, err := f.dxPath(dir, m, "x")
+	if err != nil || !ok || len(path) < 3 {
+		t.Fatalf("dxPath: %d levels, %v, %v", len(path), ok, err)
+	}
+	// Names routed through the same interior node.
+	var names []string
+	for i := 0; len(names) < 3 && i < 1000; i++ {
+		n := fmt.Sprintf("name-%d", i)
+		p, _, _, err := f.dxPath(dir, m, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p[1].lblk == path[1].lblk {
+			names = append(names, n)
+		}
+	}
+	// Every entry of the interior node now points at the root (block 0).
+	in := &path[1]
+	ents := append([]DxEntry(nil), in.node.entries...)
+	for i := range ents {
+		ents[i].Block = 0
+	}
+	if err := f.writeDxNode(dir, in, ents); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	sum := fileSum(t, img)
+	f, _ = openRW(t, img)
+	for _, name := range names {
+		if err := f.WriteFile("/big/"+name, nil, fs.WriteOptions{}); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("WriteFile into the looping htree: %v", err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if fileSum(t, img) != sum {
+		t.Fatal("the image changed")
+	}
+}

@@ -66,6 +66,12 @@ func (f *FS) dxPath(dir *inode, m blockMapper, name string) (path []dxLevel, has
 		}
 		path = append(path, lvl)
 		next := lvl.node.entries[lvl.at].Block
+		for _, p := range path {
+			if next == p.lblk {
+				return nil, 0, false, corrupt(int64(lvl.pblk)*f.blockSize, fmt.Sprintf("htree of inode %d", dir.ino),
+					"entry %d points back to node block %d", lvl.at, next)
+			}
+		}
 		if depth == levels {
 			path = append(path, dxLevel{lblk: next})
 			return path, hash, true, nil
