@@ -647,3 +647,37 @@ func (f *FS) indirectOrExtentMeta(n uint64) uint64 {
 	}
 	return f.indirectMetaBlocks(n)
 }
+
+// TestRenameDotDotLoop: a directory tree whose ".." entries loop (a's is
+// b, b's is a) never reaches the root: moving a directory into it is
+// reported as corrupt, in bounded time, with nothing written.
+func TestRenameDotDotLoop(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	for _, d := range []string{"a/b", "c"} {
+		if err := os.MkdirAll(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := mkfs(t, testConfigs()[1], src)
+	r := openRO(t, img)
+	a, err := r.Lstat("/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Lstat("/a/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	debugfsW(t, img, "unlink /a/b/..", fmt.Sprintf("ln <%d> /a/b/..", a.Ino), "unlink /a/..", fmt.Sprintf("ln <%d> /a/..", b.Ino))
+	sum := fileSum(t, img)
+	f, _ := openRW(t, img)
+	if err := f.Rename("/c", "/a/b/c"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Rename into a '..' loop: %v", err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if fileSum(t, img) != sum {
+		t.Fatal("the image changed")
+	}
+}

@@ -64,6 +64,12 @@ func (f *FS) rename(oldPath, newPath string) error {
 			return err
 		}
 	}
+	if moveDir && !src.flag(inodeFlagInlineData) {
+		// Its ".." will be rewritten: make sure it is there first.
+		if _, _, err := f.lookup(src, ".."); err != nil {
+			return err
+		}
+	}
 	// Plan the replaced target before changing anything.
 	var target *inode
 	var plan *freePlan
@@ -156,16 +162,18 @@ func (f *FS) rename(oldPath, newPath string) error {
 // lies below it, following ".." up to the root.
 func (f *FS) checkNotBelow(ino uint32, dir *inode) error {
 	cur := dir
-	for hops := 0; ; hops++ {
+	seen := map[uint32]bool{}
+	for {
 		if cur.ino == ino {
 			return fmt.Errorf("%w: moving directory inode %d into its own subtree", fs.ErrInvalid, ino)
 		}
 		if cur.ino == rootIno {
 			return nil
 		}
-		if hops > 1<<16 || uint32(hops) > f.sb.InodesCount {
-			return corrupt(f.inodeOffset(dir.ino), fmt.Sprintf("inode %d", dir.ino), "'..' chain does not reach the root")
+		if seen[cur.ino] {
+			return corrupt(f.inodeOffset(dir.ino), fmt.Sprintf("inode %d", dir.ino), "'..' chain loops without reaching the root")
 		}
+		seen[cur.ino] = true
 		e, _, err := f.lookup(cur, "..")
 		if err != nil {
 			return err
