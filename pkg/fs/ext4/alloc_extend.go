@@ -138,12 +138,17 @@ func (f *FS) findRun(goal, n uint64) (start uint64, ok bool, err error) {
 // failure nothing stays allocated.
 func (f *FS) allocRuns(goal, n uint64) ([]blockRun, error) {
 	var runs []blockRun
+	// After findRun fails for w blocks, it is asked again only for w/2 or
+	// fewer, so a fragmented filesystem costs O(log n) scans, not O(n).
+	failed := uint64(1 << 63)
 	for n > 0 {
-		if want := min(n, uint64(f.blocksPerGroup)/4); want >= 2 {
+		if want := min(n, uint64(f.blocksPerGroup)/4); want >= 2 && want <= failed/2 {
 			if s, ok, err := f.findRun(goal, want); err != nil {
 				return nil, err
 			} else if ok {
 				goal = s
+			} else {
+				failed = want
 			}
 		}
 		s, got, err := f.allocBlocks(goal, n)
