@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -94,8 +95,10 @@ func Glob(t ReadTree, pattern string) ([]string, error) {
 			return nil, nil
 		}
 	}
+	// path.Join cleans "..": "/home/a/.." and "/home/b/.." are both
+	// "/home", so the same path can match more than once.
 	sort.Strings(cur)
-	return cur, nil
+	return slices.Compact(cur), nil
 }
 
 // globDir returns the names in dir that component c matches.
