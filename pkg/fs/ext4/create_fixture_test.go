@@ -330,36 +330,7 @@ func TestInlineData(t *testing.T) {
 	oracle.Require(t, "e2fsck")
 	img := fixture.Path(t, "ext4-inline.img")
 	f, _ := openRW(t, img)
-	steps := []struct {
-		name string
-		do   func() error
-	}{
-		{"overwrite inline with less inline data", func() error { return f.WriteFile("/tiny/hundred", []byte("ten bytes!"), fs.WriteOptions{}) }},
-		{"overwrite inline with 5000 bytes", func() error { return f.WriteFile("/tiny/small", pattern(5000, 3), fs.WriteOptions{}) }},
-	}
-	for i := 0; i < 12; i++ {
-		p := fmt.Sprintf("/tiny/d1/n%02d", i)
-		steps = append(steps, struct {
-			name string
-			do   func() error
-		}{"add " + p, func() error { return f.WriteFile(p, []byte(p), fs.WriteOptions{Perm: 0o644}) }})
-	}
-	for _, s := range []struct {
-		name string
-		do   func() error
-	}{
-		{"add to a second inline directory", func() error { return f.WriteFile("/tiny/d2/x", []byte("xx"), fs.WriteOptions{}) }},
-		{"and another", func() error { return f.WriteFile("/tiny/d2/y", []byte("yy"), fs.WriteOptions{}) }},
-		{"rename over a name in an inline directory", func() error { return f.Rename("/tiny/d2/x", "/tiny/d2/y") }},
-		{"rename an inline directory to another parent", func() error { return f.Rename("/tiny/d2", "/d2-moved") }},
-	} {
-		steps = append(steps, s)
-	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-	}
+	inlineSteps(t, f)
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -581,5 +552,33 @@ func TestHtreeHostileIndex(t *testing.T) {
 	}
 	if fileSum(t, img) != sum {
 		t.Fatal("the image changed")
+	}
+}
+
+// inlineSteps runs TestInlineData's operations on ext4-inline.img.
+func inlineSteps(t *testing.T, f *FS) {
+	t.Helper()
+	type step struct {
+		name string
+		do   func() error
+	}
+	steps := []step{
+		{"overwrite inline with less inline data", func() error { return f.WriteFile("/tiny/hundred", []byte("ten bytes!"), fs.WriteOptions{}) }},
+		{"overwrite inline with 5000 bytes", func() error { return f.WriteFile("/tiny/small", pattern(5000, 3), fs.WriteOptions{}) }},
+	}
+	for i := 0; i < 12; i++ {
+		p := fmt.Sprintf("/tiny/d1/n%02d", i)
+		steps = append(steps, step{"add " + p, func() error { return f.WriteFile(p, []byte(p), fs.WriteOptions{Perm: 0o644}) }})
+	}
+	steps = append(steps,
+		step{"add to a second inline directory", func() error { return f.WriteFile("/tiny/d2/x", []byte("xx"), fs.WriteOptions{}) }},
+		step{"and another", func() error { return f.WriteFile("/tiny/d2/y", []byte("yy"), fs.WriteOptions{}) }},
+		step{"rename over a name in an inline directory", func() error { return f.Rename("/tiny/d2/x", "/tiny/d2/y") }},
+		step{"rename an inline directory to another parent", func() error { return f.Rename("/tiny/d2", "/d2-moved") }},
+	)
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
 	}
 }

@@ -159,6 +159,8 @@ func TestKernelReadsCreated(t *testing.T) {
 				t.Fatal(err)
 			}
 		}})
+	imgs = append(imgs, img{"ext4-inline.img", func(t *testing.T) string { return fixture.Path(t, "ext4-inline.img") },
+		func(t *testing.T, f *FS) { inlineSteps(t, f) }})
 	imgs = append(imgs, img{"htree grown a level", func(t *testing.T) string { return mkfs(t, testConfigs()[1], sourceTree(t, 1500)) },
 		func(t *testing.T, f *FS) { growHtreeLevel(t, f, "/many") }})
 	for _, tc := range imgs {
@@ -177,7 +179,7 @@ func TestKernelReadsCreated(t *testing.T) {
 			unmount()
 			// The kernel writes into what we wrote.
 			mnt2, unmount2 := kernelMount(t, p, false)
-			for _, d := range []string{"/", "/etc", "/deep/newdir", "/etc/b-moved", "/big", "/big/sub", "/many"} {
+			for _, d := range []string{"/", "/etc", "/deep/newdir", "/etc/b-moved", "/big", "/big/sub", "/many", "/tiny/d1", "/d2-moved"} {
 				if _, err := os.Stat(filepath.Join(mnt2, d)); err != nil {
 					continue
 				}
