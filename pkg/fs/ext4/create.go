@@ -255,11 +255,8 @@ func (f *FS) overwrite(in *inode, data []byte, t fs.Times) error {
 			}
 			return err
 		}
-		// Move to blocks: the caller's checks below apply to an empty
-		// extent file.
-		if err := f.checkSpace(false, 0); err != nil {
-			return err
-		}
+		// Move to blocks: from here it is an empty extent file, and the
+		// checks below (size, space) run before anything is written.
 		if err := f.removeIbodyXattr(in, 7, "data"); err != nil {
 			return err
 		}
