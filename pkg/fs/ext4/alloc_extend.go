@@ -91,11 +91,17 @@ func (f *FS) inodeGoal(in *inode) uint64 {
 // reads per allocation.
 const runScanGroups = 64
 
-// findRun returns the first block, at or after goal (wrapping), of a free
-// run of n blocks inside one group, looking only at the next
-// runScanGroups groups that count n free blocks; ok is false when none
-// has one.
-func (f *FS) findRun(goal, n uint64) (start uint64, ok bool, err error) {
+// allocRequest asks for count blocks near block goal.
+type allocRequest struct {
+	goal, count uint64
+}
+
+// findRun returns the first block, at or after r.goal (wrapping), of a
+// free run of r.count blocks inside one group, looking only at the next
+// runScanGroups groups that count that many free blocks; ok is false when
+// none has one.
+func (f *FS) findRun(r allocRequest) (start uint64, ok bool, err error) {
+	goal, n := r.goal, r.count
 	if goal < f.firstDataBlock || goal >= f.blocksCount {
 		goal = f.firstDataBlock
 	}
@@ -136,14 +142,15 @@ func (f *FS) findRun(goal, n uint64) (start uint64, ok bool, err error) {
 // (up to a quarter group at a time) over filling the first holes after
 // goal; when no such run exists it takes what the allocator finds. On
 // failure nothing stays allocated.
-func (f *FS) allocRuns(goal, n uint64) ([]blockRun, error) {
+func (f *FS) allocRuns(r allocRequest) ([]blockRun, error) {
+	goal, n := r.goal, r.count
 	var runs []blockRun
 	// After findRun fails for w blocks, it is asked again only for w/2 or
 	// fewer, so a fragmented filesystem costs O(log n) scans, not O(n).
 	failed := uint64(1 << 63)
 	for n > 0 {
 		if want := min(n, uint64(f.blocksPerGroup)/4); want >= 2 && want <= failed/2 {
-			if s, ok, err := f.findRun(goal, want); err != nil {
+			if s, ok, err := f.findRun(allocRequest{goal: goal, count: want}); err != nil {
 				return nil, err
 			} else if ok {
 				goal = s
@@ -210,7 +217,7 @@ func (f *FS) buildExtentTree(in *inode, exts []Extent, goal uint64) (uint64, err
 	need := f.extentTreeBlocks(uint64(len(exts)))
 	var blocks []uint64
 	if need > 0 {
-		runs, err := f.allocRuns(goal, need)
+		runs, err := f.allocRuns(allocRequest{goal: goal, count: need})
 		if err != nil {
 			return 0, err
 		}
@@ -324,8 +331,14 @@ func (m *indirectMap) newBlock() (uint64, error) {
 	return s, nil
 }
 
-// set maps logical block l to pblk.
-func (m *indirectMap) set(l, pblk uint64) error {
+// blockMapping is one logical block mapped to a physical one.
+type blockMapping struct {
+	logical, physical uint64
+}
+
+// set records mapping b in the block map.
+func (m *indirectMap) set(b blockMapping) error {
+	l, pblk := b.logical, b.physical
 	slot, idx, depth, ok := m.f.indirectPath(l)
 	if !ok {
 		return fmt.Errorf("%w: logical block %d beyond the block map", fs.ErrInvalid, l)
@@ -399,7 +412,7 @@ func (f *FS) writeNewData(in *inode, data []byte) error {
 		return nil
 	}
 	goal := f.inodeGoal(in)
-	runs, err := f.allocRuns(goal, n)
+	runs, err := f.allocRuns(allocRequest{goal: goal, count: n})
 	if err != nil {
 		return err
 	}
@@ -433,7 +446,7 @@ func (f *FS) writeNewData(in *inode, data []byte) error {
 		l := uint64(0)
 		for _, r := range runs {
 			for i := uint64(0); i < r.count; i++ {
-				if err := m.set(l, r.start+i); err != nil {
+				if err := m.set(blockMapping{logical: l, physical: r.start + i}); err != nil {
 					return err
 				}
 				l++
@@ -488,7 +501,7 @@ func (f *FS) appendBlock(in *inode, l uint32) (uint64, error) {
 		return s, nil
 	}
 	im := f.newIndirectMap(in, s+1)
-	if err := im.set(uint64(l), s); err != nil {
+	if err := im.set(blockMapping{logical: uint64(l), physical: s}); err != nil {
 		return 0, err
 	}
 	if err := im.flush(); err != nil {

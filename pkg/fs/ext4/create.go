@@ -16,7 +16,7 @@ import (
 //
 // Primitives the create side adds to those of write.go:
 //
-//	allocRuns(goal, n) []blockRun         n blocks in as few runs as found (alloc_extend.go)
+//	allocRuns(allocRequest) []blockRun    blocks near a goal, one run preferred (alloc_extend.go)
 //	buildExtentTree(in, exts, goal)       i_block root, or leaf/index blocks (any depth)
 //	newIndirectMap(in, goal).set/flush    ext2/3 block maps up to triple indirect
 //	writeNewData(in, data)                blocks + map + i_blocks + i_size for a file with none
@@ -355,8 +355,8 @@ func (f *FS) mkdir(p string, perm uint32, owner fs.Owner) error {
 		return err
 	}
 	b := make([]byte, f.blockSize)
-	f.putDirent(b, 0, in.ino, 12, ".", ftDir)
-	f.putDirent(b, 12, dir.ino, f.leafSpace()-12, "..", ftDir)
+	f.putDirent(b, dirent{ino: in.ino, recLen: 12, name: ".", ftype: ftDir})
+	f.putDirent(b, dirent{off: 12, ino: dir.ino, recLen: f.leafSpace() - 12, name: "..", ftype: ftDir})
 	if f.metadataCsum {
 		setDirTail(b)
 	}

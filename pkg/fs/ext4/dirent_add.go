@@ -19,8 +19,10 @@ import (
 // direntSize is the space an entry with a name of n bytes takes.
 func direntSize(n int) int { return (dirEntryHeaderSize + n + 3) &^ 3 }
 
-// putDirent writes an entry at b[off:] with the given rec_len.
-func (f *FS) putDirent(b []byte, off int, ino uint32, recLen int, name string, ft uint8) {
+// putDirent writes entry e (its ino, rec_len, name and file type) at
+// b[e.off:].
+func (f *FS) putDirent(b []byte, e dirent) {
+	off, ino, recLen, name, ft := e.off, e.ino, e.recLen, e.name, e.ftype
 	le.PutUint32(b[off:], ino)
 	le.PutUint16(b[off+4:], recLenToDisk(recLen))
 	if f.filetype {
@@ -39,7 +41,7 @@ func (f *FS) fitDirent(b []byte, ents []dirent, ino uint32, name string, ft uint
 	for _, e := range ents {
 		if e.ino == 0 {
 			if e.recLen >= need {
-				f.putDirent(b, e.off, ino, e.recLen, name, ft)
+				f.putDirent(b, dirent{off: e.off, ino: ino, recLen: e.recLen, name: name, ftype: ft})
 				return true
 			}
 			continue
@@ -47,7 +49,7 @@ func (f *FS) fitDirent(b []byte, ents []dirent, ino uint32, name string, ft uint
 		used := direntSize(e.nameLen)
 		if e.recLen-used >= need {
 			le.PutUint16(b[e.off+4:], recLenToDisk(used))
-			f.putDirent(b, e.off+used, ino, e.recLen-used, name, ft)
+			f.putDirent(b, dirent{off: e.off + used, ino: ino, recLen: e.recLen - used, name: name, ftype: ft})
 			return true
 		}
 	}
@@ -126,7 +128,7 @@ func (f *FS) addDirent(dir *inode, name string, ino uint32, ft uint8) error {
 		return err
 	}
 	clear(buf)
-	f.putDirent(buf, 0, ino, f.leafSpace(), name, ft)
+	f.putDirent(buf, dirent{ino: ino, recLen: f.leafSpace(), name: name, ftype: ft})
 	if f.metadataCsum {
 		setDirTail(buf)
 	}
@@ -269,7 +271,7 @@ func (f *FS) inlineDirToBlock(dir *inode) error {
 		if off+size > f.leafSpace() {
 			return errors.New("ext4: inline directory does not fit a block")
 		}
-		f.putDirent(b, off, e.ino, size, e.name, e.ftype)
+		f.putDirent(b, dirent{off: off, ino: e.ino, recLen: size, name: e.name, ftype: e.ftype})
 		off += size
 	}
 	if f.metadataCsum {

@@ -225,7 +225,7 @@ func (f *FS) leafBlock(hs []hashedEnt) []byte {
 		if i == len(hs)-1 {
 			size = f.leafSpace() - off
 		}
-		f.putDirent(b, off, h.e.ino, size, h.e.name, h.e.ftype)
+		f.putDirent(b, dirent{off: off, ino: h.e.ino, recLen: size, name: h.e.name, ftype: h.e.ftype})
 		off += size
 	}
 	if f.metadataCsum {
