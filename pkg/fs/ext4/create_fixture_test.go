@@ -463,7 +463,7 @@ func TestHtreeGrowsALevel(t *testing.T) {
 // growHtreeLevel adds hard links to /etc/machine-id named grown-NNNNN to
 // the single-level htree directory dir until its root has grown a level,
 // then 100 more, and returns how many it added.
-func growHtreeLevel(t *testing.T, f *FS, dir string) int {
+func growHtreeLevel(t testing.TB, f *FS, dir string) int {
 	t.Helper()
 	levels := func() byte {
 		in, err := f.resolve(dir, false)
@@ -556,7 +556,7 @@ func TestHtreeHostileIndex(t *testing.T) {
 }
 
 // inlineSteps runs TestInlineData's operations on ext4-inline.img.
-func inlineSteps(t *testing.T, f *FS) {
+func inlineSteps(t testing.TB, f *FS) {
 	t.Helper()
 	type step struct {
 		name string

@@ -59,7 +59,7 @@ func kernelMount(tb testing.TB, img string, readOnly bool) (string, func()) {
 // compareWithKernel walks our reader's tree of f and checks every path
 // against what the kernel shows at mnt: type, permissions, owner, link
 // count, size, contents and symlink targets.
-func compareWithKernel(t *testing.T, f *FS, mnt string) int {
+func compareWithKernel(t testing.TB, f *FS, mnt string) int {
 	t.Helper()
 	n := 0
 	var walk func(p string)

@@ -37,7 +37,7 @@ type createCase struct {
 }
 
 // wantCat checks debugfs cat of p against want.
-func wantCat(t *testing.T, img, p string, want []byte) {
+func wantCat(t testing.TB, img, p string, want []byte) {
 	t.Helper()
 	got, ok := debugfsCatSized(t, img, p)
 	if !ok || !bytes.Equal(got, want) {
@@ -45,7 +45,7 @@ func wantCat(t *testing.T, img, p string, want []byte) {
 	}
 }
 
-func wantStat(t *testing.T, img, p string, fields map[string]string) {
+func wantStat(t testing.TB, img, p string, fields map[string]string) {
 	t.Helper()
 	out := oracle.Debugfs(t, img, "stat \""+p+"\"")
 	for k, v := range fields {
