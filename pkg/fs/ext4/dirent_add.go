@@ -1,7 +1,6 @@
 package ext4
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/imgprep/imgprep/pkg/fs"
@@ -269,7 +268,7 @@ func (f *FS) inlineDirToBlock(dir *inode) error {
 			size = f.leafSpace() - off
 		}
 		if off+size > f.leafSpace() {
-			return errors.New("ext4: inline directory does not fit a block")
+			return corrupt(f.inodeOffset(dir.ino), fmt.Sprintf("inline directory inode %d", dir.ino), "entries do not fit one block")
 		}
 		f.putDirent(b, dirent{off: off, ino: e.ino, recLen: size, name: e.name, ftype: e.ftype})
 		off += size

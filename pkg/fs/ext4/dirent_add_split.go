@@ -193,7 +193,8 @@ func (f *FS) splitLeaf(dir *inode, path []dxLevel, ents []dirent, hash uint32, e
 		}
 	}
 	if !placed {
-		return fmt.Errorf("ext4: entry %q fits no half of a split leaf", e.name)
+		return corrupt(int64(path[len(path)-1].pblk)*f.blockSize, fmt.Sprintf("htree leaf of inode %d", dir.ino),
+			"entry %q fits no half of the split leaf", e.name)
 	}
 	continued := uint32(0)
 	if hs[k-1].hash == splitHash {

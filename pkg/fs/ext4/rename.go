@@ -205,7 +205,7 @@ func (f *FS) setDirent(dir *inode, e *dirent, loc dirLoc, ino uint32, ft uint8) 
 			return err
 		}
 		if loc.prev == -2 {
-			return fmt.Errorf("ext4: cannot retarget %q", e.name)
+			return fmt.Errorf("%w: cannot retarget %q", fs.ErrInvalid, e.name)
 		}
 		if loc.region == 1 {
 			put(extra)
