@@ -5,14 +5,17 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/faultfile"
+	"github.com/imgprep/imgprep/internal/killtest"
 	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/storage"
 	"github.com/imgprep/imgprep/pkg/sysprep"
+	"github.com/imgprep/imgprep/pkg/txn"
 )
 
 // faultFixtures are the realistic fixtures of the fault matrix: GPT, an
@@ -259,6 +262,75 @@ func TestAReadOnlyImageFileIsAClearErrorAndUnchanged(t *testing.T) {
 			if !sameImage(t, path, p.data) {
 				t.Fatal("a dry run changed the image")
 			}
+		})
+	}
+}
+
+// TestACrashDuringRecoveryIsRecoveredByTheNextOpen: a run cut in the
+// middle of writing the image leaves a pending journal; the next open for
+// writing rolls it back, and is itself cut at each of its writes and
+// syncs. The open after that must still give the image as before.
+func TestACrashDuringRecoveryIsRecoveredByTheNextOpen(t *testing.T) {
+	for _, name := range faultFixtures {
+		t.Run(name, func(t *testing.T) {
+			p := loadPristine(t, name)
+			_, _, log := cleanRun(t, p)
+			// The first write of the image itself: the journal is
+			// complete and synced, the image about to be touched.
+			k := slices.IndexFunc(log, func(l string) bool { return strings.Contains(l, " WriteAt image ") })
+			if k < 0 {
+				t.Fatalf("no image write in the clean run:\n%s", strings.Join(log, "\n"))
+			}
+			k++ // crash after one image write: a mix of old and new
+			crashed := p.layDown(t, t.TempDir())
+			d := faultfile.NewDisk(k)
+			d.TornWrite(100)
+			runWith(crashed, inject(d))
+			img := readImage(t, crashed)
+			journal, err := os.ReadFile(txn.JournalPathFor(crashed))
+			if err != nil {
+				t.Fatalf("crash at op %d (%s) left no journal: %v", k, opName(log, k), err)
+			}
+			if sameImage(t, crashed, p.data) {
+				t.Fatalf("crash at op %d (%s) left the image as before: nothing to roll back", k, opName(log, k))
+			}
+			// layCrashed puts the crashed image and its journal in a new
+			// directory.
+			layCrashed := func() string {
+				path := filepath.Join(t.TempDir(), name)
+				killtest.WriteSparse(t, path, img)
+				if err := os.WriteFile(txn.JournalPathFor(path), journal, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return path
+			}
+			openWith := func(path string, d *faultfile.Disk) {
+				h, err := image.Open(path, image.OpenOptions{Write: true, Inject: inject(d)})
+				if err == nil {
+					h.Close()
+				}
+			}
+			count := faultfile.NewDisk(-1)
+			path := layCrashed()
+			openWith(path, count)
+			if !sameImage(t, path, p.data) || journalLeft(t, path) {
+				t.Fatal("an uninterrupted recovery did not restore the image")
+			}
+			ops := count.Ops()
+			if ops < 3 {
+				t.Fatalf("the recovery did %d ops:\n%s", ops, strings.Join(count.Log(), "\n"))
+			}
+			for j := 0; j < ops; j++ {
+				path := layCrashed()
+				openWith(path, faultfile.NewDisk(j))
+				if _, err := image.Recover(path); err != nil {
+					t.Fatalf("recovery cut at op %d (%s): the next recovery: %v", j, count.Log()[j], err)
+				}
+				if !sameImage(t, path, p.data) || journalLeft(t, path) {
+					t.Fatalf("recovery cut at op %d (%s): the next recovery did not give the image as before", j, count.Log()[j])
+				}
+			}
+			t.Logf("%s: the run cut at op %d (%s); its recovery cut at each of its %d ops, then recovered: as before each time", name, k, opName(log, k), ops)
 		})
 	}
 }
