@@ -104,10 +104,10 @@ func printInspection(w io.Writer, in *sysprep.Inspection) {
 		switch {
 		case f.Writable:
 			attrs = append(attrs, "writable")
-		case !f.Supported && f.Type != "":
-			attrs = append(attrs, "imgprep has no "+f.Type+" engine")
 		case f.Why != "":
 			attrs = append(attrs, f.Why)
+		case !f.Supported && f.Type != "":
+			attrs = append(attrs, "imgprep has no "+f.Type+" engine")
 		}
 		fmt.Fprintf(w, "    %s: %s\n", f.Desc, strings.Join(attrs, ", "))
 	}

@@ -118,12 +118,23 @@ func open(r io.ReaderAt, size int64, name string) (*FS, error) {
 		return nil, fmt.Errorf("%s: reading superblock: %w", name, err)
 	}
 	if err := f.parseSuperblock(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, f.named(err)
 	}
 	if err := f.loadGroupDescs(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, f.named(err)
 	}
 	return f, nil
+}
+
+// named prefixes err with the filesystem's name, unless that name is the
+// bare package default and err already carries the package prefix (a
+// *CorruptError), so messages never read "ext4: ext4: ...".
+func (f *FS) named(err error) error {
+	var ce *CorruptError
+	if f.name == "ext4" && errors.As(err, &ce) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", f.name, err)
 }
 
 // parseSuperblock decodes and validates f.sbRaw and derives the geometry.
