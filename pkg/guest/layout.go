@@ -101,48 +101,9 @@ const (
 	btrfsLabelSize        = 256
 )
 
-// fatBootSector is the FAT boot sector with its BIOS parameter block
-// (Microsoft FAT specification, section 3). Little-endian. The extended
-// BPB that holds the volume id and label starts at byte 36 for FAT12/16
-// (fatExtBPB) and at byte 64 for FAT32, after fat32BPB.
-type fatBootSector struct {
-	JmpBoot    [3]byte // 0
-	OEMName    [8]byte // 3
-	BytsPerSec uint16  // 11
-	SecPerClus uint8   // 13
-	RsvdSecCnt uint16  // 14
-	NumFATs    uint8   // 16
-	RootEntCnt uint16  // 17
-	TotSec16   uint16  // 19
-	Media      uint8   // 21
-	FATSz16    uint16  // 22
-	SecPerTrk  uint16  // 24
-	NumHeads   uint16  // 26
-	HiddSec    uint32  // 28
-	TotSec32   uint32  // 32
-}
-
-// fat32BPB follows fatBootSector on FAT32 (bytes 36..63).
-type fat32BPB struct {
-	FATSz32   uint32   // 36
-	ExtFlags  uint16   // 40
-	FSVer     uint16   // 42
-	RootClus  uint32   // 44
-	FSInfo    uint16   // 48
-	BkBootSec uint16   // 50
-	Reserved  [12]byte // 52
-}
-
-// fatExtBPB is the extended BPB: at 36 on FAT12/16, at 64 on FAT32.
-type fatExtBPB struct {
-	DrvNum     uint8    // +0
-	Reserved1  uint8    // +1
-	BootSig    uint8    // +2: 0x29 when the next three fields are valid
-	VolID      uint32   // +3
-	VolLab     [11]byte // +7
-	FilSysType [8]byte  // +18: "FAT12   ", "FAT16   ", "FAT32   "
-}
-
+// The FAT boot sector, FAT32 BPB and extended BPB are pkg/fs/vfat's
+// BootSector, BPB32 and ExtBPB. The extended BPB that holds the volume id
+// and label starts at byte 36 for FAT12/16 and at byte 64 for FAT32.
 const (
 	fatExtBPBOffset16 = 36
 	fatExtBPBOffset32 = 64

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/imgprep/imgprep/pkg/fs/vfat"
 )
 
 // Filesystem types Scan reports, as blkid names them.
@@ -163,7 +165,7 @@ func (p *prober) luks() (Probed, bool) {
 // a power-of-two sector size, a valid cluster size and FAT count, and the
 // media byte.
 func (p *prober) vfat() (Probed, bool) {
-	var bs fatBootSector
+	var bs vfat.BootSector
 	if !p.decode(0, &bs, binary.LittleEndian, "FAT boot sector") {
 		return Probed{}, false
 	}
@@ -184,7 +186,7 @@ func (p *prober) vfat() (Probed, bool) {
 	if bs.FATSz16 == 0 {
 		off = fatExtBPBOffset32
 	}
-	var ext fatExtBPB
+	var ext vfat.ExtBPB
 	if !p.decode(off, &ext, binary.LittleEndian, "FAT extended BPB") || ext.BootSig != 0x29 {
 		return Probed{Type: TypeVFAT}, true
 	}

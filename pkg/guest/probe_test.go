@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/fs/vfat"
 )
 
 // Each struct mirrors its specification's layout byte for byte.
@@ -20,9 +21,9 @@ func TestOnDiskHeaderSizesMatchTheSpecs(t *testing.T) {
 		{"ext4 superblock through s_algorithm_usage_bitmap and the journal fields (0x100)", extSuperblockHead{}, 0x100},
 		{"xfs_dsb through sb_fname (120)", xfsSuperblockHead{}, 120},
 		{"btrfs_super_block through generation (0x50)", btrfsSuperblockHead{}, 0x50},
-		{"FAT boot sector and BPB through BPB_TotSec32 (36)", fatBootSector{}, 36},
-		{"FAT32 BPB from BPB_FATSz32 to BS_DrvNum (28)", fat32BPB{}, 28},
-		{"FAT extended BPB from BS_DrvNum through BS_FilSysType (26)", fatExtBPB{}, 26},
+		{"FAT boot sector and BPB through BPB_TotSec32 (36)", vfat.BootSector{}, 36},
+		{"FAT32 BPB from BPB_FATSz32 to BS_DrvNum (28)", vfat.BPB32{}, 28},
+		{"FAT extended BPB from BS_DrvNum through BS_FilSysType (26)", vfat.ExtBPB{}, 26},
 		{"swap_header info through volume_name (44)", swapHeaderInfo{}, 44},
 		{"LVM label_header (32)", lvmLabelHeader{}, 32},
 		{"LUKS magic and version (8)", luksPHDR{}, 8},
@@ -102,17 +103,17 @@ func TestProbeSignaturesAtTheirSpecifiedOffsets(t *testing.T) {
 			copy(b[168:], testUUIDString)
 		}, Probed{Type: TypeLUKS, UUID: testUUIDString, Label: "secret"}},
 		{"vfat: FAT16 boot sector, volume id printed XXXX-XXXX", func(b []byte) {
-			put(t, b, 0, binary.LittleEndian, fatBootSector{JmpBoot: [3]byte{0xEB, 0x3C, 0x90}, BytsPerSec: 512, SecPerClus: 4, RsvdSecCnt: 4, NumFATs: 2, RootEntCnt: 512, Media: 0xF8, FATSz16: 32})
-			e := fatExtBPB{BootSig: 0x29, VolID: 0x7A3B1C2D}
+			put(t, b, 0, binary.LittleEndian, vfat.BootSector{JmpBoot: [3]byte{0xEB, 0x3C, 0x90}, BytsPerSec: 512, SecPerClus: 4, RsvdSecCnt: 4, NumFATs: 2, RootEntCnt: 512, Media: 0xF8, FATSz16: 32})
+			e := vfat.ExtBPB{BootSig: 0x29, VolID: 0x7A3B1C2D}
 			copy(e.VolLab[:], "ESP        ")
 			copy(e.FilSysType[:], "FAT16   ")
 			put(t, b, 36, binary.LittleEndian, e)
 			b[510], b[511] = 0x55, 0xAA
 		}, Probed{Type: TypeVFAT, UUID: "7A3B-1C2D", Label: "ESP"}},
 		{"vfat: FAT32 keeps the extended BPB at 64; NO NAME is no label", func(b []byte) {
-			put(t, b, 0, binary.LittleEndian, fatBootSector{JmpBoot: [3]byte{0xEB, 0x58, 0x90}, BytsPerSec: 512, SecPerClus: 8, RsvdSecCnt: 32, NumFATs: 2, Media: 0xF8})
-			put(t, b, 36, binary.LittleEndian, fat32BPB{FATSz32: 100, RootClus: 2})
-			e := fatExtBPB{BootSig: 0x29, VolID: 0x12345678}
+			put(t, b, 0, binary.LittleEndian, vfat.BootSector{JmpBoot: [3]byte{0xEB, 0x58, 0x90}, BytsPerSec: 512, SecPerClus: 8, RsvdSecCnt: 32, NumFATs: 2, Media: 0xF8})
+			put(t, b, 36, binary.LittleEndian, vfat.BPB32{FATSz32: 100, RootClus: 2})
+			e := vfat.ExtBPB{BootSig: 0x29, VolID: 0x12345678}
 			copy(e.VolLab[:], "NO NAME    ")
 			put(t, b, 64, binary.LittleEndian, e)
 			b[510], b[511] = 0x55, 0xAA
