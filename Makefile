@@ -38,6 +38,15 @@ fuzz-ci:
 bench: build
 	bash scripts/bench.sh
 
+# The main job on a real image: a copy of the committed GPT fixture (ESP,
+# root, separate /var) is inspected, prepared, and inspected again.
+demo: build
+	@mkdir -p bin/demo
+	$(GO) run ./internal/fixture/extract disk-gpt.qcow2 bin/demo/golden.qcow2
+	./$(BIN) inspect bin/demo/golden.qcow2
+	./$(BIN) sysprep bin/demo/golden.qcow2
+	./$(BIN) inspect bin/demo/golden.qcow2
+
 lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
