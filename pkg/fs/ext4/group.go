@@ -201,103 +201,89 @@ func (f *FS) writeGroupDescs() error {
 
 func (f *FS) is64() bool { return f.descSize >= gdSize64 }
 
-func (f *FS) gdBlockBitmap(g uint32) uint64 {
-	gd := &f.gds[g]
-	v := uint64(gd.BlockBitmapLo)
+// gdBlock joins a descriptor block number split into lo and hi 32-bit
+// halves; the high half exists only in 64-byte descriptors.
+func (f *FS) gdBlock(lo, hi uint32) uint64 {
+	v := uint64(lo)
 	if f.is64() {
-		v |= uint64(gd.BlockBitmapHi) << 32
+		v |= uint64(hi) << 32
 	}
 	return v
+}
+
+// gdCount joins a descriptor count split into lo and hi 16-bit halves;
+// the high half exists only in 64-byte descriptors.
+func (f *FS) gdCount(lo, hi uint16) uint32 {
+	v := uint32(lo)
+	if f.is64() {
+		v |= uint32(hi) << 16
+	}
+	return v
+}
+
+// setGdCount stores v in the lo and hi halves of a count of descriptor g
+// and marks g dirty.
+func (f *FS) setGdCount(g uint32, lo, hi *uint16, v uint32) {
+	*lo = uint16(v)
+	if f.is64() {
+		*hi = uint16(v >> 16)
+	}
+	f.gdDirty[g] = true
+}
+
+func (f *FS) gdBlockBitmap(g uint32) uint64 {
+	gd := &f.gds[g]
+	return f.gdBlock(gd.BlockBitmapLo, gd.BlockBitmapHi)
 }
 
 func (f *FS) gdInodeBitmap(g uint32) uint64 {
 	gd := &f.gds[g]
-	v := uint64(gd.InodeBitmapLo)
-	if f.is64() {
-		v |= uint64(gd.InodeBitmapHi) << 32
-	}
-	return v
+	return f.gdBlock(gd.InodeBitmapLo, gd.InodeBitmapHi)
 }
 
 func (f *FS) gdInodeTable(g uint32) uint64 {
 	gd := &f.gds[g]
-	v := uint64(gd.InodeTableLo)
-	if f.is64() {
-		v |= uint64(gd.InodeTableHi) << 32
-	}
-	return v
+	return f.gdBlock(gd.InodeTableLo, gd.InodeTableHi)
 }
 
 func (f *FS) gdFreeBlocks(g uint32) uint32 {
 	gd := &f.gds[g]
-	v := uint32(gd.FreeBlocksCountLo)
-	if f.is64() {
-		v |= uint32(gd.FreeBlocksCountHi) << 16
-	}
-	return v
+	return f.gdCount(gd.FreeBlocksCountLo, gd.FreeBlocksCountHi)
 }
 
 func (f *FS) setGdFreeBlocks(g, v uint32) {
 	gd := &f.gds[g]
-	gd.FreeBlocksCountLo = uint16(v)
-	if f.is64() {
-		gd.FreeBlocksCountHi = uint16(v >> 16)
-	}
-	f.gdDirty[g] = true
+	f.setGdCount(g, &gd.FreeBlocksCountLo, &gd.FreeBlocksCountHi, v)
 }
 
 func (f *FS) gdFreeInodes(g uint32) uint32 {
 	gd := &f.gds[g]
-	v := uint32(gd.FreeInodesCountLo)
-	if f.is64() {
-		v |= uint32(gd.FreeInodesCountHi) << 16
-	}
-	return v
+	return f.gdCount(gd.FreeInodesCountLo, gd.FreeInodesCountHi)
 }
 
 func (f *FS) setGdFreeInodes(g, v uint32) {
 	gd := &f.gds[g]
-	gd.FreeInodesCountLo = uint16(v)
-	if f.is64() {
-		gd.FreeInodesCountHi = uint16(v >> 16)
-	}
-	f.gdDirty[g] = true
+	f.setGdCount(g, &gd.FreeInodesCountLo, &gd.FreeInodesCountHi, v)
 }
 
 func (f *FS) gdUsedDirs(g uint32) uint32 {
 	gd := &f.gds[g]
-	v := uint32(gd.UsedDirsCountLo)
-	if f.is64() {
-		v |= uint32(gd.UsedDirsCountHi) << 16
-	}
-	return v
+	return f.gdCount(gd.UsedDirsCountLo, gd.UsedDirsCountHi)
 }
 
 func (f *FS) setGdUsedDirs(g, v uint32) {
 	gd := &f.gds[g]
-	gd.UsedDirsCountLo = uint16(v)
-	if f.is64() {
-		gd.UsedDirsCountHi = uint16(v >> 16)
-	}
-	f.gdDirty[g] = true
+	f.setGdCount(g, &gd.UsedDirsCountLo, &gd.UsedDirsCountHi, v)
 }
 
 func (f *FS) gdItableUnused(g uint32) uint32 {
 	gd := &f.gds[g]
-	v := uint32(gd.ItableUnusedLo)
-	if f.is64() {
-		v |= uint32(gd.ItableUnusedHi) << 16
-	}
-	return v
+	return f.gdCount(gd.ItableUnusedLo, gd.ItableUnusedHi)
 }
 
 func (f *FS) setGdItableUnused(g, v uint32) {
 	gd := &f.gds[g]
-	gd.ItableUnusedLo = uint16(v)
-	if f.is64() {
-		gd.ItableUnusedHi = uint16(v >> 16)
-	}
-	f.gdDirty[g] = true
+	f.setGdCount(g, &gd.ItableUnusedLo, &gd.ItableUnusedHi, v)
 }
 
 // itableBlocks is the number of blocks of one group's inode table.
