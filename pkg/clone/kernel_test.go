@@ -3,43 +3,12 @@ package clone
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 )
-
-// kernelMountRO mounts the ext4 of img read-only with the running kernel
-// (a loop device) and returns the mount point; unmounted at cleanup. It
-// needs root and loop devices: without them the test is skipped, or fails
-// when CI=true, as oracle.Require does for tools.
-func kernelMountRO(tb testing.TB, img string) string {
-	tb.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "not root"
-	} else if _, err := os.Stat("/dev/loop-control"); err != nil {
-		why = "no loop devices"
-	}
-	if why != "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("kernel mount needed under CI: %s", why)
-		}
-		tb.Skipf("kernel mount unavailable: %s", why)
-	}
-	dir := tb.TempDir()
-	if out, err := exec.Command("mount", "-t", "ext4", "-o", "loop,ro", img, dir).CombinedOutput(); err != nil {
-		tb.Fatalf("the kernel does not mount %s: %v: %s", img, err, out)
-	}
-	tb.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			tb.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 func TestTheKernelReadsEachClonesIdentity(t *testing.T) {
 	oracle.Require(t, "qemu-img")
@@ -57,7 +26,7 @@ func TestTheKernelReadsEachClonesIdentity(t *testing.T) {
 		}
 		raw := filepath.Join(t.TempDir(), "disk.raw")
 		oracle.QemuImgConvertRaw(t, dest, raw)
-		mnt := kernelMountRO(t, raw)
+		mnt, _ := oracle.KernelMount(t, raw, 0, true)
 		for p, want := range map[string]string{
 			"etc/hostname":            host + "\n",
 			"etc/machine-id":          id + "\n",

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"syscall"
@@ -14,47 +13,6 @@ import (
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/fs"
 )
-
-// kernelMount mounts img with the running kernel's ext4 driver (through a
-// loop device) at a temporary directory and returns it with the function
-// that unmounts it (also called at cleanup). It needs root and loop
-// devices: without them the test is skipped, or fails when CI=true, as
-// oracle.Require does for tools. A mount the kernel refuses fails.
-func kernelMount(tb testing.TB, img string, readOnly bool) (string, func()) {
-	tb.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "not root"
-	} else if _, err := os.Stat("/dev/loop-control"); err != nil {
-		why = "no loop devices"
-	}
-	if why != "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("kernel mount needed under CI: %s", why)
-		}
-		tb.Skipf("kernel mount unavailable: %s", why)
-	}
-	opts := "loop"
-	if readOnly {
-		opts += ",ro"
-	}
-	dir := tb.TempDir()
-	if out, err := exec.Command("mount", "-t", "ext4", "-o", opts, img, dir).CombinedOutput(); err != nil {
-		tb.Fatalf("the kernel does not mount the image (mount -o %s): %v: %s", opts, err, out)
-	}
-	mounted := true
-	unmount := func() {
-		if !mounted {
-			return
-		}
-		mounted = false
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			tb.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	}
-	tb.Cleanup(unmount)
-	return dir, unmount
-}
 
 // compareWithKernel walks our reader's tree of f and checks every path
 // against what the kernel shows at mnt: type, permissions, owner, link
@@ -172,13 +130,13 @@ func TestKernelReadsCreated(t *testing.T) {
 				t.Fatal(err)
 			}
 			oracle.E2fsckClean(t, p)
-			mnt, unmount := kernelMount(t, p, true)
+			mnt, unmount := oracle.KernelMount(t, p, 0, true)
 			if n := compareWithKernel(t, openRO(t, p), mnt); n < 20 {
 				t.Errorf("only %d paths compared", n)
 			}
 			unmount()
 			// The kernel writes into what we wrote.
-			mnt2, unmount2 := kernelMount(t, p, false)
+			mnt2, unmount2 := oracle.KernelMount(t, p, 0, false)
 			for _, d := range []string{"/", "/etc", "/deep/newdir", "/etc/b-moved", "/big", "/big/sub", "/many", "/tiny/d1", "/d2-moved"} {
 				if _, err := os.Stat(filepath.Join(mnt2, d)); err != nil {
 					continue

@@ -1,0 +1,64 @@
+package oracle
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+)
+
+// Unavailable ends the test because an oracle cannot run here: with Fatal
+// when the environment says CI=true, with Skip otherwise.
+func Unavailable(tb testing.TB, msg string) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+}
+
+// KernelMount mounts the ext4 filesystem at byte offset of the file dev
+// with the running kernel's driver (through a loop device), read-only when
+// asked, at a temporary directory, and returns it with the function that
+// unmounts it (also called at cleanup; a second call does nothing). It
+// needs root and loop devices: without them the test is skipped, or fails
+// when CI=true, as Require does for tools. A mount the kernel refuses
+// fails the test.
+func KernelMount(tb testing.TB, dev string, offset int64, readOnly bool) (dir string, cleanup func()) {
+	tb.Helper()
+	why := ""
+	if os.Geteuid() != 0 {
+		why = "not root"
+	} else if _, err := os.Stat("/dev/loop-control"); err != nil {
+		why = "no loop devices"
+	}
+	if why != "" {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("kernel mount needed under CI: %s", why)
+		}
+		tb.Skipf("kernel mount unavailable: %s", why)
+	}
+	opts := "loop"
+	if offset != 0 {
+		opts += ",offset=" + strconv.FormatInt(offset, 10)
+	}
+	if readOnly {
+		opts += ",ro"
+	}
+	dir = tb.TempDir()
+	if out, err := exec.Command("mount", "-t", "ext4", "-o", opts, dev, dir).CombinedOutput(); err != nil {
+		tb.Fatalf("the kernel does not mount %s (mount -o %s): %v: %s", dev, opts, err, out)
+	}
+	mounted := true
+	cleanup = func() {
+		if !mounted {
+			return
+		}
+		mounted = false
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			tb.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	}
+	tb.Cleanup(cleanup)
+	return dir, cleanup
+}
