@@ -6,7 +6,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"io/fs"
 	"os"
@@ -135,15 +134,6 @@ func fdiskStarts(tb testing.TB, raw string, sector int) map[int]int64 {
 	return starts
 }
 
-func sha(tb testing.TB, p string) [32]byte {
-	tb.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return sha256.Sum256(b)
-}
-
 // sysprepJSON runs imgprep sysprep --json with args on the real stack and
 // returns the report.
 func sysprepJSON(tb testing.TB, wantCode int, args ...string) (*sysprep.Report, cliResult) {
@@ -253,9 +243,9 @@ func TestAcceptanceSysprepGuests(t *testing.T) {
 
 			// --dry-run: the file stays byte-identical, and it reports what
 			// the real run then changes.
-			sum := sha(t, img)
+			sum := fixture.SHA256(t, img)
 			dry, _ := sysprepJSON(t, 0, "--dry-run", img)
-			if sha(t, img) != sum {
+			if fixture.SHA256(t, img) != sum {
 				t.Fatalf("--dry-run changed %s", img)
 			}
 			real, _ := sysprepJSON(t, 0, img)
@@ -393,12 +383,12 @@ func TestAcceptanceXFSRefused(t *testing.T) {
 	for _, name := range []string{"guest-varxfs.raw", "guest-xfsroot.raw"} {
 		t.Run(name, func(t *testing.T) {
 			img := fixture.Path(t, name)
-			sum := sha(t, img)
+			sum := fixture.SHA256(t, img)
 			r := runCLI(t, sysprep.Stack{}, "sysprep", img)
 			if r.code != 1 || !strings.Contains(r.stderr, "xfs") || !strings.Contains(r.stderr, name) {
 				t.Fatalf("exit %d, stderr %q: want 1 and an error naming the image and xfs", r.code, r.stderr)
 			}
-			if sha(t, img) != sum {
+			if fixture.SHA256(t, img) != sum {
 				t.Fatalf("%s changed", img)
 			}
 		})
@@ -427,12 +417,12 @@ func TestAcceptanceNetdataClaim(t *testing.T) {
 
 func TestAcceptanceInspect(t *testing.T) {
 	img := fixture.Path(t, "disk-gpt.qcow2")
-	sum := sha(t, img)
+	sum := fixture.SHA256(t, img)
 	r := runCLI(t, sysprep.Stack{}, "inspect", img)
 	if r.code != 0 {
 		t.Fatalf("inspect: exit %d: %s", r.code, r.stderr)
 	}
-	if sha(t, img) != sum {
+	if fixture.SHA256(t, img) != sum {
 		t.Fatal("inspect changed the image")
 	}
 	// The fingerprints ssh-keygen computes from the same .pub files.
@@ -481,24 +471,24 @@ func TestAcceptanceImageInUseIsNotWritten(t *testing.T) {
 	if !locked {
 		t.Fatal("qemu-nbd never locked the image")
 	}
-	sum := sha(t, img)
+	sum := fixture.SHA256(t, img)
 	r := runCLI(t, sysprep.Stack{}, "sysprep", img)
 	if r.code != 1 || !strings.Contains(r.stderr, img) || !strings.Contains(r.stderr, "hint:") {
 		t.Fatalf("exit %d, stderr %q: want 1, the image named and a hint", r.code, r.stderr)
 	}
-	if sha(t, img) != sum {
+	if fixture.SHA256(t, img) != sum {
 		t.Fatal("an image in use was written")
 	}
 }
 
 func TestAcceptanceRecoverCleanImage(t *testing.T) {
 	img := fixture.Path(t, "disk-none.raw")
-	sum := sha(t, img)
+	sum := fixture.SHA256(t, img)
 	r := runCLI(t, sysprep.Stack{}, "recover", img)
 	if r.code != 0 || !strings.Contains(r.stdout, "nothing to recover") {
 		t.Fatalf("recover: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
-	if sha(t, img) != sum {
+	if fixture.SHA256(t, img) != sum {
 		t.Fatal("recover changed a clean image")
 	}
 }
@@ -509,12 +499,12 @@ func TestAcceptanceOverlayNeverWritesItsBackingFile(t *testing.T) {
 	if _, errOut, code := oracle.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, top); code != 0 {
 		t.Fatalf("qemu-img create: %s", errOut)
 	}
-	baseSum := sha(t, base)
+	baseSum := fixture.SHA256(t, base)
 	rep, _ := sysprepJSON(t, 0, top)
 	if !sameMap(changeSet(rep), documented) {
 		t.Fatalf("changes %v, want %v", changeSet(rep), documented)
 	}
-	if sha(t, base) != baseSum {
+	if fixture.SHA256(t, base) != baseSum {
 		t.Fatal("the backing file was written")
 	}
 	oracle.QemuImgCheck(t, top, false)

@@ -76,11 +76,11 @@ func TestAcceptanceLinkedCloneLeavesTheTemplateBitIdentical(t *testing.T) {
 	oracle.Require(t, "debugfs")
 	tmpl := fixture.Path(t, "disk-none.qcow2")
 	dir := filepath.Dir(tmpl)
-	before := sha(t, tmpl)
+	before := fixture.SHA256(t, tmpl)
 	a, b := filepath.Join(dir, "a.qcow2"), filepath.Join(dir, "b.qcow2")
 	man := filepath.Join(dir, "clones.json")
 	r := mustRun(t, 0, "clone", "--linked", "--manifest", man, tmpl, a, b)
-	if sha(t, tmpl) != before {
+	if fixture.SHA256(t, tmpl) != before {
 		t.Fatalf("the template changed")
 	}
 	oracle.QemuImgCheck(t, tmpl, false)
@@ -112,7 +112,7 @@ func TestAcceptanceFullCloneReadsAsQemuImgConvert(t *testing.T) {
 	for _, format := range []string{"qcow2", "raw"} {
 		t.Run(format, func(t *testing.T) {
 			tmpl := fixture.Path(t, "disk-gpt.qcow2")
-			before := sha(t, tmpl)
+			before := fixture.SHA256(t, tmpl)
 			dir := t.TempDir()
 			dest := filepath.Join(dir, "full."+format)
 			mustRun(t, 0, "clone", "--full", "--no-sysprep", "--output-format", format, tmpl, dest)
@@ -129,7 +129,7 @@ func TestAcceptanceFullCloneReadsAsQemuImgConvert(t *testing.T) {
 			if got, want := blocks(t, dest), blocks(t, ref); got > want+4096 {
 				t.Fatalf("the clone allocates %d bytes, qemu-img convert's output %d", got, want)
 			}
-			if sha(t, tmpl) != before {
+			if fixture.SHA256(t, tmpl) != before {
 				t.Fatalf("the template changed")
 			}
 		})
@@ -258,14 +258,14 @@ func TestAcceptanceTemplateProtection(t *testing.T) {
 			}
 			cl := filepath.Join(clonesDir, "c.qcow2")
 			mustRun(t, 0, "clone", "--linked", "--no-sysprep", tmpl, cl)
-			before := sha(t, tmpl)
+			before := fixture.SHA256(t, tmpl)
 			args := []string{"sysprep"}
 			for _, a := range tc.args {
 				args = append(args, strings.ReplaceAll(a, "CLONES", clonesDir))
 			}
 			r := mustRun(t, tc.wantCode, append(args, tmpl)...)
 			if tc.protected {
-				if sha(t, tmpl) != before {
+				if fixture.SHA256(t, tmpl) != before {
 					t.Fatalf("the protected template changed")
 				}
 				for _, want := range []string{"backing file of linked clones", cl, "--force"} {
@@ -274,10 +274,10 @@ func TestAcceptanceTemplateProtection(t *testing.T) {
 					}
 				}
 			}
-			if tc.name == "--force: written" && sha(t, tmpl) == before {
+			if tc.name == "--force: written" && fixture.SHA256(t, tmpl) == before {
 				t.Fatalf("--force did not write")
 			}
-			if strings.Contains(tc.name, "dry-run") && sha(t, tmpl) != before {
+			if strings.Contains(tc.name, "dry-run") && fixture.SHA256(t, tmpl) != before {
 				t.Fatalf("a dry run wrote")
 			}
 		})
@@ -363,14 +363,14 @@ func TestAcceptanceCloneClaimsAndCustomizesEachClone(t *testing.T) {
 	oracle.Require(t, "debugfs")
 	tmpl := fixture.Path(t, "disk-none.qcow2")
 	dir := filepath.Dir(tmpl)
-	before := sha(t, tmpl)
+	before := fixture.SHA256(t, tmpl)
 	dest := filepath.Join(dir, "c.qcow2")
 	r := mustRun(t, 0, "clone", "--linked", "--netdata-claim-token", "SECRET-CLAIM", "--netdata-claim-rooms", "r1",
 		"--machine-id-mode", "uninitialized", "--write", "/etc/motd:clone of a template", tmpl, dest)
 	if strings.Contains(r.stdout+r.stderr, "SECRET-CLAIM") {
 		t.Fatalf("the claim token leaked into the output")
 	}
-	if sha(t, tmpl) != before {
+	if fixture.SHA256(t, tmpl) != before {
 		t.Fatalf("the template changed")
 	}
 	if got := guestCat(t, dest, "/etc/motd"); got != "clone of a template" {

@@ -64,9 +64,9 @@ func TestCustomizationsRunInCommandLineOrder(t *testing.T) {
 
 func TestDryRunCoversCustomizations(t *testing.T) {
 	img := fixture.Path(t, "catalog-disk.raw")
-	sum := sha(t, img)
+	sum := fixture.SHA256(t, img)
 	rep, _ := sysprepJSON(t, 0, "--dry-run", "--operations", "ssh-hostkeys", "--hostname", "clone1", "--timezone", "Europe/Paris", img)
-	if sha(t, img) != sum {
+	if fixture.SHA256(t, img) != sum {
 		t.Fatal("--dry-run changed the image")
 	}
 	want := []string{
@@ -117,13 +117,13 @@ func TestOperationOptions(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			img := fixture.Path(t, "catalog-disk.raw")
-			sum := sha(t, img)
+			sum := fixture.SHA256(t, img)
 			if tc.code != 0 {
 				r := runCLI(t, sysprep.Stack{}, append(append([]string{"sysprep"}, tc.args...), img)...)
 				if r.code != tc.code || !strings.Contains(r.stderr, tc.errorHas) {
 					t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tc.code, tc.errorHas)
 				}
-				if sha(t, img) != sum {
+				if fixture.SHA256(t, img) != sum {
 					t.Fatal("a usage error changed the image")
 				}
 				return

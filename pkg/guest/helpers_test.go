@@ -25,16 +25,8 @@ func openRaw(tb testing.TB, name string, writable bool) (fileDisk, string) {
 	if writable {
 		flag = os.O_RDWR
 	}
-	f, err := os.OpenFile(p, flag, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return fileDisk{File: f, size: st.Size()}, p
+	f, size := fixture.Open(tb, p, flag)
+	return fileDisk{File: f, size: size}, p
 }
 
 // scanGuest scans a raw fixture and returns its only guest.

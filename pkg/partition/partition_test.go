@@ -21,16 +21,7 @@ func openFixture(tb testing.TB, name string) (*os.File, int64) {
 // openPath opens the disk at path read-write and returns it and its size.
 func openPath(tb testing.TB, path string) (*os.File, int64) {
 	tb.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return f, st.Size()
+	return fixture.Open(tb, path, os.O_RDWR)
 }
 
 func TestStructSizesMatchTheSpecification(t *testing.T) {

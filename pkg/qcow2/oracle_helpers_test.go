@@ -126,16 +126,8 @@ func (b rawBacking) Close() error                            { return nil }
 // backing files resolved in its directory.
 func openRO(tb testing.TB, path string) *qcow2.Image {
 	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	img, err := qcow2.Open(f, st.Size(), qcow2.Options{
+	f, size := fixture.Open(tb, path, os.O_RDONLY)
+	img, err := qcow2.Open(f, size, qcow2.Options{
 		ReadOnly: true, Name: filepath.Base(path),
 		Backing: newResolver(tb, filepath.Dir(path), 16).open,
 	})

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"golang.org/x/sys/unix"
 )
@@ -26,15 +26,6 @@ func newImage(tb testing.TB, format string) string {
 		tb.Fatalf("qemu-img create: %s", e)
 	}
 	return p
-}
-
-func sum(tb testing.TB, path string) [32]byte {
-	tb.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return sha256.Sum256(b)
 }
 
 // holdWithQemuNbd starts qemu-nbd serving img (read-only with ro) and
@@ -110,7 +101,7 @@ func TestOpenForWriteRefusesImageQemuHolds(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			img := newImage(t, c.format)
-			before := sum(t, img)
+			before := fixture.SHA256(t, img)
 			holdWithQemuNbd(t, img, c.format, c.ro)
 			f, err := OpenFile(img, OpenOptions{Write: true, Name: "golden." + c.format})
 			if err == nil {
@@ -133,7 +124,7 @@ func TestOpenForWriteRefusesImageQemuHolds(t *testing.T) {
 			if iu.Others != c.want {
 				t.Fatalf("saw locks %+v (%s), want %+v (%s)", iu.Others, iu.Others, c.want, c.want)
 			}
-			if sum(t, img) != before {
+			if fixture.SHA256(t, img) != before {
 				t.Fatal("the image changed")
 			}
 		})

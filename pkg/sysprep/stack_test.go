@@ -2,8 +2,6 @@ package sysprep_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"os"
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/fixture"
@@ -12,27 +10,18 @@ import (
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
-func fileSum(tb testing.TB, p string) [32]byte {
-	tb.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return sha256.Sum256(b)
-}
-
 // TestStack runs the pipeline on the real stack (the default Backend):
 // a dry run leaves the file byte-identical and reports what the real run
 // then does; qemu-img check judges the result.
 func TestStack(t *testing.T) {
 	img := fixture.Path(t, "disk-gpt.qcow2")
 	ops := catalog.Defaults(catalog.All(catalog.Config{}))
-	sum := fileSum(t, img)
+	sum := fixture.SHA256(t, img)
 	dry, err := sysprep.Run(context.Background(), img, sysprep.Options{DryRun: true, Operations: ops})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fileSum(t, img) != sum {
+	if fixture.SHA256(t, img) != sum {
 		t.Fatal("dry run changed the image")
 	}
 	real, err := sysprep.Run(context.Background(), img, sysprep.Options{Operations: ops})

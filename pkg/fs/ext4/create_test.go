@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/fs"
 )
@@ -264,7 +265,7 @@ func TestCreateE2fsckClean(t *testing.T) {
 func TestCreateErrors(t *testing.T) {
 	src := sourceTree(t, 0)
 	img := mkfs(t, testConfigs()[0], src)
-	sum := fileSum(t, img)
+	sum := fixture.SHA256(t, img)
 	f, _ := openRW(t, img)
 	long := strings.Repeat("n", 256)
 	for _, tc := range []struct {
@@ -321,7 +322,7 @@ func TestCreateErrors(t *testing.T) {
 			if err := f.Sync(); err != nil {
 				t.Fatal(err)
 			}
-			if fileSum(t, img) != sum {
+			if fixture.SHA256(t, img) != sum {
 				t.Fatalf("image changed after a refused operation (%v)", err)
 			}
 		})
@@ -378,7 +379,7 @@ func TestCreateCorruptDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			fh.Close()
-			sum := fileSum(t, img)
+			sum := fixture.SHA256(t, img)
 			f, _ := openRW(t, img)
 			for name, do := range map[string]func() error{
 				"WriteFile": func() error { return f.WriteFile("/etc/new", []byte("x"), fs.WriteOptions{}) },
@@ -395,7 +396,7 @@ func TestCreateCorruptDirectory(t *testing.T) {
 			if err := f.Sync(); err != nil {
 				t.Fatal(err)
 			}
-			if fileSum(t, img) != sum {
+			if fixture.SHA256(t, img) != sum {
 				t.Fatal("the image changed")
 			}
 		})
@@ -623,7 +624,7 @@ func TestCreateOnFullFilesystem(t *testing.T) {
 				{"overwriting with nothing frees blocks", func() error { return f.WriteFile("/deep/filler0", nil, fs.WriteOptions{}) }, nil},
 				{"then the full directory grows", func() error { return f.Link("/etc/empty", "/full/one-more") }, nil},
 			} {
-				sum := fileSum(t, img)
+				sum := fixture.SHA256(t, img)
 				err := tc.do()
 				if !errors.Is(err, tc.want) && !(tc.want == nil && err == nil) {
 					t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
@@ -631,7 +632,7 @@ func TestCreateOnFullFilesystem(t *testing.T) {
 				if err := f.Sync(); err != nil {
 					t.Fatal(err)
 				}
-				if tc.want != nil && fileSum(t, img) != sum {
+				if tc.want != nil && fixture.SHA256(t, img) != sum {
 					t.Fatalf("%s: the image changed", tc.name)
 				}
 			}
@@ -669,7 +670,7 @@ func TestRenameDotDotLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	debugfsW(t, img, "unlink /a/b/..", fmt.Sprintf("ln <%d> /a/b/..", a.Ino), "unlink /a/..", fmt.Sprintf("ln <%d> /a/..", b.Ino))
-	sum := fileSum(t, img)
+	sum := fixture.SHA256(t, img)
 	f, _ := openRW(t, img)
 	if err := f.Rename("/c", "/a/b/c"); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Rename into a '..' loop: %v", err)
@@ -677,7 +678,7 @@ func TestRenameDotDotLoop(t *testing.T) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if fileSum(t, img) != sum {
+	if fixture.SHA256(t, img) != sum {
 		t.Fatal("the image changed")
 	}
 }

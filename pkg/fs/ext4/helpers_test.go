@@ -2,7 +2,6 @@ package ext4
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -124,15 +123,6 @@ func openRO(tb testing.TB, img string) *FS {
 		tb.Fatalf("Open %s: %v", img, err)
 	}
 	return f
-}
-
-func fileSum(tb testing.TB, path string) [32]byte {
-	tb.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return sha256.Sum256(b)
 }
 
 // pattern returns n bytes of deterministic, non-repeating-looking data.

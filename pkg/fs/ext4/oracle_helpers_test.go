@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/pkg/fs/ext4"
 )
 
@@ -35,16 +36,8 @@ var now = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 // openRead opens the image at path read-only with ext4.Open.
 func openRead(tb testing.TB, path string) *ext4.FS {
 	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	fsys, err := ext4.Open(f, st.Size())
+	f, size := fixture.Open(tb, path, os.O_RDONLY)
+	fsys, err := ext4.Open(f, size)
 	if err != nil {
 		tb.Fatalf("ext4.Open(%s): %v", path, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/fs"
 )
@@ -55,7 +56,7 @@ func TestOpenWritableRefuses(t *testing.T) {
 			if len(tc.requests) > 0 {
 				debugfsW(t, img, tc.requests...)
 			}
-			sum := fileSum(t, img)
+			sum := fixture.SHA256(t, img)
 			fh, err := os.OpenFile(img, os.O_RDWR, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -69,7 +70,7 @@ func TestOpenWritableRefuses(t *testing.T) {
 			if msg := err.Error(); !strings.HasPrefix(msg, "refusing to write: ext4 on partition 2") || !strings.Contains(msg, tc.reason) {
 				t.Errorf("error %q does not read like the documented refusal mentioning %q", msg, tc.reason)
 			}
-			if fileSum(t, img) != sum {
+			if fixture.SHA256(t, img) != sum {
 				t.Fatal("a refused OpenWritable changed the image")
 			}
 			ro, err := Open(fh, st.Size())
@@ -91,7 +92,7 @@ func TestOpenWritableRefuses(t *testing.T) {
 			if err := ro.Remove("/lost+found"); !errors.Is(err, fs.ErrReadOnly) || !errors.Is(err, tc.want) {
 				t.Errorf("Remove on the read-only FS = %v", err)
 			}
-			if fileSum(t, img) != sum {
+			if fixture.SHA256(t, img) != sum {
 				t.Fatal("the read-only FS changed the image")
 			}
 		})

@@ -71,7 +71,7 @@ func TestRemoveLeavesE2fsckClean(t *testing.T) {
 func TestRemoveErrors(t *testing.T) {
 	src := sourceTree(t, 0)
 	img := mkfs(t, testConfigs()[0], src)
-	sum := fileSum(t, img)
+	sum := fixture.SHA256(t, img)
 	f, _ := openRW(t, img)
 	for _, tc := range []struct {
 		name string
@@ -94,7 +94,7 @@ func TestRemoveErrors(t *testing.T) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if fileSum(t, img) != sum {
+	if fixture.SHA256(t, img) != sum {
 		t.Fatal("a refused Remove changed the image")
 	}
 	if err := f.RemoveAll("/etc/none/at/all"); err != nil {

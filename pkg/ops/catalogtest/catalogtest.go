@@ -107,16 +107,8 @@ func allZero(b []byte) bool {
 
 func openPath(tb testing.TB, p string) *Disk {
 	tb.Helper()
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	l, err := guest.Scan(fileDisk{f, st.Size()}, guest.Options{Name: Name, Writable: true})
+	f, size := fixture.Open(tb, p, os.O_RDWR)
+	l, err := guest.Scan(fileDisk{f, size}, guest.Options{Name: Name, Writable: true})
 	if err != nil {
 		tb.Fatalf("scan %s: %v", Name, err)
 	}
