@@ -19,6 +19,7 @@ import (
 	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/ops/opstest"
+	"github.com/imgprep/imgprep/pkg/storage"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -455,21 +456,26 @@ func TestAcceptanceImageInUseIsNotWritten(t *testing.T) {
 	img := fixture.Path(t, "disk-gpt.qcow2")
 	sock := filepath.Join(t.TempDir(), "nbd.sock")
 	cmd := exec.Command(nbd, "--persistent", "-k", sock, "-f", "qcow2", img)
+	var nbdErr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &nbdErr, &nbdErr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	// Wait until qemu-img itself sees the image locked.
+	// Wait until qemu-nbd holds its write lock. The probe only asks
+	// (F_OFD_GETLK) and takes no lock: polling with qemu-img info would
+	// itself lock the image for a moment and could make qemu-nbd's start
+	// fail with 'Failed to get "write" lock'.
 	locked := false
-	for i := 0; i < 300 && !locked; i++ {
-		_, _, code := oracle.Run(t, "qemu-img", "info", img)
-		locked = code != 0
+	for i := 0; i < 500 && !locked; i++ {
+		l, err := storage.Probe(img)
+		locked = err == nil && l.Held.Has(storage.PermWrite)
 		if !locked {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	if !locked {
-		t.Fatal("qemu-nbd never locked the image")
+		t.Fatalf("qemu-nbd never locked the image; qemu-nbd said: %s", nbdErr.String())
 	}
 	sum := fixture.SHA256(t, img)
 	r := runCLI(t, sysprep.Stack{}, "sysprep", img)
