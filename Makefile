@@ -12,9 +12,11 @@ build:
 	$(GO) build -o $(BIN) ./cmd/imgprep
 
 # The test suite: unit tests, oracle tests (e2fsck, debugfs, qemu-img),
-# and a short run of every fuzz target.
+# a drift check of the committed fixtures against their generator, and a
+# short run of every fuzz target.
 test: build
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fixtures-check
 	$(MAKE) fuzz-ci
 
 test-long: build
