@@ -124,3 +124,37 @@ peer_check() {
       { echo "bench: the $name peer left partition $p inconsistent" >&2; return 1; }
   done
 }
+
+# stats FILE: "best median" in ms of the nanosecond samples in FILE.
+stats() { sort -n "$1" | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f %.3f", a[1]/1e6, m/1e6}'; }
+
+# time_debugfs MASTER CMDS REPS: runs debugfs -w -f CMDS on a fresh copy
+# of MASTER (the copy is not timed) REPS times; leaves the nanosecond
+# samples in $tmp/debugfs.ns and the last copy in $tmp/copy.img.
+time_debugfs() {
+  : >"$tmp/debugfs.ns"
+  for _ in $(seq "$3"); do
+    cp "$1" "$tmp/copy.img"
+    local t0 t1
+    t0=$(date +%s%N)
+    debugfs -w -f "$2" "$tmp/copy.img" >/dev/null 2>&1
+    t1=$(date +%s%N)
+    echo $((t1 - t0)) >>"$tmp/debugfs.ns"
+  done
+}
+
+# go_bench_vs_debugfs TITLE BENCH PKG REPS: runs the Go benchmark BENCH in
+# PKG REPS times (one iteration each) and prints its best and median next
+# to $tmp/debugfs.ns, with the ratio imgprep/debugfs.
+go_bench_vs_debugfs() {
+  go test -run '^$' -bench "^$2\$" -benchtime 1x -count "$4" "$3" >"$tmp/go.out"
+  awk -v b="$2" '$1 ~ "^"b {for (i = 1; i < NF; i++) if ($(i+1) == "ns/op") print $i}' "$tmp/go.out" >"$tmp/imgprep.ns"
+  [ -s "$tmp/imgprep.ns" ] || { cat "$tmp/go.out" >&2; return 1; }
+  local ib im db dm
+  read -r ib im <<<"$(stats "$tmp/imgprep.ns")"
+  read -r db dm <<<"$(stats "$tmp/debugfs.ns")"
+  printf '%s (%s runs each)\n' "$1" "$4"
+  printf '  imgprep (Go engine)  best %8.3f ms  median %8.3f ms\n' "$ib" "$im"
+  printf '  debugfs -w -f        best %8.3f ms  median %8.3f ms\n' "$db" "$dm"
+  awk -v i="$im" -v d="$dm" -v ib="$ib" -v db="$db" 'BEGIN {printf "  ratio imgprep/debugfs: median %.3f, best %.3f\n", i/d, ib/db}'
+}

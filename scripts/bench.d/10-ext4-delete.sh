@@ -10,34 +10,16 @@ export PATH=$PATH:/usr/sbin:/sbin LC_ALL=C
 REPS=${REPS:-20}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+. scripts/bench-lib.sh
 
 zstd -q -d -c testdata/images/ext4-bench.img.zst >"$tmp/bench.img"
 for i in $(seq 0 99); do printf 'rm /data/f%03d\n' $((2 * i)); done >"$tmp/cmds"
 
-# stats FILE: "best median" in ms of the nanosecond samples in FILE.
-stats() { sort -n "$1" | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f %.3f", a[1]/1e6, m/1e6}'; }
-
-: >"$tmp/debugfs.ns"
-for _ in $(seq "$REPS"); do
-  cp "$tmp/bench.img" "$tmp/copy.img"
-  t0=$(date +%s%N)
-  debugfs -w -f "$tmp/cmds" "$tmp/copy.img" >/dev/null 2>&1
-  t1=$(date +%s%N)
-  echo $((t1 - t0)) >>"$tmp/debugfs.ns"
-done
+time_debugfs "$tmp/bench.img" "$tmp/cmds" "$REPS"
 # The last copy must have lost exactly the 100 files, or the comparison is
 # void. (An entry first in its block is removed by zeroing its inode
 # number; ls -p still prints it, with inode 0.)
 left=$(debugfs -R 'ls -p /data' "$tmp/copy.img" 2>/dev/null | grep -v '^/0/' | grep -c '/f[0-9][0-9][0-9]/' || true)
 [ "$left" = 100 ] || { echo "debugfs left $left files in /data, want 100" >&2; exit 1; }
 
-go test -run '^$' -bench '^BenchmarkDelete100$' -benchtime 1x -count "$REPS" ./pkg/fs/ext4/ >"$tmp/go.out"
-awk '/^BenchmarkDelete100/ {for (i = 1; i < NF; i++) if ($(i+1) == "ns/op") print $i}' "$tmp/go.out" >"$tmp/imgprep.ns"
-[ -s "$tmp/imgprep.ns" ] || { cat "$tmp/go.out" >&2; exit 1; }
-
-read -r ib im <<<"$(stats "$tmp/imgprep.ns")"
-read -r db dm <<<"$(stats "$tmp/debugfs.ns")"
-printf 'delete 100 files from a 16 MiB ext4 (%s runs each)\n' "$REPS"
-printf '  imgprep (Go engine)  best %8.3f ms  median %8.3f ms\n' "$ib" "$im"
-printf '  debugfs -w -f        best %8.3f ms  median %8.3f ms\n' "$db" "$dm"
-awk -v i="$im" -v d="$dm" -v ib="$ib" -v db="$db" 'BEGIN {printf "  ratio imgprep/debugfs: median %.3f, best %.3f\n", i/d, ib/db}'
+go_bench_vs_debugfs "delete 100 files from a 16 MiB ext4" BenchmarkDelete100 ./pkg/fs/ext4/ "$REPS"
