@@ -24,6 +24,7 @@ var (
 	ErrSymlink    = errors.New("customize: refusing to write through a symlink")
 	ErrNotRegular = errors.New("customize: not a regular file")
 	ErrNoGuestDir = errors.New("customize: the guest has no such directory")
+	ErrNoUser     = errors.New("customize: no such user in the guest")
 )
 
 // Kinds, named after their options.
@@ -40,10 +41,20 @@ const (
 	Touch             = "touch"
 	AppendLine        = "append-line"
 	Timezone          = "timezone"
+	RootPassword      = "root-password"
+	Password          = "password"
+	SSHInject         = "ssh-inject"
+	Firstboot         = "firstboot"
+	FirstbootCommand  = "firstboot-command"
+	// SELinuxRelabel takes no argument, so it is not in Kinds: see
+	// Relabel and WithRelabel.
+	SELinuxRelabel = "selinux-relabel"
 )
 
-// Kinds lists every customization, in virt-customize's documentation order.
-var Kinds = []string{AppendLine, Chmod, Delete, Hostname, Link, Mkdir, Timezone, Touch, Truncate, TruncateRecursive, Upload, Write}
+// Kinds lists every customization that takes an argument, in
+// virt-customize's documentation order.
+var Kinds = []string{AppendLine, Chmod, Delete, Firstboot, FirstbootCommand, Hostname, Link, Mkdir, Password,
+	RootPassword, SSHInject, Timezone, Touch, Truncate, TruncateRecursive, Upload, Write}
 
 // MaxUpload bounds the host file --upload reads.
 const MaxUpload = 256 << 20
@@ -57,12 +68,21 @@ const maxWalk = 1 << 20
 // Step is one customization with its argument.
 type Step struct {
 	Kind string
-	Arg  string // the option's argument, as given
+	// Arg is the option's argument, as given. It may hold a secret (a
+	// password, a key, file content): reports and errors use Shown.
+	Arg string
+	// Shown is Arg without its content: "/etc/motd:(5 bytes)",
+	// "root:password", "alice:string:(80 bytes)".
+	Shown string
 	// parsed fields
 	path, content, target string
 	links                 []string
 	mode                  uint32
 	data                  []byte
+	user                  string
+	secret                secret   // --password, --root-password
+	keys                  []string // --ssh-inject
+	auto                  bool     // --selinux-relabel only when the guest uses SELinux
 	// Now is the clock --touch uses; time.Now when nil.
 	Now func() time.Time
 }
@@ -76,9 +96,9 @@ var (
 // step. --upload reads its host file now, so that a missing file is a
 // usage error before any image is opened.
 func Parse(kind, arg string) (Step, error) {
-	s := Step{Kind: kind, Arg: arg}
+	s := Step{Kind: kind, Arg: arg, Shown: redact(kind, arg)}
 	bad := func(why string) (Step, error) {
-		return Step{}, fmt.Errorf("--%s %q: %w: %s", kind, arg, ErrSyntax, why)
+		return Step{}, fmt.Errorf("--%s %q: %w: %s", kind, s.Shown, ErrSyntax, why)
 	}
 	two := func(what string) (string, string, bool) {
 		a, b, ok := strings.Cut(arg, ":")
@@ -148,6 +168,40 @@ func Parse(kind, arg string) (Step, error) {
 		if !zoneRE.MatchString(arg) || strings.Contains(arg, "..") {
 			return bad("not a zone name (Europe/Paris)")
 		}
+	case RootPassword, Password:
+		user, sel := "root", arg
+		if kind == Password {
+			u, rest, ok := two("")
+			if !ok {
+				return bad("want USER:SELECTOR")
+			}
+			user, sel = u, rest
+		}
+		if !validUser(user) {
+			return bad("not a user name")
+		}
+		sec, err := parseSecret(sel)
+		if err != nil {
+			return Step{}, fmt.Errorf("--%s %q: %w", kind, s.Shown, err)
+		}
+		s.user, s.secret = user, sec
+	case SSHInject:
+		user, keys, err := parseSSHInject(arg)
+		if err != nil {
+			return Step{}, fmt.Errorf("--%s %q: %w", kind, s.Shown, err)
+		}
+		s.user, s.keys = user, keys
+	case Firstboot:
+		data, err := readHostFile(arg, MaxScript)
+		if err != nil {
+			return Step{}, fmt.Errorf("--%s %q: %w", kind, s.Shown, err)
+		}
+		s.target, s.data = path.Base(arg), data
+	case FirstbootCommand:
+		if strings.TrimSpace(arg) == "" || strings.ContainsRune(arg, 0) || len(arg) > MaxScript {
+			return bad("want a shell command")
+		}
+		s.target, s.data = "command", []byte("#!/bin/sh\n"+arg+"\n")
 	default:
 		return Step{}, fmt.Errorf("%w %q", ErrUnknown, kind)
 	}
@@ -165,8 +219,14 @@ var _ ops.Operation = Step{}
 // Name implements ops.Operation: the option's name.
 func (s Step) Name() string { return s.Kind }
 
-// Description implements ops.Operation.
-func (s Step) Description() string { return "--" + s.Kind + " " + s.Arg }
+// Description implements ops.Operation: the option, its argument without
+// content.
+func (s Step) Description() string {
+	if s.Shown == "" {
+		return "--" + s.Kind
+	}
+	return "--" + s.Kind + " " + s.Shown
+}
 
 // Default implements ops.Operation; a customization runs when given.
 func (s Step) Default() bool { return false }
@@ -203,11 +263,19 @@ func (s Step) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, error) {
 		err = r.appendLine()
 	case Timezone:
 		err = r.timezone()
+	case RootPassword, Password:
+		err = r.password()
+	case SSHInject:
+		err = r.sshInject()
+	case Firstboot, FirstbootCommand:
+		err = r.firstboot()
+	case SELinuxRelabel:
+		err = r.relabel()
 	default:
 		err = fmt.Errorf("%w %q", ErrUnknown, s.Kind)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--%s %s: %w", s.Kind, s.Arg, err)
+		return nil, fmt.Errorf("%s: %w", s.Description(), err)
 	}
 	return r.changes, nil
 }

@@ -179,9 +179,13 @@ func (r *run) truncateRecursive() error {
 	return nil
 }
 
-func (r *run) mkdir() error {
+func (r *run) mkdir() error { return r.mkdirAll(r.step.path) }
+
+// mkdirAll creates p and its missing parents (mode 0755, root's), as
+// mkdir -p.
+func (r *run) mkdirAll(p string) error {
 	cur := "/"
-	for _, c := range strings.Split(strings.TrimPrefix(r.step.path, "/"), "/") {
+	for _, c := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
 		if c == "" {
 			continue
 		}
