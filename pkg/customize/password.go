@@ -68,14 +68,23 @@ func SetShadowField(shadow []byte, user, field string) (out []byte, found bool) 
 		b.Write(name)
 		b.WriteByte(':')
 		b.WriteString(field)
-		// The old field ends at the next ':' or at the line end.
-		if i := bytes.IndexByte(tail, ':'); i >= 0 {
-			b.Write(tail[i:])
-		} else if i := bytes.IndexAny(tail, "\r\n"); i >= 0 {
-			b.Write(tail[i:])
-		}
+		b.Write(afterField(tail))
 	}
 	return b.Bytes(), found
+}
+
+// afterField returns what follows the first field of fields: from the
+// next ':', or the line end ("\n" or "\r\n") when it is the last field.
+func afterField(fields []byte) []byte {
+	if i := bytes.IndexByte(fields, ':'); i >= 0 {
+		return fields[i:]
+	}
+	for _, end := range []string{"\r\n", "\n"} {
+		if bytes.HasSuffix(fields, []byte(end)) {
+			return []byte(end)
+		}
+	}
+	return nil
 }
 
 // account is one passwd(5) entry.
