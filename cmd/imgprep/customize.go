@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"io"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/imgprep/imgprep/pkg/customize"
@@ -13,6 +16,8 @@ import (
 // honours).
 type customizations struct {
 	steps []customize.Step
+	// --selinux-relabel, --no-selinux-relabel
+	relabel, noRelabel bool
 }
 
 // stepValue is the flag.Value of one customization option.
@@ -45,6 +50,11 @@ var customizeUsage = map[string]struct{ arg, usage string }{
 	customize.Touch:             {"PATH", "create an empty file or update its times"},
 	customize.AppendLine:        {"PATH:LINE", "append LINE (after a newline if the file lacks one)"},
 	customize.Timezone:          {"ZONE", "point /etc/localtime at /usr/share/zoneinfo/ZONE"},
+	customize.RootPassword:      {"SELECTOR", "set root's password in /etc/shadow (SHA-512 crypt): password:PASS, file:FILENAME, random or disabled"},
+	customize.Password:          {"USER:SELECTOR", "set USER's password, SELECTOR as for --root-password"},
+	customize.SSHInject:         {"USER[:file:PATH|:string:KEY]", "add keys to ~USER/.ssh/authorized_keys (default: your ~/.ssh/*.pub)"},
+	customize.Firstboot:         {"SCRIPT", "run the host file SCRIPT once at the guest's next boot (systemd)"},
+	customize.FirstbootCommand:  {"CMD", "run the shell command CMD once at the guest's next boot (systemd)"},
 }
 
 // flags returns the customization options, all recording into c.
@@ -59,16 +69,42 @@ func (c *customizations) flags() []cli.Flag {
 			Value:    &stepValue{kind: kind, rec: c},
 		})
 	}
-	return out
+	return append(out,
+		&cli.BoolFlag{Name: customize.SELinuxRelabel, Category: "customizations", Destination: &c.relabel,
+			Usage: "touch /.autorelabel, for the guest to relabel its files at the next boot (by default only a guest with SELinux on, when there are customizations)"},
+		&cli.BoolFlag{Name: "no-selinux-relabel", Category: "customizations", Destination: &c.noRelabel,
+			Usage: "do not touch /.autorelabel after customizations"},
+	)
 }
 
-// operations returns the recorded customizations as operations.
-func (c *customizations) operations() []ops.Operation {
-	out := make([]ops.Operation, 0, len(c.steps))
-	for _, s := range c.steps {
+// operations returns the recorded customizations as operations, the
+// --selinux-relabel step last.
+func (c *customizations) operations() ([]ops.Operation, error) {
+	mode := customize.RelabelAuto
+	switch {
+	case c.relabel && c.noRelabel:
+		return nil, usagef("--selinux-relabel and --no-selinux-relabel contradict each other")
+	case c.relabel:
+		mode = customize.RelabelAlways
+	case c.noRelabel:
+		mode = customize.RelabelNever
+	}
+	steps := customize.WithRelabel(c.steps, mode)
+	out := make([]ops.Operation, 0, len(steps))
+	for _, s := range steps {
 		out = append(out, s)
 	}
-	return out
+	return out, nil
+}
+
+// announce shows each random password once, on w (stderr, so that --json
+// stays clean), as virt-customize prints them: in no report.
+func (c *customizations) announce(w io.Writer) {
+	for _, s := range c.steps {
+		if user, pw, ok := s.RandomPassword(); ok {
+			fmt.Fprintf(w, "imgprep: random password of %s: %s\n", user, pw)
+		}
+	}
 }
 
 // addTo adds the operations' and the customization options to the sysprep

@@ -77,7 +77,7 @@ func TestDryRunCoversCustomizations(t *testing.T) {
 	if got := reported(rep); !reflect.DeepEqual(got, want) {
 		t.Fatalf("changes %q, want %q", got, want)
 	}
-	if !reflect.DeepEqual(rep.Operations, []string{"ssh-hostkeys", "hostname", "timezone"}) {
+	if !reflect.DeepEqual(rep.Operations, []string{"ssh-hostkeys", "hostname", "timezone", "selinux-relabel"}) {
 		t.Fatalf("operations %q", rep.Operations)
 	}
 }

@@ -77,7 +77,12 @@ func selectOperations(c *cli.Context, custom *customizations) ([]ops.Operation, 
 	if err := checkOpFlags(c, selected); err != nil {
 		return nil, err
 	}
-	return append(selected, custom.operations()...), nil
+	steps, err := custom.operations()
+	if err != nil {
+		return nil, err
+	}
+	custom.announce(c.App.ErrWriter)
+	return append(selected, steps...), nil
 }
 
 // opFlags are the options of the catalogue's operations beyond
