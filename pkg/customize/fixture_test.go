@@ -1,9 +1,12 @@
 package customize_test
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/oracle"
@@ -96,5 +99,28 @@ func TestAccountsAndFirstbootOnTheFixture(t *testing.T) {
 	}
 	if out := oracle.Debugfs(t, root, "stat "+customize.FirstbootWants); !strings.Contains(out, `Fast link dest: "`+customize.FirstbootUnit+`"`) {
 		t.Errorf("%s:\n%s", customize.FirstbootWants, out)
+	}
+
+	// The kernel's ext4 driver reads the same modes, owners, link and hash.
+	mnt, _ := oracle.KernelMount(t, d.Path, d.Layout.Filesystems[1].Offset, true)
+	for p, want := range map[string][3]uint32{
+		"/home/bob/.ssh": {0o700, 1001, 1001}, "/home/bob/.ssh/authorized_keys": {0o600, 1001, 1001},
+		customize.FirstbootDriver: {0o755, 0, 0},
+	} {
+		fi, err := os.Lstat(filepath.Join(mnt, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if uint32(fi.Mode().Perm()) != want[0] || st.Uid != want[1] || st.Gid != want[2] {
+			t.Errorf("kernel: %s: %v %d:%d, want %04o %d:%d", p, fi.Mode(), st.Uid, st.Gid, want[0], want[1], want[2])
+		}
+	}
+	if target, err := os.Readlink(filepath.Join(mnt, customize.FirstbootWants)); err != nil || target != customize.FirstbootUnit {
+		t.Errorf("kernel: %s -> %q (%v)", customize.FirstbootWants, target, err)
+	}
+	kshadow, err := os.ReadFile(filepath.Join(mnt, customize.ShadowPath))
+	if err != nil || string(kshadow) != string(shadow) {
+		t.Errorf("kernel: /etc/shadow differs from debugfs's (%v)", err)
 	}
 }
