@@ -69,6 +69,15 @@ type Cluster struct {
 	Kinds  []Kind   `json:"kinds"`
 }
 
+// Note is something an image could not show the audit: identities on a
+// filesystem imgprep cannot read, an fstab entry whose disk is missing,
+// no operating system, another process writing the image. The audit
+// compares what could be read; a note does not fail it.
+type Note struct {
+	Image string `json:"image"`
+	Note  string `json:"note"`
+}
+
 // Report is the result of an audit.
 type Report struct {
 	Images    int             `json:"images"`
@@ -76,6 +85,7 @@ type Report struct {
 	Groups    []Group         `json:"groups"`
 	Clusters  []Cluster       `json:"clusters"`
 	Failures  []batch.Failure `json:"failures"`
+	Notes     []Note          `json:"notes,omitempty"`
 	// Shared counts the groups of error severity, Warnings the others.
 	Shared   int `json:"shared"`
 	Warnings int `json:"warnings"`
@@ -150,7 +160,7 @@ func Analyze(ins []*sysprep.Inspection, fsUUIDWarning bool) *Report {
 			add(Hostname, g.Hostname, in.Image, "/etc/hostname"+on)
 		}
 	}
-	rep := &Report{Inspected: len(ins), Groups: []Group{}, Clusters: []Cluster{}, Failures: []batch.Failure{}}
+	rep := &Report{Inspected: len(ins), Groups: []Group{}, Clusters: []Cluster{}, Failures: []batch.Failure{}, Notes: notes(ins)}
 	uf := newUnion()
 	for k, hs := range holders {
 		imgs := map[string]bool{}
@@ -192,6 +202,23 @@ func Analyze(ins []*sysprep.Inspection, fsUUIDWarning bool) *Report {
 	})
 	rep.Clusters = uf.clusters()
 	return rep
+}
+
+// notes gathers the inspections' notes, image by image, a guest's
+// prefixed by its root.
+func notes(ins []*sysprep.Inspection) []Note {
+	var out []Note
+	for _, in := range ins {
+		for _, n := range in.Notes {
+			out = append(out, Note{Image: in.Image, Note: n})
+		}
+		for _, g := range in.Guests {
+			for _, n := range g.Notes {
+				out = append(out, Note{Image: in.Image, Note: "guest on " + g.Root + ": " + n})
+			}
+		}
+	}
+	return out
 }
 
 func kindOrder(k Kind) int {

@@ -9,7 +9,7 @@ import (
 var (
 	// ErrUnsupportedFS: a path lies on a filesystem imgprep has no engine
 	// for (xfs, btrfs, vfat, ...). It is wrapped by an *UnsupportedError
-	// that reads "xfs mounted at /var: imgprep cannot write xfs".
+	// that reads "xfs mounted at /var: imgprep cannot read or write xfs".
 	ErrUnsupportedFS = errors.New("guest: unsupported filesystem")
 	// ErrUnresolvedMount: a path lies under a mount point whose fstab
 	// source names no filesystem on this disk.
@@ -30,7 +30,7 @@ var (
 type UnsupportedError struct {
 	Type  string // "xfs"
 	Point string // where the guest mounts it: "/var"
-	Why   string // "imgprep cannot write xfs"
+	Why   string // "imgprep cannot read or write xfs"
 }
 
 func (e *UnsupportedError) Error() string {

@@ -101,7 +101,7 @@ func TestHostileGuestPathsOnExt4(t *testing.T) {
 func TestUnsupportedVarErrorReadsLikeTheContract(t *testing.T) {
 	g, _, _ := scanGuest(t, "guest-varxfs.raw", false)
 	_, err := g.Stat("/var/lib/netdata/registry/netdata.public.unique.id")
-	if err == nil || !strings.Contains(err.Error(), "xfs mounted at /var: imgprep cannot write xfs") {
+	if err == nil || !strings.Contains(err.Error(), "xfs mounted at /var: imgprep cannot read or write xfs") {
 		t.Fatalf("got %v", err)
 	}
 }

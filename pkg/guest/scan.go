@@ -66,7 +66,7 @@ type Filesystem struct {
 	// imgprep has none for Type or it failed to open (see Err).
 	FS fs.FS
 	// Writable reports whether changes are possible; Why says why not:
-	// "imgprep cannot write xfs", "image opened read-only", or the
+	// "imgprep cannot read or write xfs", "image opened read-only", or the
 	// engine's refusal ("refusing to write: ... needs journal recovery").
 	Writable bool
 	Why      string
@@ -163,7 +163,7 @@ func unsupportedWhy(t string) string {
 	case TypeLUKS:
 		return "imgprep cannot open LUKS encrypted volumes"
 	}
-	return "imgprep cannot write " + t
+	return "imgprep cannot read or write " + t
 }
 
 // overlaps returns, for each partition index that shares bytes with

@@ -126,7 +126,7 @@ func TestXFSRootIsNoGuestAndSaysWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = l.Guests()
-	if !errors.Is(err, ErrNoGuest) || !strings.Contains(err.Error(), "xfs on the whole disk (imgprep cannot write xfs)") {
+	if !errors.Is(err, ErrNoGuest) || !strings.Contains(err.Error(), "xfs on the whole disk (imgprep cannot read or write xfs)") {
 		t.Fatalf("Guests: %v, want ErrNoGuest naming the xfs filesystem", err)
 	}
 }

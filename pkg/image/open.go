@@ -38,6 +38,10 @@ type OpenOptions struct {
 	// BackingFormat is the backing file's format when the image records
 	// none ("raw" or "qcow2"); a backing file is never probed.
 	BackingFormat string
+	// ForceShare reads an image another process holds, whatever its
+	// locks forbid, as qemu-img -U does (see storage.OpenOptions); Others
+	// then says who held it. Only without Write.
+	ForceShare bool
 	// Inject is for fault-injection tests only (see Injection); nil in
 	// production.
 	Inject *Injection
@@ -94,7 +98,7 @@ func Open(path string, opts OpenOptions) (_ *Handle, err error) {
 	}
 	stage := opts.Write || opts.DryRun
 	write := opts.Write && !opts.DryRun
-	f, err := storage.OpenFile(path, storage.OpenOptions{Write: write, Name: path})
+	f, err := storage.OpenFile(path, storage.OpenOptions{Write: write, Name: path, ForceShare: opts.ForceShare})
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +185,12 @@ func (h *Handle) Path() string { return h.path }
 
 // Chain returns the image, then each backing file down the chain.
 func (h *Handle) Chain() []Layer { return append([]Layer(nil), h.layers...) }
+
+// Others returns the QEMU-style locks other processes held on the image
+// file when it was opened. A read-only open succeeds while a VM writes the
+// image (it shares consistent reads); Others().Held.Has(storage.PermWrite)
+// then says that what was read may be changing.
+func (h *Handle) Others() storage.Locks { return h.file.Others() }
 
 // DryRun reports whether the handle was opened for a dry run.
 func (h *Handle) DryRun() bool { return h.dryRun }

@@ -17,6 +17,9 @@ var (
 	// ErrLockUnsupported means the host filesystem refuses OFD locks, so
 	// writing cannot be made safe against a concurrent QEMU.
 	ErrLockUnsupported = errors.New("storage: host filesystem does not support image locks")
+	// ErrForceShareWrite means OpenOptions asked for both Write and
+	// ForceShare: only a reader may ignore another process's locks.
+	ErrForceShareWrite = errors.New("storage: force-share opens are read-only")
 	// ErrClosed means the file was used after Close.
 	ErrClosed = errors.New("storage: file already closed")
 )

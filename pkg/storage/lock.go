@@ -79,6 +79,11 @@ type Locks struct {
 	Unshared PermSet // permissions someone refuses to share (bytes 200+i)
 }
 
+// Writing reports whether another process holds the write permission:
+// a VM running on the image, qemu-nbd serving it read-write, another
+// imgprep preparing it.
+func (l Locks) Writing() bool { return l.Held.Has(PermWrite) }
+
 // Any reports whether anyone holds any lock byte.
 func (l Locks) Any() bool { return l.Held != 0 || l.Unshared != 0 }
 

@@ -19,6 +19,12 @@ type OpenOptions struct {
 	Write bool
 	// Name is the image's name in errors; the path when empty.
 	Name string
+	// ForceShare opens read-only even when another process holds the
+	// image in a way that forbids it (a writer that does not share
+	// consistent reads), as qemu-img -U does: no lock is taken, and
+	// Others says what the other processes held. It is refused with
+	// Write: a writer never ignores another's locks.
+	ForceShare bool
 }
 
 // OSFile is a host file (a regular file or a block device) holding an
@@ -29,6 +35,7 @@ type OSFile struct {
 	path   string
 	name   string
 	write  bool
+	others Locks // what other processes held at OpenFile
 	closed atomic.Bool
 }
 
@@ -45,6 +52,9 @@ func OpenFile(path string, opts OpenOptions) (*OSFile, error) {
 	name := opts.Name
 	if name == "" {
 		name = path
+	}
+	if opts.Write && opts.ForceShare {
+		return nil, &PathError{Op: "open for writing", Name: name, Err: ErrForceShareWrite}
 	}
 	flag := os.O_RDONLY
 	op := "open"
@@ -72,12 +82,28 @@ func OpenFile(path string, opts OpenOptions) (*OSFile, error) {
 		f.Close()
 		return nil, &PathError{Op: op, Name: name, Err: &wrapped{ErrReadOnly, errors.New("file mode " + st.Mode().Perm().String() + " grants no write permission")}}
 	}
+	if opts.ForceShare {
+		// Look, and take nothing: a lock of ours would only stand in
+		// the way of the process that holds the image.
+		others, err := probe(f)
+		if err != nil && !errors.Is(err, ErrLockUnsupported) {
+			f.Close()
+			return nil, &PathError{Op: "lock", Name: name, Err: err}
+		}
+		return &OSFile{f: f, path: path, name: name, others: others}, nil
+	}
 	if err := lock(f, name, opts.Write); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &OSFile{f: f, path: path, name: name, write: opts.Write}, nil
+	others, _ := probe(f)
+	return &OSFile{f: f, path: path, name: name, write: opts.Write, others: others}, nil
 }
+
+// Others returns the locks other processes held on the file when it was
+// opened: with ForceShare, possibly a writer's. A holder that came later
+// is not seen.
+func (o *OSFile) Others() Locks { return o.others }
 
 // CreateFile creates a new image file at path (mode 0644; failing if the
 // path exists) and opens it for writing with QEMU's write locks held.

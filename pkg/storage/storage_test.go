@@ -467,3 +467,62 @@ func TestInUseMessagesLeadWithTheLockThatMatters(t *testing.T) {
 		})
 	}
 }
+
+// TestForceShareReadsWhatAWriterHolds: as qemu-img -U, a force-share open
+// reads an image whose writer forbids readers (another imgprep writing),
+// takes no lock, and says what the writer holds.
+func TestForceShareReadsWhatAWriterHolds(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "img")
+	if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := OpenFile(p, OpenOptions{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if f, err := OpenFile(p, OpenOptions{}); !errors.Is(err, ErrInUse) {
+		if f != nil {
+			f.Close()
+		}
+		t.Fatalf("plain read-only open of an image imgprep writes: %v, want ErrInUse", err)
+	}
+	r, err := OpenFile(p, OpenOptions{ForceShare: true})
+	if err != nil {
+		t.Fatalf("force-share open refused: %v", err)
+	}
+	defer r.Close()
+	if got := r.Others(); !got.Held.Has(PermWrite) || !got.Unshared.Has(PermConsistentRead) {
+		t.Fatalf("Others() = %s, want the writer's write lock and its unshared consistent-read", got)
+	}
+	b := make([]byte, 4)
+	if _, err := r.ReadAt(b, 0); err != nil || string(b) != "data" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	// It took no lock: once the writer is gone, nobody holds anything.
+	w.Close()
+	if l, err := Probe(p); err != nil || l.Any() {
+		t.Fatalf("with only the force-share reader open, Probe = %s, %v; want no lock", l, err)
+	}
+	if _, err := OpenFile(p, OpenOptions{Write: true, ForceShare: true}); !errors.Is(err, ErrForceShareWrite) {
+		t.Fatalf("Write with ForceShare: %v, want ErrForceShareWrite", err)
+	}
+}
+
+// TestReadOnlyOpenSeesQemuWriting: a read-only open of an image qemu-nbd
+// serves read-write succeeds and reports qemu-nbd's locks, so that the
+// reader can warn.
+func TestReadOnlyOpenSeesQemuWriting(t *testing.T) {
+	img := newImage(t, "qcow2")
+	holdWithQemuNbd(t, img, "qcow2", false)
+	for _, force := range []bool{false, true} {
+		f, err := OpenFile(img, OpenOptions{ForceShare: force})
+		if err != nil {
+			t.Fatalf("ForceShare=%v: %v", force, err)
+		}
+		if got := f.Others(); got != rwNbdQcow2 {
+			t.Errorf("ForceShare=%v: Others() = %s, want %s", force, got, rwNbdQcow2)
+		}
+		f.Close()
+	}
+}

@@ -13,6 +13,9 @@ type OpenOptions struct {
 	DryRun        bool   // stage writes as Write does, but never commit them
 	AllowBacking  []string
 	BackingFormat string
+	// ForceShare reads an image another process holds, as qemu-img -U
+	// does (read-only opens only); Info().Notes then says so.
+	ForceShare bool
 }
 
 // Backend opens images. Stack is the real one.
@@ -43,6 +46,9 @@ type Guest interface {
 	Mounts() []MountInfo
 	// OSRelease is the parsed /etc/os-release.
 	OSRelease() map[string]string
+	// Warnings says what of the guest could not be assembled: fstab
+	// entries whose filesystem is on none of the disks.
+	Warnings() []string
 	// Sync writes every change to the writable filesystems.
 	Sync() error
 }
@@ -56,6 +62,9 @@ type ImageInfo struct {
 	DiskUUID    string           `json:"disk_uuid,omitempty"`
 	Partitions  []PartitionInfo  `json:"partitions"`
 	Filesystems []FilesystemInfo `json:"filesystems"`
+	// Notes say what a reader should know about how the image was read:
+	// another process was writing it.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Layer is one file of a backing chain, the image first.

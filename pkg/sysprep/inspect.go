@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/pkg/guest"
 	"github.com/imgprep/imgprep/pkg/ops/machineid"
 	"github.com/imgprep/imgprep/pkg/ops/netdata"
 )
@@ -21,7 +22,11 @@ type Inspection struct {
 	Image  string       `json:"image"`
 	Info   ImageInfo    `json:"info"`
 	Guests []GuestFacts `json:"guests"`
-	Error  string       `json:"error,omitempty"`
+	// Notes say what could not be read or found, image-wide: no
+	// operating system, another process writing the image. Each guest's
+	// own are in its Notes.
+	Notes []string `json:"notes,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 // GuestFacts are the identity facts of one guest.
@@ -36,10 +41,16 @@ type GuestFacts struct {
 	DbusID    IDFact      `json:"dbus_machine_id"`
 	Netdata   NetdataFact `json:"netdata"`
 	SSHKeys   []SSHKey    `json:"ssh_host_keys"`
+	// Notes say what of the guest could not be read (a file on a
+	// filesystem imgprep has no engine for, an fstab entry whose disk is
+	// missing); the facts above are what could.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // IDFact is the state of an ID file: "set", "empty", "uninitialized",
-// "missing", "symlink" or "invalid", and the ID when set.
+// "missing", "symlink", "invalid", or "unreadable" (it lies on a
+// filesystem imgprep cannot read; see GuestFacts.Notes), and the ID when
+// set.
 type IDFact struct {
 	State string `json:"state"`
 	Value string `json:"value,omitempty"`
@@ -61,7 +72,12 @@ type SSHKey struct {
 	Fingerprint string `json:"fingerprint"` // "SHA256:…" as ssh-keygen -l
 }
 
-// Inspect opens the image read-only and describes it.
+// Inspect opens the image read-only and describes it. It never fails
+// because of what imgprep cannot read inside a readable image (an xfs
+// /var, an fstab entry whose disk is missing, no operating system at
+// all): it describes what it can and says the rest in Notes. An image
+// another process is writing is read anyway, as qemu-img -U would, with a
+// note.
 func Inspect(ctx context.Context, path string, opts Options) (*Inspection, error) {
 	if opts.Backend == nil {
 		opts.Backend = Stack{}
@@ -71,15 +87,19 @@ func Inspect(ctx context.Context, path string, opts Options) (*Inspection, error
 		format = "auto"
 	}
 	img, err := opts.Backend.Open(ctx, path, OpenOptions{Format: format,
-		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat})
+		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat, ForceShare: true})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer img.Close()
 	in := &Inspection{Image: path, Info: img.Info(), Guests: []GuestFacts{}}
+	in.Notes = append(in.Notes, in.Info.Notes...)
 	guests, err := img.Guests()
 	if err != nil {
 		return in, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(guests) == 0 {
+		in.Notes = append(in.Notes, noOS+unreadable(in.Info))
 	}
 	for _, g := range guests {
 		f, err := guestFacts(g)
@@ -142,6 +162,62 @@ func firstLine(data []byte) string {
 	return strings.TrimSpace(s)
 }
 
+// facts gathers one guest's facts. A read that fails because the file
+// lies where imgprep cannot read (guest.ErrUnsupportedFS,
+// guest.ErrUnresolvedMount) is noted, not fatal: skipped maps each reason
+// to the paths it hid.
+type facts struct {
+	g       Guest
+	skipped map[string][]string
+	order   []string
+}
+
+// soft reports whether err means "imgprep cannot read there" and notes
+// p under its reason; other errors are the caller's.
+func (c *facts) soft(p string, err error) bool {
+	if !errors.Is(err, guest.ErrUnsupportedFS) && !errors.Is(err, guest.ErrUnresolvedMount) {
+		return false
+	}
+	why := err.Error()
+	var ue *guest.UnsupportedError
+	if errors.As(err, &ue) {
+		why = ue.Type + " mounted at " + ue.Point + " (" + ue.Why + ")"
+	} else if _, after, ok := strings.Cut(why, p+": "); ok {
+		why = after
+	}
+	if _, seen := c.skipped[why]; !seen {
+		c.order = append(c.order, why)
+	}
+	c.skipped[why] = append(c.skipped[why], p)
+	return true
+}
+
+// read reads a small file; ok is false when it is missing, or could not
+// be read for a soft reason (noted).
+func (c *facts) read(p string) ([]byte, bool, error) {
+	data, ok, err := readSmall(c.g, p)
+	if err != nil && c.soft(p, err) {
+		return nil, false, nil
+	}
+	return data, ok, err
+}
+
+func (c *facts) id(p string) (IDFact, error) {
+	f, err := idFact(c.g, p)
+	if err != nil && c.soft(p, err) {
+		return IDFact{State: "unreadable"}, nil
+	}
+	return f, err
+}
+
+func (c *facts) notes() []string {
+	var out []string
+	for _, why := range c.order {
+		out = append(out, "not read: "+strings.Join(c.skipped[why], ", ")+": "+why)
+	}
+	return out
+}
+
 func guestFacts(g Guest) (GuestFacts, error) {
 	osr := g.OSRelease()
 	f := GuestFacts{Root: g.Root(), OS: osr["PRETTY_NAME"], OSID: osr["ID"], Version: osr["VERSION_ID"],
@@ -149,37 +225,41 @@ func guestFacts(g Guest) (GuestFacts, error) {
 	if f.Mounts == nil {
 		f.Mounts = []MountInfo{}
 	}
+	c := &facts{g: g, skipped: map[string][]string{}}
 	var err error
-	if data, ok, err := readSmall(g, "/etc/hostname"); err != nil {
+	if data, ok, err := c.read("/etc/hostname"); err != nil {
 		return f, err
 	} else if ok {
 		f.Hostname = firstLine(data)
 	}
-	if f.MachineID, err = idFact(g, machineid.EtcPath); err != nil {
+	if f.MachineID, err = c.id(machineid.EtcPath); err != nil {
 		return f, err
 	}
-	if f.DbusID, err = idFact(g, machineid.DbusPath); err != nil {
+	if f.DbusID, err = c.id(machineid.DbusPath); err != nil {
 		return f, err
 	}
-	if data, ok, err := readSmall(g, netdata.GUIDPath); err != nil {
+	if data, ok, err := c.read(netdata.GUIDPath); err != nil {
 		return f, err
 	} else if ok {
 		f.Netdata.GUID = firstLine(data)
 	}
-	if data, ok, err := readSmall(g, netdata.CloudDir+"/claimed_id"); err != nil {
+	if data, ok, err := c.read(netdata.CloudDir + "/claimed_id"); err != nil {
 		return f, err
 	} else if ok {
 		f.Netdata.ClaimedID = firstLine(data)
 	}
 	if _, err := g.Lstat(netdata.ClaimPath); err == nil {
 		f.Netdata.ClaimConf = true
+	} else {
+		c.soft(netdata.ClaimPath, err)
 	}
-	keys, err := fs.Glob(g, "/etc/ssh/ssh_host_*_key.pub")
-	if err != nil {
+	const hostKeys = "/etc/ssh/ssh_host_*_key.pub"
+	keys, err := fs.Glob(g, hostKeys)
+	if err != nil && !c.soft(hostKeys, err) {
 		return f, err
 	}
 	for _, p := range keys {
-		data, ok, err := readSmall(g, p)
+		data, ok, err := c.read(p)
 		if err != nil {
 			return f, err
 		}
@@ -191,6 +271,7 @@ func guestFacts(g Guest) (GuestFacts, error) {
 			f.SSHKeys = append(f.SSHKeys, k)
 		}
 	}
+	f.Notes = append(g.Warnings(), c.notes()...)
 	return f, nil
 }
 

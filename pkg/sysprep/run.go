@@ -13,9 +13,11 @@ import (
 
 // Errors of Run.
 var (
-	ErrNoOS         = errors.New("sysprep: no operating system found")
+	ErrNoOS         = errors.New("sysprep: " + noOS)
 	ErrNoOperations = errors.New("sysprep: no operations selected")
 )
+
+const noOS = "no operating system found"
 
 // Options configure Run.
 type Options struct {
@@ -168,7 +170,7 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 
 // unreadable lists the filesystems a guest root could hide on, for the
 // "no operating system found" error: "; imgprep cannot look inside xfs on
-// the whole disk (imgprep cannot write xfs)".
+// the whole disk (imgprep cannot read or write xfs)".
 func unreadable(info ImageInfo) string {
 	var out []string
 	for _, f := range info.Filesystems {

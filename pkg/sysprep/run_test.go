@@ -38,7 +38,7 @@ func (f failing) Apply(context.Context, ops.Guest) ([]ops.Change, error) {
 
 func TestRun(t *testing.T) {
 	defaults := identityOps(t)
-	errXFS := errors.New("xfs mounted at /var: imgprep cannot write xfs")
+	errXFS := errors.New("xfs mounted at /var: imgprep cannot read or write xfs")
 	tests := []struct {
 		name        string
 		img         *syspreptest.Image
@@ -82,7 +82,7 @@ func TestRun(t *testing.T) {
 			img:         &syspreptest.Image{Guests: []syspreptest.Guest{guest("ext4 on partition 2", opstest.Populated())}},
 			ops:         append(append([]ops.Operation{}, defaults...), failing{errXFS}),
 			wantErr:     errXFS,
-			wantErrText: "disk.img: operation zz-fail on the guest with root ext4 on partition 2: xfs mounted at /var: imgprep cannot write xfs (nothing was written)",
+			wantErrText: "disk.img: operation zz-fail on the guest with root ext4 on partition 2: xfs mounted at /var: imgprep cannot read or write xfs (nothing was written)",
 		},
 		{
 			name:        "a failing commit is reported",
@@ -197,10 +197,10 @@ func TestReportJSONIsStable(t *testing.T) {
 
 func TestNoOSNamesFilesystemsItCannotRead(t *testing.T) {
 	img := &syspreptest.Image{Info: sysprep.ImageInfo{Format: "raw", Filesystems: []sysprep.FilesystemInfo{
-		{Desc: "xfs on the whole disk", Type: "xfs", Why: "imgprep cannot write xfs"}}}}
+		{Desc: "xfs on the whole disk", Type: "xfs", Why: "imgprep cannot read or write xfs"}}}}
 	_, err := sysprep.Run(context.Background(), "x.raw", sysprep.Options{
 		Operations: catalog.All(catalog.Config{}), Backend: backend(map[string]*syspreptest.Image{"x.raw": img})})
-	want := "sysprep: no operating system found in x.raw; imgprep cannot look inside xfs on the whole disk (imgprep cannot write xfs)"
+	want := "sysprep: no operating system found in x.raw; imgprep cannot look inside xfs on the whole disk (imgprep cannot read or write xfs)"
 	if !errors.Is(err, sysprep.ErrNoOS) || err.Error() != want {
 		t.Fatalf("err %v, want %q", err, want)
 	}

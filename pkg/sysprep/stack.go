@@ -31,7 +31,8 @@ func (s Stack) Open(ctx context.Context, path string, o OpenOptions) (Image, err
 	h, err := image.Open(path, image.OpenOptions{
 		Format: o.Format, Write: o.Write, DryRun: o.DryRun,
 		AllowBacking: o.AllowBacking, BackingFormat: o.BackingFormat,
-		Inject: s.Inject,
+		ForceShare: o.ForceShare && !o.Write && !o.DryRun,
+		Inject:     s.Inject,
 	})
 	if err != nil {
 		return nil, err
@@ -73,6 +74,10 @@ func (s *stackImage) Info() ImageInfo {
 			fi.Why = f.Err.Error()
 		}
 		info.Filesystems = append(info.Filesystems, fi)
+	}
+	if others := s.h.Others(); others.Writing() {
+		info.Notes = append(info.Notes, "another process is writing it (QEMU "+others.String()+
+			"): read anyway, as qemu-img -U does, so what it is changing may read inconsistently")
 	}
 	return info
 }
@@ -129,6 +134,15 @@ type stackGuest struct {
 }
 
 func (g stackGuest) Root() string { return g.Guest.Root().Desc() }
+
+// Warnings names each fstab entry whose filesystem is not on the disk.
+func (g stackGuest) Warnings() []string {
+	var out []string
+	for _, u := range g.Guest.Unresolved() {
+		out = append(out, "fstab mounts "+u.Point+" from "+u.Spec+", which is missing ("+u.Reason+")")
+	}
+	return out
+}
 
 func (g stackGuest) Mounts() []MountInfo {
 	var out []MountInfo

@@ -19,6 +19,8 @@ type Guest struct {
 	OSRelease map[string]string
 	Mounts    []sysprep.MountInfo
 	FS        *memfs.FS
+	// Warnings are the guest's Warnings (unresolved fstab entries).
+	Warnings []string
 }
 
 // Image is one in-memory image. Its guests' trees are the committed state;
@@ -118,5 +120,6 @@ func (g *guest) Root() string                 { return g.desc.Root }
 func (g *guest) Mounts() []sysprep.MountInfo  { return g.desc.Mounts }
 func (g *guest) OSRelease() map[string]string { return g.desc.OSRelease }
 func (g *guest) Sync() error                  { return nil }
+func (g *guest) Warnings() []string           { return g.desc.Warnings }
 
 var _ sysprep.Guest = (*guest)(nil)
