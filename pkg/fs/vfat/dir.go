@@ -190,8 +190,15 @@ func fatTime(date, tm uint16, tenth uint8) time.Time {
 // symlinks, so every lookup is the same with or without follow; names
 // compare case-insensitively as Linux's vfat does.
 func (f *FS) lookup(op, p string) (*node, error) {
+	n, _, err := f.lookupParent(op, p)
+	return n, err
+}
+
+// lookupParent is lookup that also returns the directory holding the
+// entry (nil for the root itself).
+func (f *FS) lookupParent(op, p string) (n, parent *node, err error) {
 	if !strings.HasPrefix(p, "/") {
-		return nil, perr(op, p, fs.ErrInvalid)
+		return nil, nil, perr(op, p, fs.ErrInvalid)
 	}
 	stack := []*node{f.root()}
 	for _, c := range strings.Split(p, "/") {
@@ -206,14 +213,14 @@ func (f *FS) lookup(op, p string) (*node, error) {
 		}
 		cur := stack[len(stack)-1]
 		if !cur.isDir() {
-			return nil, perr(op, p, fs.ErrNotDir)
+			return nil, nil, perr(op, p, fs.ErrNotDir)
 		}
 		if len(c) > 255 {
-			return nil, perr(op, p, fs.ErrNameTooLong)
+			return nil, nil, perr(op, p, fs.ErrNameTooLong)
 		}
 		ents, err := f.list(cur)
 		if err != nil {
-			return nil, perr(op, p, err)
+			return nil, nil, perr(op, p, err)
 		}
 		var found *node
 		for _, e := range ents {
@@ -223,11 +230,14 @@ func (f *FS) lookup(op, p string) (*node, error) {
 			}
 		}
 		if found == nil {
-			return nil, perr(op, p, fs.ErrNotExist)
+			return nil, nil, perr(op, p, fs.ErrNotExist)
 		}
 		stack = append(stack, found)
 	}
-	return stack[len(stack)-1], nil
+	if len(stack) == 1 {
+		return stack[0], nil, nil
+	}
+	return stack[len(stack)-1], stack[len(stack)-2], nil
 }
 
 // PathError is the error of one operation on one path.

@@ -103,9 +103,9 @@ func seq(n int) string {
 // dosfstools' fsck.fat -l, which prints the long name of each file or
 // its short name in upper case.
 func TestTreeMatchesFsckFat(t *testing.T) {
-	for _, name := range []string{"disk-vfat12.raw", "disk-vfat32.raw"} {
-		t.Run(name, func(t *testing.T) {
-			f, p := openImage(t, name, 0)
+	for _, im := range fatImages {
+		t.Run(im.name, func(t *testing.T) {
+			f, p := openImage(t, im.name, 0)
 			out, _, code := oracle.Run(t, "fsck.fat", "-n", "-l", p)
 			if code != 0 {
 				t.Fatalf("fsck.fat exit %d:\n%s", code, out)
@@ -169,6 +169,7 @@ func TestReadFilesAsLinuxShowsThem(t *testing.T) {
 		label   string
 	}{
 		{"disk-vfat12.raw", 0, 12, "12AB-34CD", "FAT12VOL"},
+		{"disk-vfat16.raw", 0, 16, "16AB-34CD", "FAT16VOL"},
 		{"disk-vfat32.raw", 0, 32, "32AB-34CD", "FAT32VOL"},
 	}
 	files := []struct {

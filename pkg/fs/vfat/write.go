@@ -27,7 +27,9 @@ type Options struct {
 // clusters are linked and filled before the directory entry points to
 // them, and freed clusters are released after it no longer does. Every
 // copy of the FAT is kept identical, and FAT32's FSInfo free count is
-// kept exact.
+// kept exact. A removal stamps the directory that held the entry with
+// the clock (its modification time and access date, in its own entry), as
+// Linux's vfat does; the root directory has no times.
 func OpenWritable(rw interface {
 	io.ReaderAt
 	io.WriterAt
@@ -243,7 +245,7 @@ func (f *FS) Remove(p string) error {
 	if err := f.writable("remove", p); err != nil {
 		return err
 	}
-	n, err := f.lookup("remove", p)
+	n, parent, err := f.lookupParent("remove", p)
 	if err != nil {
 		return err
 	}
@@ -259,7 +261,21 @@ func (f *FS) Remove(p string) error {
 			return perr("remove", p, fs.ErrNotEmpty)
 		}
 	}
-	return wrapErr("remove", p, f.remove(n))
+	return wrapErr("remove", p, f.removeFrom(parent, n, func(n *node) error { return f.remove(n) }))
+}
+
+// removeFrom removes n from the directory parent with rm, then stamps the
+// parent as Linux's fat_remove_entries does: the directory's mtime and
+// atime become the clock's, written to its own entry (the root has none).
+func (f *FS) removeFrom(parent, n *node, rm func(*node) error) error {
+	if err := rm(n); err != nil {
+		return err
+	}
+	if parent == nil || parent.off == 1 {
+		return nil
+	}
+	now := f.now()
+	return f.updateEntry(parent, func(e []byte) { f.stamp(e, now) })
 }
 
 // remove marks n's entries deleted, then frees its clusters.
@@ -281,7 +297,7 @@ func (f *FS) RemoveAll(p string) error {
 	if err := f.writable("removeall", p); err != nil {
 		return err
 	}
-	n, err := f.lookup("removeall", p)
+	n, parent, err := f.lookupParent("removeall", p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -291,7 +307,9 @@ func (f *FS) RemoveAll(p string) error {
 	if n.off == 1 {
 		return perr("removeall", p, fs.ErrInvalid)
 	}
-	return wrapErr("removeall", p, f.removeTree(n, 0, map[uint32]bool{}))
+	return wrapErr("removeall", p, f.removeFrom(parent, n, func(n *node) error {
+		return f.removeTree(n, 0, map[uint32]bool{})
+	}))
 }
 
 // removeTree removes n and everything below it. A directory met twice

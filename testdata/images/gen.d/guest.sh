@@ -17,7 +17,9 @@
 #   disk-gpt-4k.raw               GPT with 4096-byte logical sectors: p1 root
 #                                 (/dev/disk/by-partuuid/), p2 /var
 #                                 (PARTLABEL=var).
-#   disk-vfat12.raw, disk-vfat32.raw  partitionless FAT12 (2 MiB) and FAT32
+#   disk-vfat12.raw, disk-vfat16.raw, disk-vfat32.raw  partitionless FAT12
+#                                 (2 MiB), FAT16 (64 MiB, as an ESP: mkfs.vfat
+#                                 -F 16's default 2 KiB clusters) and FAT32
 #                                 (34 MiB, 512-byte clusters) with long names,
 #                                 nested and multi-cluster directories and a
 #                                 fragmented file (mtools).
@@ -333,6 +335,9 @@ vfattree() { # IMG
 truncate -s 2M "$OUT/disk-vfat12.raw"
 mkfs.vfat --invariant -i 12AB34CD -n FAT12VOL -F 12 -s 2 "$OUT/disk-vfat12.raw" >/dev/null
 vfattree "$OUT/disk-vfat12.raw"
+truncate -s 64M "$OUT/disk-vfat16.raw"
+mkfs.vfat --invariant -i 16AB34CD -n FAT16VOL -F 16 "$OUT/disk-vfat16.raw" >/dev/null
+vfattree "$OUT/disk-vfat16.raw"
 truncate -s 34M "$OUT/disk-vfat32.raw"
 mkfs.vfat --invariant -i 32AB34CD -n FAT32VOL -F 32 -s 1 "$OUT/disk-vfat32.raw" >/dev/null
 vfattree "$OUT/disk-vfat32.raw"
