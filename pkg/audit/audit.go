@@ -97,8 +97,11 @@ func (r *Report) Clean() bool { return r.Shared == 0 && len(r.Failures) == 0 }
 
 // Run inspects every image read-only, in parallel, and groups the
 // identities they share. An image that cannot be read is a failure of
-// the report, not of the run.
+// the report, not of the run. Backing files may live in the directory
+// tree of any image audited (sysprep.ImageDirs), besides
+// opts.Inspect.AllowBacking: a linked clone is audited with its template.
 func Run(ctx context.Context, images []string, opts Options) *Report {
+	opts.Inspect.AllowBacking = append(append([]string(nil), opts.Inspect.AllowBacking...), sysprep.ImageDirs(images)...)
 	ins := make([]*sysprep.Inspection, len(images))
 	var mu sync.Mutex
 	sum := batch.Run(ctx, images, batch.Options{Jobs: opts.Jobs, Observer: opts.Observer}, func(ctx context.Context, s batch.Slot) error {

@@ -19,8 +19,9 @@ type Disk interface {
 
 // Options say how Scan opens what it finds.
 type Options struct {
-	// Name names the image in errors and in the filesystem engines'
-	// messages ("ext4 on partition 2 of vm.qcow2").
+	// Name names the image in the filesystem engines' messages ("ext4 on
+	// partition 2 of vm.qcow2"). Scan's own errors do not name it: the
+	// caller does.
 	Name string
 	// Writable opens the filesystems imgprep can write for writing. A
 	// filesystem that refuses (it needs journal recovery, has an unknown
@@ -92,14 +93,10 @@ func (f *Filesystem) Desc() string {
 // engine for. Only an unreadable disk or a damaged partition table is an
 // error; a filesystem that fails to open is reported in its Err.
 func Scan(d Disk, opts Options) (*Layout, error) {
-	name := opts.Name
-	if name == "" {
-		name = "disk"
-	}
 	size := d.Size()
 	table, err := partition.Read(d, size)
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading the partition table: %w", name, err)
+		return nil, fmt.Errorf("reading the partition table: %w", err)
 	}
 	parts := make([]partition.Partition, 0, len(table.Partitions))
 	for _, p := range table.Partitions {
@@ -121,7 +118,7 @@ func Scan(d Disk, opts Options) (*Layout, error) {
 		sec := partition.Section(d, p)
 		pr, err := Probe(sec, sec.Size())
 		if err != nil {
-			return nil, fmt.Errorf("%s: probing partition %d: %w", name, p.Number, err)
+			return nil, fmt.Errorf("probing partition %d: %w", p.Number, err)
 		}
 		f := &Filesystem{
 			Partition: p.Number, Offset: p.Start, Size: sec.Size(),

@@ -112,6 +112,20 @@ func (c *chain) allowed(path string, trees ...string) bool {
 	return false
 }
 
+// trees lists the directory trees allowed for a backing file of an image
+// in tree, for messages.
+func (c *chain) trees(tree string) string {
+	out := []string{tree}
+	seen := map[string]bool{tree: true}
+	for _, t := range c.allow {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 // resolve applies the policy to the backing name recorded by the image at
 // imagePath and returns the real path of the backing file and its stat.
 func (c *chain) resolve(imagePath, name string) (string, os.FileInfo, error) {
@@ -133,7 +147,7 @@ func (c *chain) resolve(imagePath, name string) (string, os.FileInfo, error) {
 	// Checked on the name first, so that nothing outside the trees is
 	// even looked up, then on the real path, symlinks resolved.
 	if abs, err := filepath.Abs(p); err != nil || !c.allowed(abs, tree, filepath.Clean(dir)) {
-		return "", nil, fmt.Errorf("%w: %s is outside %s", ErrBackingOutsideTree, p, tree)
+		return "", nil, fmt.Errorf("%w (%s)", ErrBackingOutsideTree, c.trees(tree))
 	}
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
@@ -144,7 +158,7 @@ func (c *chain) resolve(imagePath, name string) (string, os.FileInfo, error) {
 		return "", nil, err
 	}
 	if !c.allowed(real, tree) {
-		return "", nil, fmt.Errorf("%w: %s resolves to %s, outside %s", ErrBackingOutsideTree, p, real, tree)
+		return "", nil, fmt.Errorf("%w: it resolves to %s (%s)", ErrBackingOutsideTree, real, c.trees(tree))
 	}
 	fi, err := os.Stat(real)
 	if err != nil {
@@ -255,7 +269,7 @@ func (c *chain) open(imagePath, name, format string, depth int) (qcow2.Backing, 
 		c.layers[idx].VirtualSize = size
 		return &rawBacking{f: f, size: size}, nil
 	}
-	img, err := qcow2.OpenFile(f, qcow2.Options{ReadOnly: true, Name: real, Backing: c.opener(real, depth+1)})
+	img, err := qcow2.OpenFile(f, qcow2.Options{ReadOnly: true, Backing: c.opener(real, depth+1)})
 	if err != nil {
 		f.Close()
 		return nil, loopErr(err)

@@ -2,7 +2,8 @@ package image
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/imgprep/imgprep/pkg/storage"
 )
 
 // Sentinel errors, wrapped with the image's name and the reason; test
@@ -15,7 +16,7 @@ var (
 	ErrFinished      = errors.New("image: handle already committed, discarded or closed")
 	ErrJournalLeft   = errors.New("image: an interrupted imgprep run left a journal")
 
-	ErrBackingOutsideTree   = errors.New("image: backing file lies outside the allowed directory trees")
+	ErrBackingOutsideTree   = errors.New("image: outside the directory trees allowed for backing files")
 	ErrBackingProtocol      = errors.New("image: backing file names a protocol, not a local file")
 	ErrBackingFormatUnknown = errors.New("image: backing file format is not recorded or not supported")
 	ErrBackingLoop          = errors.New("image: backing chain loops")
@@ -31,11 +32,31 @@ type BackingError struct {
 	Err     error  // a sentinel above, possibly wrapping a detail
 }
 
-func (e *BackingError) Error() string {
-	return fmt.Sprintf("image: %s: backing file %q: %v", e.Image, e.Backing, trimPrefix(e.Err.Error()))
-}
+// Error says only why: the qcow2 image that records the name reports it
+// as `backing file "NAME": ...`, and the caller names the image.
+func (e *BackingError) Error() string { return trimPrefix(e.Err.Error()) }
 
 func (e *BackingError) Unwrap() error { return e.Err }
+
+// Error is an error of Open: Image names the image once, Err says why
+// without naming it again.
+type Error struct {
+	Image string // the path given to Open
+	Err   error
+}
+
+func (e *Error) Error() string {
+	if pe, ok := e.Err.(*storage.PathError); ok && pe.Name == e.Image {
+		return e.Image + ": " + pe.Reason()
+	}
+	if iu, ok := e.Err.(*storage.InUseError); ok && iu.Name == e.Image {
+		return e.Image + ": " + iu.Reason()
+	}
+	return e.Image + ": " + trimPrefix(e.Err.Error())
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 // trimPrefix drops a leading "image: " so that messages name the package
 // once.

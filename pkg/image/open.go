@@ -87,7 +87,16 @@ var _ Image = (*Handle)(nil)
 
 // Open opens the image file at path. See OpenOptions and the package
 // documentation for locking, transactions and the backing-file policy.
-func Open(path string, opts OpenOptions) (_ *Handle, err error) {
+// Its errors are *Error: they name the image once, first.
+func Open(path string, opts OpenOptions) (*Handle, error) {
+	h, err := open(path, opts)
+	if err != nil {
+		return nil, &Error{Image: path, Err: err}
+	}
+	return h, nil
+}
+
+func open(path string, opts OpenOptions) (_ *Handle, err error) {
 	format := opts.Format
 	switch format {
 	case "", FormatAuto:
@@ -114,30 +123,30 @@ func Open(path string, opts OpenOptions) (_ *Handle, err error) {
 	var base storage.File = opts.Inject.file(f)
 	if write {
 		if _, err := txn.Recover(base, opts.Inject.txnOptions(path)); err != nil {
-			return nil, fmt.Errorf("image: %s: rolling back an interrupted run: %w", path, err)
+			return nil, fmt.Errorf("rolling back an interrupted run: %w", err)
 		}
 	} else if _, err := os.Lstat(txn.JournalPathFor(path)); err == nil {
-		return nil, fmt.Errorf("%w: %s: %s must be rolled back first (open for writing, or run recover)",
-			ErrJournalLeft, path, txn.JournalPathFor(path))
+		return nil, fmt.Errorf("%w (%s): roll it back first (imgprep recover, or any run that writes)",
+			ErrJournalLeft, filepath.Base(txn.JournalPathFor(path)))
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("image: %s: checking for a journal: %w", path, err)
+		return nil, fmt.Errorf("checking for a journal: %w", err)
 	}
 	if stage {
 		if h.tx, err = txn.Begin(base, opts.Inject.txnOptions(path)); err != nil {
-			return nil, fmt.Errorf("image: %s: %w", path, err)
+			return nil, err
 		}
 		base = h.tx
 	}
 	size, err := base.Size()
 	if err != nil {
-		return nil, fmt.Errorf("image: %s: %w", path, err)
+		return nil, err
 	}
 	if format == FormatAuto {
 		format = FormatRaw
 		if size >= 4 {
 			magic := make([]byte, 4)
 			if err := readFull(base, magic, 0); err != nil {
-				return nil, fmt.Errorf("image: %s: reading the header: %w", path, err)
+				return nil, fmt.Errorf("reading the header: %w", err)
 			}
 			if qcow2.Probe(magic) {
 				format = FormatQcow2
@@ -156,7 +165,9 @@ func Open(path string, opts OpenOptions) (_ *Handle, err error) {
 	case FormatRaw:
 		h.disk = &rawDisk{f: base, size: size, readOnly: !stage}
 	case FormatQcow2:
-		img, err := qcow2.OpenFile(base, qcow2.Options{ReadOnly: !stage, Name: path, Backing: c.opener(path, 0)})
+		// No Name: qcow2 would prefix its errors with it, and Error names
+		// the image already. Loops are caught by chain.note.
+		img, err := qcow2.OpenFile(base, qcow2.Options{ReadOnly: !stage, Backing: c.opener(path, 0)})
 		if err != nil {
 			return nil, loopErr(err)
 		}

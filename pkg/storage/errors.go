@@ -38,6 +38,17 @@ func (e *PathError) Error() string {
 }
 func (e *PathError) Unwrap() error { return e.Err }
 
+// Reason is Error without the package and the file's name, for a caller
+// that names the file itself: "open for writing: image is read-only:
+// permission denied"; a plain open's failure is just its cause ("no such
+// file or directory").
+func (e *PathError) Reason() string {
+	if e.Op == "open" {
+		return trimPrefix(e.Err.Error())
+	}
+	return e.Op + ": " + trimPrefix(e.Err.Error())
+}
+
 // trimPrefix drops a leading "storage: " so that messages name the
 // package once.
 func trimPrefix(s string) string {

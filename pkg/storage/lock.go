@@ -128,6 +128,16 @@ func (e *InUseError) Error() string {
 	return "refusing to " + verb + ": " + e.Name + " is in use by another process (QEMU " + e.Others.String() + ")"
 }
 
+// Reason is Error without the image's name, for a caller that names the
+// image itself: "refusing to write: in use by another process (QEMU ...)".
+func (e *InUseError) Reason() string {
+	verb := "read"
+	if e.Write {
+		verb = "write"
+	}
+	return "refusing to " + verb + ": in use by another process (QEMU " + e.Others.String() + ")"
+}
+
 // Unwrap returns ErrInUse.
 func (e *InUseError) Unwrap() error { return ErrInUse }
 

@@ -89,7 +89,7 @@ func Inspect(ctx context.Context, path string, opts Options) (*Inspection, error
 	img, err := opts.Backend.Open(ctx, path, OpenOptions{Format: format,
 		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat, ForceShare: true})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, named(path, err)
 	}
 	defer img.Close()
 	in := &Inspection{Image: path, Info: img.Info(), Guests: []GuestFacts{}}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/ops"
 )
 
@@ -112,7 +114,7 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat,
 	})
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return named(path, err)
 	}
 	finished := false
 	defer func() {
@@ -166,6 +168,37 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 	rep.BytesStaged = staged
 	rep.Committed = !opts.DryRun
 	return nil
+}
+
+// ImageDirs returns the directory of every image, once each, in order: the
+// trees where the backing-file policy also lets the images' backing files
+// live when they are named together (Options.AllowBacking), so that a
+// linked clone in a subdirectory of its template's directory, or beside
+// another image named with it, opens without --allow-backing.
+func ImageDirs(images []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range images {
+		d := filepath.Dir(p)
+		if abs, err := filepath.Abs(d); err == nil {
+			d = abs
+		}
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// named prefixes err with the image's path, unless it names the image
+// already (the real stack's errors, *image.Error, do).
+func named(path string, err error) error {
+	var ie *image.Error
+	if errors.As(err, &ie) && ie.Image == path {
+		return err
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // unreadable lists the filesystems a guest root could hide on, for the

@@ -44,7 +44,7 @@ func (s Stack) Open(ctx context.Context, path string, o OpenOptions) (Image, err
 			h.Discard()
 		}
 		h.Close()
-		return nil, err
+		return nil, &image.Error{Image: path, Err: err}
 	}
 	return &stackImage{h: h, layout: layout, writable: writable}, nil
 }
