@@ -5,6 +5,8 @@ package main
 
 import "os"
 
+var version = "dev"
+
 func main() {
 	os.Exit(run(os.Args, env{stdout: os.Stdout, stderr: os.Stderr, backend: stackBackend(), recover: stackRecover}))
 }

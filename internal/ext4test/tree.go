@@ -274,7 +274,7 @@ func SnapshotFSWith(tb testing.TB, r fs.ReadTree, opts Options) Tree {
 func entryFS(r fs.ReadTree, p string, maxRead int64) (Entry, error) {
 	a, err := r.Lstat(p)
 	if err != nil {
-		return Entry{}, fmt.Errorf("Lstat: %w", err)
+		return Entry{}, fmt.Errorf("lstat: %w", err)
 	}
 	e := Entry{
 		Path: p, Ino: a.Ino, Type: a.Type(), Mode: a.Mode, UID: a.UID, GID: a.GID,
@@ -291,13 +291,13 @@ func entryFS(r fs.ReadTree, p string, maxRead int64) (Entry, error) {
 		}
 		f, err := r.Open(p)
 		if err != nil {
-			return e, fmt.Errorf("Open: %w", err)
+			return e, fmt.Errorf("open: %w", err)
 		}
 		h := sha256.New()
 		n, err := io.Copy(h, io.NewSectionReader(f, 0, a.Size+1))
 		f.Close()
 		if err != nil {
-			return e, fmt.Errorf("ReadAt: %w", err)
+			return e, fmt.Errorf("read: %w", err)
 		}
 		if n != a.Size {
 			return e, fmt.Errorf("read %d bytes, Lstat says %d", n, a.Size)
@@ -305,12 +305,12 @@ func entryFS(r fs.ReadTree, p string, maxRead int64) (Entry, error) {
 		e.SHA256 = hex.EncodeToString(h.Sum(nil))
 	case fs.TypeSymlink:
 		if e.Target, err = r.Readlink(p); err != nil {
-			return e, fmt.Errorf("Readlink: %w", err)
+			return e, fmt.Errorf("readlink: %w", err)
 		}
 	}
 	xs, err := r.Xattrs(p)
 	if err != nil {
-		return e, fmt.Errorf("Xattrs: %w", err)
+		return e, fmt.Errorf("xattrs: %w", err)
 	}
 	e.Xattrs = map[string]string{}
 	for k, v := range xs {

@@ -183,7 +183,8 @@ func open(r io.ReaderAt, f storage.File, size int64, opts Options, readOnly bool
 			h.AutoclearFeatures &^= unknown
 			var b [8]byte
 			be.PutUint64(b[:], h.AutoclearFeatures)
-			if err := img.writeFile(b[:], offAutoclear); err == nil {
+			err := img.writeFile(b[:], offAutoclear)
+			if err == nil {
 				err = f.Sync()
 			}
 			if err != nil {

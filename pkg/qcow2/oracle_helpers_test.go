@@ -198,18 +198,6 @@ func fileSum(tb testing.TB, path string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// copyFile copies src to dst.
-func copyFile(tb testing.TB, src, dst string) {
-	tb.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // waitUnlocked waits (up to 5 s) until no process holds QEMU's locks on
 // path. Closing our file does not release its OFD locks at once when
 // another goroutine of the test binary has just forked a child (qemu-img

@@ -66,13 +66,13 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			}
 		}
 	}
-	f, img := load("ext4-nocsum.img")
+	f, _ := load("ext4-nocsum.img")
 	for i, p := range []string{"/", "/etc/hostname", "/etc/machine-id", "/data/xattr-block", "/data/mib", "/data/sparse"} {
 		if in, err := f.resolve(p, false); err == nil {
 			write("FuzzInode", fmt.Sprintf("nocsum-%d", i), in.raw)
 		}
 	}
-	f, img = load("ext4-default.img")
+	f, img := load("ext4-default.img")
 	for i, p := range []string{"/etc/hostname", "/etc/machine-id", "/data/xattr-block"} {
 		if in, err := f.resolve(p, false); err == nil {
 			if area := ibodyXattrArea(in); area != nil {

@@ -180,14 +180,15 @@ func remove(g ops.Guest, p string) (*ops.Change, error) {
 			return nil, fmt.Errorf("netdata: %s: %w", p, err)
 		}
 		c.Detail = plural(n, "entry", "entries")
-		err = g.RemoveAll(p)
-	} else {
-		if a.Type() == fs.TypeSymlink {
-			c.Detail = "symlink"
+		if err := g.RemoveAll(p); err != nil {
+			return nil, fmt.Errorf("netdata: removing %s: %w", p, err)
 		}
-		err = g.Remove(p)
+		return c, nil
 	}
-	if err != nil {
+	if a.Type() == fs.TypeSymlink {
+		c.Detail = "symlink"
+	}
+	if err := g.Remove(p); err != nil {
 		return nil, fmt.Errorf("netdata: removing %s: %w", p, err)
 	}
 	return c, nil

@@ -1,7 +1,6 @@
 package opstest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,18 +19,6 @@ type recorder struct {
 func (r *recorder) Helper() {}
 func (r *recorder) Errorf(format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
-}
-
-// bad is an operation that misbehaves in a chosen way.
-type bad struct {
-	apply func(g ops.Guest) []ops.Change
-}
-
-func (bad) Name() string        { return "bad" }
-func (bad) Description() string { return "misbehaves" }
-func (bad) Default() bool       { return false }
-func (b bad) Apply(_ context.Context, g ops.Guest) ([]ops.Change, error) {
-	return b.apply(g), nil
 }
 
 func TestCheckChangesCatchesMisreports(t *testing.T) {
