@@ -191,6 +191,10 @@ type Info struct {
 	// if not, WhyReadOnly says why ("needs journal recovery").
 	Writable    bool
 	WhyReadOnly string
+	// Note says what the engine did to present the filesystem as the
+	// guest would see it, "" if nothing: "journal replayed in memory (2
+	// transactions, 14 blocks)".
+	Note string
 }
 
 // Owner is a uid/gid pair.

@@ -43,13 +43,22 @@ func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, 
 		if rerr != nil {
 			return nil, false, rerr.Error(), rerr
 		}
-		return r, false, err.Error(), nil
+		return r, false, withNote(err.Error(), r), nil
 	}
 	r, err := ext4.Open(dev, size)
 	if err != nil {
 		return nil, false, err.Error(), err
 	}
-	return r, false, "image opened read-only", nil
+	return r, false, withNote("image opened read-only", r), nil
+}
+
+// withNote adds what the engine did to present the filesystem (a journal
+// replayed in memory) to why it is read-only.
+func withNote(why string, f fs.FS) string {
+	if n := f.Info().Note; n != "" {
+		return why + "; " + n
+	}
+	return why
 }
 
 // writableType reports whether imgprep has a write engine for type t.

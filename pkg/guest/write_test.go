@@ -208,17 +208,21 @@ func TestGuestWritesOnEveryDiskLayout(t *testing.T) {
 	}
 }
 
-// TestEngineRefusalFallsBackToReadOnly: an ext4 with a journal to replay
-// is opened read-only, with the engine's reason, when writing was asked.
+// TestEngineRefusalFallsBackToReadOnly: an ext4 with orphan inodes
+// left by a crash is opened read-only, with the engine's reason, when
+// writing was asked.
 func TestEngineRefusalFallsBackToReadOnly(t *testing.T) {
-	d, _ := openRaw(t, "ext4-needs-recovery.img", true)
-	l, err := Scan(d, Options{Name: "ext4-needs-recovery.img", Writable: true})
+	d, _ := openRaw(t, "ext4-orphans.img", true)
+	l, err := Scan(d, Options{Name: "ext4-orphans.img", Writable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := fsAt(t, l, 0)
-	if f.FS == nil || f.Writable || !strings.Contains(f.Why, "recovery") {
-		t.Fatalf("engine=%t writable=%t why=%q; want a read-only engine and the recovery reason", f.FS != nil, f.Writable, f.Why)
+	if f.FS == nil || f.Writable || !strings.Contains(f.Why, "orphan") {
+		t.Fatalf("engine=%t writable=%t why=%q; want a read-only engine and the orphan reason", f.FS != nil, f.Writable, f.Why)
+	}
+	if strings.Count(f.Why, "has orphan inodes") != 1 || strings.Count(f.Why, "refusing") != 1 {
+		t.Errorf("why=%q repeats itself", f.Why)
 	}
 }
 

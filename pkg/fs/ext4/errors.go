@@ -70,3 +70,26 @@ func badChecksum(off int64, structure string, got, want uint32) error {
 	return &CorruptError{Offset: off, Structure: structure, Checksum: true,
 		Reason: fmt.Sprintf("checksum 0x%08x, computed 0x%08x", got, want)}
 }
+
+// RefusalError is the refusal to write a filesystem that is unsafe to
+// write, or opened read-only. It reads as one line, "refusing to write:
+// ext4 on partition 2 needs journal recovery", and unwraps to the
+// sentinels saying why (ErrNeedsRecovery, ErrOrphansPresent, ...,
+// fs.ErrReadOnly for a write method on a read-only FS) and the cause.
+type RefusalError struct {
+	// Name is the filesystem's name (Options.Name).
+	Name string
+	// Reason completes the sentence: "needs journal recovery".
+	Reason string
+	// Err are the sentinels and causes it unwraps to.
+	Err []error
+}
+
+func (e *RefusalError) Error() string { return "refusing to write: " + e.Name + " " + e.Reason }
+
+// Unwrap returns the sentinels and causes.
+func (e *RefusalError) Unwrap() []error { return e.Err }
+
+func refusal(reason string, errs ...error) *RefusalError {
+	return &RefusalError{Reason: reason, Err: errs}
+}

@@ -52,6 +52,10 @@ type FS struct {
 	sbDirty  bool
 	whyRO    string
 	writeErr error // the refusal, wrapping the sentinel
+	// replay is the journal replay behind this view, nil if none;
+	// replayErr why the journal needing it could not be replayed.
+	replay    *replayed
+	replayErr error
 	// meta lists the fixed metadata (superblock and descriptor copies,
 	// bitmaps, inode tables) sorted by start, built on first need.
 	meta []blockRun
@@ -63,8 +67,14 @@ var _ fs.WritableFS = (*FS)(nil)
 // Open reads the superblock and group descriptors of the filesystem on r
 // (size bytes) and returns a read-only FS. It reads lazily afterwards:
 // never the whole filesystem into memory.
+//
+// A filesystem whose journal holds committed transactions is read through
+// an in-memory replay of the journal (see OpenWritable), so that it reads
+// as the kernel would see it after mounting; Info's Note says so. When
+// that replay is impossible, the stale on-disk view is read, and Info's
+// WhyReadOnly says why.
 func Open(r io.ReaderAt, size int64) (*FS, error) {
-	f, err := open(r, size, "ext4")
+	f, err := openReplayed(r, size, "ext4")
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +89,17 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 // the reader). It refuses, with nothing written, when writing is unsafe:
 // the error wraps ErrNeedsRecovery, ErrErrorState, ErrOrphansPresent,
 // ErrUnknownFeature or ErrUnsupportedFeature and reads like "refusing to
-// write: ext4 on partition 2 needs journal recovery".
+// write: ext4 on partition 2 needs journal recovery" (a *RefusalError).
+//
+// A journal holding committed transactions (needs_recovery) is replayed
+// first, as e2fsck replays it: the three passes of package jbd2, the
+// replayed blocks written through rw, then needs_recovery cleared, the
+// journal superblock reset (s_start 0, the next sequence) and the free
+// counts taken from the group descriptors. The replay is checked in
+// memory first: when the replayed filesystem must still be refused
+// (orphans, an error state, a journal feature imgprep does not replay),
+// nothing is written. rw is meant to be the imgprep transaction, so that
+// a crash during the replay is rolled back like any other change.
 func OpenWritable(rw interface {
 	io.ReaderAt
 	io.WriterAt
@@ -88,7 +108,7 @@ func OpenWritable(rw interface {
 	if name == "" {
 		name = "ext4"
 	}
-	f, err := open(rw, size, name)
+	f, err := openReplayed(rw, size, name)
 	if err != nil {
 		if errors.Is(err, ErrUnknownFeature) || errors.Is(err, ErrUnsupportedFeature) {
 			return nil, fmt.Errorf("refusing to write: %w", err)
@@ -101,10 +121,44 @@ func OpenWritable(rw interface {
 	if err := f.checkWritable(); err != nil {
 		return nil, err
 	}
+	if f.replay != nil {
+		if err := f.flushReplay(rw); err != nil {
+			return nil, err
+		}
+		f.r = rw
+	}
 	f.w = rw
 	f.whyRO = ""
 	f.writeErr = nil
 	return f, nil
+}
+
+// openReplayed is open, then, when the journal needs recovery, the FS
+// opened on its in-memory replay; when that fails, the stale FS with the
+// reason in replayErr.
+func openReplayed(r io.ReaderAt, size int64, name string) (*FS, error) {
+	f, err := open(r, size, name)
+	if err != nil {
+		return nil, err
+	}
+	dirty, err := f.journalDirty()
+	if err != nil {
+		f.replayErr = refusal("has an unreadable journal: "+err.Error(), ErrNeedsRecovery, err)
+		return f, nil
+	}
+	if !dirty {
+		return f, nil
+	}
+	g, err := f.replayInMemory(r)
+	if err != nil {
+		var re *RefusalError
+		if !errors.As(err, &re) {
+			re = refusal("needs journal recovery: "+err.Error(), ErrNeedsRecovery, err)
+		}
+		f.replayErr = re
+		return f, nil
+	}
+	return g, nil
 }
 
 func open(r io.ReaderAt, size int64, name string) (*FS, error) {
@@ -235,19 +289,30 @@ func (f *FS) parseSuperblock() error {
 // checkWritable returns the refusal error when writing is unsafe and
 // records why in Info.
 func (f *FS) checkWritable() error {
-	err := writeRefusal(&f.sb)
+	err := f.replayErr
+	if err == nil {
+		err = writeRefusal(&f.sb)
+	}
 	if err == nil {
 		err = f.checkJournal()
 	}
 	if err == nil {
 		err = f.checkOrphanFile()
 	}
-	if err != nil {
-		f.whyRO = refusalReason(err)
-		f.writeErr = err
-		return fmt.Errorf("refusing to write: %s %s: %w", f.name, f.whyRO, err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	var re *RefusalError
+	if !errors.As(err, &re) {
+		re = refusal(refusalReason(err), err)
+	}
+	if f.replay != nil && errors.Is(err, ErrOrphansPresent) {
+		re.Reason += " (after the journal replay)"
+	}
+	re.Name = f.name
+	f.whyRO = re.Reason
+	f.writeErr = re
+	return re
 }
 
 func refusalReason(err error) string {
@@ -346,6 +411,7 @@ func (f *FS) Info() fs.Info {
 		FreeBytes:   int64(f.freeBlocks()) * f.blockSize,
 		Writable:    f.w != nil,
 		WhyReadOnly: f.whyRO,
+		Note:        f.replayNote(),
 	}
 	if f.sb.UUID != [16]byte{} {
 		inf.UUID = uuid.UUID(f.sb.UUID).String()
@@ -410,5 +476,5 @@ func (f *FS) writeAt(buf []byte, off int64) error {
 
 // roError is the error of a write method on a read-only FS.
 func (f *FS) roError() error {
-	return fmt.Errorf("refusing to write: %s %s: %w (%w)", f.name, f.whyRO, fs.ErrReadOnly, f.writeErr)
+	return &RefusalError{Name: f.name, Reason: f.whyRO, Err: []error{fs.ErrReadOnly, f.writeErr}}
 }

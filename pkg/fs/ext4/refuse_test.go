@@ -30,11 +30,8 @@ func TestOpenWritableRefuses(t *testing.T) {
 		reason   string
 		unread   bool // not even readable
 	}{
-		{"needs_recovery set needs journal recovery", 0, []string{"feature needs_recovery"}, ErrNeedsRecovery, "needs journal recovery", false},
 		{"a journal with s_start != 0 needs journal recovery", 0,
 			[]string{"jo", "jw -b 100 " + blk, "jc", "feature -needs_recovery"}, ErrNeedsRecovery, "needs journal recovery", false},
-		{"an ext3 journal transaction needs journal recovery", 8,
-			[]string{"jo", "jw -b 100 " + blk, "jc"}, ErrNeedsRecovery, "needs journal recovery", false},
 		{"s_state ERROR_FS is an error state", 0, []string{"ssv state 3"}, ErrErrorState, "having errors", false},
 		{"s_last_orphan set means orphans present", 0, []string{"ssv last_orphan 12"}, ErrOrphansPresent, "orphan", false},
 		{"an unknown incompat bit is an unknown feature, not even read", 0, []string{"feature FEATURE_I31"}, ErrUnknownFeature, "FEATURE_I31", true},
