@@ -48,10 +48,18 @@
 // /etc/fstab is parsed as fstab(5) and libmount describe it (whitespace
 // separated fields, '#' comments, octal escapes such as \040); its sources
 // are matched against the filesystems found: UUID=, LABEL=, PARTUUID=,
-// PARTLABEL=, their /dev/disk/by-* forms (with udev's \x2f escapes) and the
-// first disk's partitions under their kernel names (/dev/sda5, /dev/vda2,
-// /dev/xvda1, /dev/nvme0n1p3, /dev/mmcblk0p1). os-release is parsed as
-// os-release(5) says: KEY=VALUE lines with shell quoting.
+// PARTLABEL=, their /dev/disk/by-* forms (with udev's \x2f escapes) and
+// partitions under their kernel names (/dev/sda5, /dev/vda2, /dev/xvda1,
+// /dev/nvme0n1p3, /dev/mmcblk0p1; /dev/vdb2 on the second disk). os-release
+// is parsed as os-release(5) says: KEY=VALUE lines with shell quoting.
+//
+// # Several disks
+//
+// Join makes one Layout of the disks of one VM, in the order the VM sees
+// them, as virt-sysprep does with several -a options: a root on the first
+// disk finds /var on the second through its fstab (by tag, or as /dev/vdb1
+// or /dev/sdb1), and Desc names the disk ("ext4 on partition 1 of
+// disk2.qcow2").
 //
 // # Guest paths
 //

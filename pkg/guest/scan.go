@@ -43,6 +43,10 @@ type Layout struct {
 	Table       *partition.Table
 	Filesystems []*Filesystem
 
+	// disks holds each disk's partition table, in the order the VM sees
+	// the disks (Join); Scan's layout has one.
+	disks []*partition.Table
+
 	// changes counts the changes made through its guests; a guest's
 	// directory cache is stale when it was filled at another count
 	// (guests may share filesystems).
@@ -63,6 +67,11 @@ type Filesystem struct {
 	Type, UUID, Label string
 	// PartUUID and PartLabel come from the partition table.
 	PartUUID, PartLabel string
+	// Disk is the index of the disk holding the filesystem in a joined
+	// layout (0: the first, sda/vda), and DiskName names it in Desc; a
+	// layout of one disk leaves DiskName empty.
+	Disk     int
+	DiskName string
 	// FS is the opened engine (an fs.WritableFS when Writable), nil when
 	// imgprep has none for Type or it failed to open (see Err).
 	FS fs.FS
@@ -82,10 +91,17 @@ func (f *Filesystem) Desc() string {
 	if what == "" {
 		what = "unrecognised data"
 	}
+	of := ""
+	if f.DiskName != "" {
+		of = " of " + f.DiskName
+	}
 	if f.Partition == 0 {
+		if of != "" {
+			return what + " on the whole of " + f.DiskName
+		}
 		return what + " on the whole disk"
 	}
-	return what + " on partition " + strconv.Itoa(f.Partition)
+	return what + " on partition " + strconv.Itoa(f.Partition) + of
 }
 
 // Scan reads d's partition table and probes every partition (the whole
@@ -113,7 +129,7 @@ func Scan(d Disk, opts Options) (*Layout, error) {
 	}
 	overlap := overlaps(parts)
 	meta := tableAreas(table, size)
-	l := &Layout{Table: table}
+	l := &Layout{Table: table, disks: []*partition.Table{table}}
 	for i, p := range parts {
 		sec := partition.Section(d, p)
 		pr, err := Probe(sec, sec.Size())

@@ -30,12 +30,20 @@ func splitTag(spec string) (tag, value string, ok bool) {
 	return tag, value, true
 }
 
-// Kernel names of the first disk's partitions. On a one-disk image only
-// the first disk (sda, vda, xvda, hda, nvme0n1, mmcblk0) is unambiguous.
+// Kernel names of disks' partitions: sdX/vdX/xvdX/hdX with X the disk's
+// letter (a: the first disk), nvmeKn1 and mmcblkK with K its index.
 var (
-	devLetterRe = regexp.MustCompile(`^/dev/(?:sd|vd|xvd|hd)a([0-9]*)$`)
-	devPRe      = regexp.MustCompile(`^/dev/(?:nvme0n1|mmcblk0)(?:p([0-9]+))?$`)
+	devLetterRe = regexp.MustCompile(`^/dev/(?:sd|vd|xvd|hd)([a-z])([0-9]*)$`)
+	devPRe      = regexp.MustCompile(`^/dev/(?:nvme([0-9]+)n1|mmcblk([0-9]+))(?:p([0-9]+))?$`)
 )
+
+// where says where a layout's filesystems are, for reasons.
+func (l *Layout) where() string {
+	if len(l.disks) > 1 {
+		return "on these disks"
+	}
+	return "on this disk"
+}
 
 // resolveSpec finds the filesystem an fstab source names, or says why
 // none matches.
@@ -63,13 +71,25 @@ func (l *Layout) resolveSpec(spec string) (*Filesystem, string) {
 			}
 		})
 	}
-	num := ""
+	disk, num := 0, ""
 	if m := devLetterRe.FindStringSubmatch(spec); m != nil {
-		num = m[1]
+		disk, num = int(m[1][0]-'a'), m[2]
 	} else if m := devPRe.FindStringSubmatch(spec); m != nil {
-		num = m[1]
+		k := m[1] + m[2]
+		var err error
+		if disk, err = strconv.Atoi(k); err != nil || len(k) > 3 {
+			return nil, "bad disk number in " + strconv.Quote(spec)
+		}
+		num = m[3]
 	} else {
-		return nil, "imgprep cannot resolve " + strconv.Quote(spec) + " on a single disk image"
+		return nil, "imgprep cannot resolve " + strconv.Quote(spec) + " on a disk image"
+	}
+	ndisks := max(len(l.disks), 1)
+	if disk >= ndisks {
+		if ndisks == 1 {
+			return nil, spec + " is on another disk than this one (name every disk of the VM)"
+		}
+		return nil, fmt.Sprintf("%s is on disk %d, and only %d disks were given", spec, disk+1, ndisks)
 	}
 	n := 0
 	if num != "" {
@@ -78,10 +98,14 @@ func (l *Layout) resolveSpec(spec string) (*Filesystem, string) {
 			return nil, "bad partition number in " + strconv.Quote(spec)
 		}
 	}
-	if n == 0 && l.Table != nil && l.Table.Kind != "none" {
+	table := l.Table
+	if disk < len(l.disks) {
+		table = l.disks[disk]
+	}
+	if n == 0 && table != nil && table.Kind != "none" {
 		return nil, spec + " is the whole disk, which has a partition table"
 	}
-	return l.match(spec, func(f *Filesystem) bool { return f.Partition == n })
+	return l.match(spec, func(f *Filesystem) bool { return f.Disk == disk && f.Partition == n })
 }
 
 // match returns the one filesystem with ok(f), or why there is not one.
@@ -94,9 +118,9 @@ func (l *Layout) match(what string, ok func(*Filesystem) bool) (*Filesystem, str
 	}
 	switch len(found) {
 	case 0:
-		return nil, "no filesystem on this disk matches " + what
+		return nil, "no filesystem " + l.where() + " matches " + what
 	case 1:
 		return found[0], ""
 	}
-	return nil, fmt.Sprintf("%d filesystems on this disk match %s", len(found), what)
+	return nil, fmt.Sprintf("%d filesystems %s match %s", len(found), l.where(), what)
 }
