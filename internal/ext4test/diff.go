@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Change is one path present in both trees whose entry differs.
@@ -68,9 +69,15 @@ type Expect struct {
 	// about that path may change, except its ctime (every change to an
 	// inode may move its ctime).
 	Changed map[string][]string
-	// May names, per path, fields that may change but need not (the
-	// parent directory's mtime and ctime, for instance).
+	// May names, per path, fields that may change but need not (a
+	// directory's size or link count, for instance).
 	May map[string][]string
+	// Touched lists the directories whose entries changed: as the kernel
+	// does, each must end with its mtime and ctime both equal to Now, the
+	// clock of the write (which must be later than their times before).
+	// Their size, link count and block map may change too (DirTimes).
+	Touched []string
+	Now     time.Time
 }
 
 // DirTimes returns the fields of a directory whose entries changed: the kernel
@@ -96,6 +103,25 @@ func (d Diff) Check(tb testing.TB, e Expect) {
 	for _, c := range d.Changed {
 		got[c.Path] = c
 	}
+	may := map[string][]string{}
+	for p, fields := range e.May {
+		may[p] = fields
+	}
+	for _, p := range e.Touched {
+		c, ok := got[p]
+		switch {
+		case contains(e.Removed, p):
+			continue
+		case !ok:
+			problems = append(problems, fmt.Sprintf("%s: mtime and ctime should be the clock's %v but did not change", p, e.Now.UTC()))
+			continue
+		case !c.Before.Mtime.Before(e.Now) || !c.Before.Ctime.Before(e.Now):
+			problems = append(problems, fmt.Sprintf("%s: the clock %v is not later than its times before (mtime %v, ctime %v): the check would prove nothing", p, e.Now.UTC(), c.Before.Mtime.UTC(), c.Before.Ctime.UTC()))
+		case !c.After.Mtime.Equal(e.Now) || !c.After.Ctime.Equal(e.Now):
+			problems = append(problems, fmt.Sprintf("%s: mtime %v, ctime %v; want both the clock's %v", p, c.After.Mtime.UTC(), c.After.Ctime.UTC(), e.Now.UTC()))
+		}
+		may[p] = append(append([]string(nil), may[p]...), DirTimes()...)
+	}
 	for p, fields := range e.Changed {
 		c := got[p]
 		for _, f := range fields {
@@ -105,9 +131,9 @@ func (d Diff) Check(tb testing.TB, e Expect) {
 		}
 	}
 	for _, c := range d.Changed {
-		allowed := append(append([]string{FieldCtime}, e.Changed[c.Path]...), e.May[c.Path]...)
+		allowed := append(append([]string{FieldCtime}, e.Changed[c.Path]...), may[c.Path]...)
 		if _, ok := e.Changed[c.Path]; !ok {
-			if _, ok := e.May[c.Path]; !ok {
+			if _, ok := may[c.Path]; !ok {
 				allowed = nil // a path nobody touched: not even ctime may move
 			}
 		}

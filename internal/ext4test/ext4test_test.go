@@ -164,6 +164,23 @@ func TestDiffCheck(t *testing.T) {
 			e.Mtime = time.Unix(5, 0)
 			t["/d"] = e
 		}), Expect{May: map[string][]string{"/d": DirTimes()}}, true},
+		{"a touched directory with both times the clock's passes", clone(func(t Tree) {
+			e := t["/d"]
+			e.Mtime, e.Ctime, e.Size = time.Unix(50, 0), time.Unix(50, 0), 2048
+			t["/d"] = e
+		}), Expect{Touched: []string{"/d"}, Now: time.Unix(50, 0)}, true},
+		{"a touched directory whose times did not move fails", clone(func(Tree) {}),
+			Expect{Touched: []string{"/d"}, Now: time.Unix(50, 0)}, false},
+		{"a touched directory with only its mtime moved fails", clone(func(t Tree) {
+			e := t["/d"]
+			e.Mtime = time.Unix(50, 0)
+			t["/d"] = e
+		}), Expect{Touched: []string{"/d"}, Now: time.Unix(50, 0)}, false},
+		{"a touched directory with another time than the clock's fails", clone(func(t Tree) {
+			e := t["/d"]
+			e.Mtime, e.Ctime = time.Unix(49, 0), time.Unix(49, 0)
+			t["/d"] = e
+		}), Expect{Touched: []string{"/d"}, Now: time.Unix(50, 0)}, false},
 		{"untouched ctime must not move", clone(func(t Tree) {
 			e := t["/"]
 			e.Ctime = time.Unix(5, 0)

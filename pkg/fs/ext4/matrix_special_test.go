@@ -65,7 +65,7 @@ func specialOps() map[string][]writeOp {
 					}
 					e := expectRemoved(b, victims...)
 					e.Added = []string{"/frag2"}
-					parentMay(&e, "/frag2")
+					parentTouched(&e, "/frag2")
 					return e
 				},
 				verify: func(t *testing.T, img string, _, a ext4test.Tree) {

@@ -49,6 +49,12 @@ func openRead(tb testing.TB, path string) *ext4.FS {
 // file.
 func openWrite(tb testing.TB, path string) (*ext4.FS, func()) {
 	tb.Helper()
+	return openWriteAt(tb, path, now)
+}
+
+// openWriteAt is openWrite with the clock fixed at clock.
+func openWriteAt(tb testing.TB, path string, clock time.Time) (*ext4.FS, func()) {
+	tb.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		tb.Fatal(err)
@@ -57,7 +63,7 @@ func openWrite(tb testing.TB, path string) (*ext4.FS, func()) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fsys, err := ext4.OpenWritable(f, st.Size(), ext4.Options{Name: path, Now: func() time.Time { return now }})
+	fsys, err := ext4.OpenWritable(f, st.Size(), ext4.Options{Name: path, Now: func() time.Time { return clock }})
 	if err != nil {
 		f.Close()
 		tb.Fatalf("ext4.OpenWritable(%s): %v", path, err)
