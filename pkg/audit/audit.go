@@ -86,6 +86,9 @@ type Report struct {
 	Clusters  []Cluster       `json:"clusters"`
 	Failures  []batch.Failure `json:"failures"`
 	Notes     []Note          `json:"notes,omitempty"`
+	// Identities, from RunDigests only: every identity each image
+	// holds, as a keyed digest.
+	Identities []Identity `json:"identities,omitempty"`
 	// Shared counts the groups of error severity, Warnings the others.
 	Shared   int `json:"shared"`
 	Warnings int `json:"warnings"`
@@ -101,6 +104,12 @@ func (r *Report) Clean() bool { return r.Shared == 0 && len(r.Failures) == 0 }
 // tree of any image audited (sysprep.ImageDirs), besides
 // opts.Inspect.AllowBacking: a linked clone is audited with its template.
 func Run(ctx context.Context, images []string, opts Options) *Report {
+	return run(ctx, images, opts, nil)
+}
+
+// run is Run, which also stores the inspections read in *read when read
+// is not nil.
+func run(ctx context.Context, images []string, opts Options, read *[]*sysprep.Inspection) *Report {
 	opts.Inspect.AllowBacking = append(append([]string(nil), opts.Inspect.AllowBacking...), sysprep.ImageDirs(images)...)
 	ins := make([]*sysprep.Inspection, len(images))
 	var mu sync.Mutex
@@ -120,6 +129,9 @@ func Run(ctx context.Context, images []string, opts Options) *Report {
 			got = append(got, in)
 		}
 	}
+	if read != nil {
+		*read = got
+	}
 	rep := Analyze(got, opts.FilesystemUUIDWarning)
 	rep.Images = len(images)
 	rep.Failures = sum.Failures
@@ -135,13 +147,22 @@ type key struct {
 // Analyze groups the identities the inspections share.
 func Analyze(ins []*sysprep.Inspection, fsUUIDWarning bool) *Report {
 	holders := map[key][]Holder{}
-	add := func(k Kind, value, image, where string) {
-		value = strings.TrimSpace(value)
-		if value == "" {
-			return
-		}
+	each(ins, func(k Kind, value, image, where string) {
 		kk := key{k, value}
 		holders[kk] = append(holders[kk], Holder{Image: image, Where: where})
+	})
+	rep := group(holders, fsUUIDWarning)
+	rep.Inspected = len(ins)
+	rep.Notes = notes(ins)
+	return rep
+}
+
+// each calls add with every non-empty identity the inspections hold.
+func each(ins []*sysprep.Inspection, add0 func(k Kind, value, image, where string)) {
+	add := func(k Kind, value, image, where string) {
+		if value = strings.TrimSpace(value); value != "" {
+			add0(k, value, image, where)
+		}
 	}
 	for _, in := range ins {
 		for _, f := range in.Info.Filesystems {
@@ -163,7 +184,11 @@ func Analyze(ins []*sysprep.Inspection, fsUUIDWarning bool) *Report {
 			add(Hostname, g.Hostname, in.Image, "/etc/hostname"+on)
 		}
 	}
-	rep := &Report{Inspected: len(ins), Groups: []Group{}, Clusters: []Cluster{}, Failures: []batch.Failure{}, Notes: notes(ins)}
+}
+
+// group makes the report of the identities held by several images.
+func group(holders map[key][]Holder, fsUUIDWarning bool) *Report {
+	rep := &Report{Groups: []Group{}, Clusters: []Cluster{}, Failures: []batch.Failure{}}
 	uf := newUnion()
 	for k, hs := range holders {
 		imgs := map[string]bool{}
