@@ -7,8 +7,9 @@ CIFUZZTIME ?= 5s
 # The version stamped into the binary (imgprep --version).
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # A static, reproducible binary: no cgo (so no libc and no ELF
-# interpreter), no build paths, the version in main.version.
-GOFLAGS_BUILD := -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
+# interpreter), no build paths, the version in main.version. (make release
+# also strips the symbol tables.)
+GOFLAGS_BUILD := -trimpath -ldflags '-X main.version=$(VERSION)'
 # The pinned staticcheck, installed into bin/ by make lint.
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := bin/staticcheck-$(STATICCHECK_VERSION)
