@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -231,20 +232,30 @@ func (OSDir) Create(path string) (File, error) {
 }
 
 // Open opens the existing file at path for reading and writing, or for
-// reading only when the host refuses writing.
+// reading only when the host refuses writing. It follows no symlink and
+// blocks on no FIFO, and refuses, with an error matching ErrUntrusted, a
+// file that is not regular, that is owned by neither the effective user
+// nor root, or that its group or others may write: a journal someone else
+// could have planted or changed.
 func (OSDir) Open(path string) (File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|unix.O_CLOEXEC, 0)
-	if err == nil {
-		return &OSFile{f: f, path: path, name: path, write: true}, nil
+	const flags = unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
+	write := true
+	f, err := os.OpenFile(path, os.O_RDWR|flags, 0)
+	if err != nil && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS)) {
+		write = false
+		f, err = os.OpenFile(path, os.O_RDONLY|flags, 0)
 	}
-	if !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EROFS) {
-		return nil, err
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENXIO) {
+		return nil, fmt.Errorf("%w: %s is a symlink or a special file", ErrUntrusted, path)
 	}
-	f, err = os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	return &OSFile{f: f, path: path, name: path}, nil
+	if err := trusted(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &OSFile{f: f, path: path, name: path, write: write}, nil
 }
 
 // Remove deletes the file at path.

@@ -20,10 +20,17 @@ var (
 	// ErrJournalCorrupt: a field is out of bounds (a record past the
 	// original size, records out of order, an unknown state).
 	ErrJournalCorrupt = errors.New("txn: journal is corrupt")
-	// ErrJournalMismatch: a valid journal that cannot belong to the
-	// image beside it (the image's size is impossible mid-commit); the
-	// image was probably replaced. Recover leaves both alone.
+	// ErrJournalMismatch: a valid journal that does not belong to the
+	// image beside it: it was written for another file (device and
+	// inode), or the image's size or bytes are impossible part way
+	// through its commit (the image was replaced or copied over).
+	// Recover leaves both alone.
 	ErrJournalMismatch = errors.New("txn: journal does not match the image")
+	// ErrJournalDamaged: a journal that was sealed (its image may have
+	// been changed) fails a check of its structure or checksum. Recover
+	// keeps it and leaves the image alone: a never-sealed journal, by
+	// contrast, is simply removed.
+	ErrJournalDamaged = errors.New("txn: sealed journal is damaged")
 	// ErrJournalExists: a journal is already there when committing; an
 	// earlier run did not finish and Recover must run first.
 	ErrJournalExists = errors.New("txn: a journal already exists")

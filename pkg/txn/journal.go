@@ -1,36 +1,64 @@
 package txn
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"math"
+
+	"github.com/imgprep/imgprep/pkg/storage"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // chunk is the unit in which journal data is streamed through the
 // checksum and copied back to the image, so memory stays bounded whatever
-// the journal claims.
+// the journal claims. It is a multiple of unitSize.
 const chunk = 64 << 10
 
 // Journal is a parsed journal whose every structure and checksum has been
 // checked against the journal file itself.
 type Journal struct {
 	r         io.ReaderAt
-	State     uint32 // StatePending or StateCommitted
-	OrigSize  int64  // the image's size before the transaction
-	FinalSize int64  // its size after
-	CutSize   int64  // the lowest size it takes while the changes are applied
-	Records   int    // number of records
-	DataBytes int64  // bytes of original content recorded
+	State     uint32           // StatePending, StateCommitted or StateUndoing
+	OrigSize  int64            // the image's size before the transaction
+	FinalSize int64            // its size after
+	CutSize   int64            // the lowest size it takes while the changes are applied
+	Records   int              // number of records
+	DataBytes int64            // bytes of original content recorded
+	Image     storage.Identity // the image it was written for; zero if unknown
+	RunID     [16]byte         // the run that wrote it
 }
 
-// ParseJournal reads and checks the journal in r, of size bytes: header,
-// every record's bounds (inside the journal, inside the original image
-// size, in increasing order without overlap), the trailer and the
+// Run returns the run ID in hex, for messages.
+func (j *Journal) Run() string { return hex.EncodeToString(j.RunID[:]) }
+
+// Sealed reports whether the journal in r, of size bytes, was ever sealed:
+// its State field is not StateOpen. A journal too short to hold the field
+// was never sealed. It reads only the State field, so it answers for a
+// journal whose other bytes are damaged.
+func Sealed(r io.ReaderAt, size int64) (bool, error) {
+	if size < stateOff+4 {
+		return false, nil
+	}
+	var b [4]byte
+	if err := readFull(r, b[:], stateOff); err != nil {
+		return false, err
+	}
+	return binary.LittleEndian.Uint32(b[:]) != StateOpen, nil
+}
+
+// ParseJournal reads and checks the sealed journal in r, of size bytes:
+// header, every record's bounds (inside the journal, inside the original
+// image size, in increasing order without overlap), the trailer and the
 // crc32c. It reads in bounded chunks and allocates nothing in proportion
 // to what the journal claims. Errors are *JournalError values wrapping an
-// ErrJournal* sentinel.
+// ErrJournal* sentinel. A journal never sealed (State zero) is
+// ErrJournalCorrupt at the State field: Recover asks Sealed first.
 func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 	if size < headerSize+trailerSize {
 		return nil, badJournal(0, ErrJournalTruncated)
@@ -44,15 +72,15 @@ func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 	switch {
 	case string(h.Magic[:]) != journalMagic:
 		return nil, badJournal(0, ErrJournalMagic)
-	case h.Version > journalVersion || (h.Version == journalVersion && h.HeaderSize != headerSize):
-		return nil, badJournal(8, ErrJournalVersion)
 	case h.Version == 0:
 		return nil, badJournal(8, ErrJournalCorrupt)
+	case h.Version != journalVersion || h.HeaderSize != headerSize:
+		return nil, badJournal(8, ErrJournalVersion)
 	case h.JournalSize > uint64(size):
 		return nil, badJournal(40, ErrJournalTruncated)
 	case h.JournalSize < uint64(size):
 		return nil, badJournal(40, ErrJournalCorrupt)
-	case h.State != StatePending && h.State != StateCommitted:
+	case h.State != StatePending && h.State != StateCommitted && h.State != StateUndoing:
 		return nil, badJournal(stateOff, ErrJournalCorrupt)
 	case uint64(h.RecordCount) > uint64(size-headerSize-trailerSize)/recordSize:
 		return nil, badJournal(20, ErrJournalCorrupt)
@@ -62,6 +90,12 @@ func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 		return nil, badJournal(48, ErrJournalCorrupt)
 	case h.CutSize > h.OrigSize || h.CutSize > h.FinalSize:
 		return nil, badJournal(56, ErrJournalCorrupt)
+	case h.ImageKind > kindBlock || (h.ImageKind == kindUnknown && (h.ImageDev != 0 || h.ImageIno != 0)):
+		return nil, badJournal(96, ErrJournalCorrupt)
+	case h.UnitSize != unitSize:
+		return nil, badJournal(100, ErrJournalCorrupt)
+	case h.Reserved != [24]byte{}:
+		return nil, badJournal(104, ErrJournalCorrupt)
 	}
 	clear(hb[stateOff : stateOff+4]) // State is checksummed as zero
 	crc := crc32.Update(0, castagnoli, hb[:])
@@ -85,10 +119,12 @@ func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 			return nil, badJournal(pos+8, ErrJournalCorrupt)
 		case rec.Offset < prevEnd || rec.Offset > h.OrigSize || rec.Length > h.OrigSize-rec.Offset:
 			return nil, badJournal(pos, ErrJournalCorrupt)
+		case rec.units() > uint64(end-pos-recordSize-int64(rec.Length))/digestSize:
+			return nil, badJournal(pos+8, ErrJournalCorrupt)
 		}
 		crc = crc32.Update(crc, castagnoli, rb[:])
 		pos += recordSize
-		for left := int64(rec.Length); left > 0; {
+		for left := int64(rec.Length) + int64(rec.units())*digestSize; left > 0; {
 			n := min(left, chunk)
 			if err := readFull(r, buf[:n], pos); err != nil {
 				return nil, badJournal(pos, err)
@@ -118,7 +154,7 @@ func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 	if t.Checksum != crc {
 		return nil, badJournal(end+8, ErrJournalChecksum)
 	}
-	return &Journal{
+	j := &Journal{
 		r:         r,
 		State:     h.State,
 		OrigSize:  int64(h.OrigSize),
@@ -126,7 +162,12 @@ func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 		CutSize:   int64(h.CutSize),
 		Records:   int(h.RecordCount),
 		DataBytes: int64(h.DataBytes),
-	}, nil
+		RunID:     h.RunID,
+	}
+	if h.ImageKind != kindUnknown {
+		j.Image = storage.Identity{Block: h.ImageKind == kindBlock, Dev: h.ImageDev, Ino: h.ImageIno}
+	}
+	return j, nil
 }
 
 // readFull reads len(p) bytes at off; a short read is ErrJournalTruncated.
@@ -141,10 +182,28 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 	return err
 }
 
-// restore writes every record's original bytes back to w at its offset.
-// The journal was checked by ParseJournal, so every record is in bounds.
-func (j *Journal) restore(w io.WriterAt) error {
-	buf := make([]byte, chunk)
+// digest8 is the first 8 bytes of the SHA-256 of p.
+func digest8(p []byte) [8]byte {
+	s := sha256.Sum256(p)
+	return [8]byte(s[:8])
+}
+
+// unitsOf calls fn for every digest unit of [off, off+n): its bounds,
+// clipped to the range.
+func unitsOf(off, n int64, fn func(lo, hi int64) error) error {
+	for lo := off; lo < off+n; {
+		hi := min(off+n, (lo/unitSize+1)*unitSize)
+		if err := fn(lo, hi); err != nil {
+			return err
+		}
+		lo = hi
+	}
+	return nil
+}
+
+// walk calls fn for every record: its header and the journal offsets of
+// its data and of its digests. The journal was checked by ParseJournal.
+func (j *Journal) walk(fn func(rec recordHeader, data, digests int64) error) error {
 	pos := int64(headerSize)
 	for range j.Records {
 		var rb [recordSize]byte
@@ -153,7 +212,20 @@ func (j *Journal) restore(w io.WriterAt) error {
 		}
 		var rec recordHeader
 		rec.unmarshal(rb[:])
-		pos += recordSize
+		data := pos + recordSize
+		digests := data + int64(rec.Length)
+		if err := fn(rec, data, digests); err != nil {
+			return err
+		}
+		pos = digests + int64(rec.units())*digestSize
+	}
+	return nil
+}
+
+// restore writes every record's original bytes back to w at its offset.
+func (j *Journal) restore(w io.WriterAt) error {
+	buf := make([]byte, chunk)
+	return j.walk(func(rec recordHeader, pos, _ int64) error {
 		off := int64(rec.Offset)
 		for left := int64(rec.Length); left > 0; {
 			n := min(left, chunk)
@@ -167,8 +239,55 @@ func (j *Journal) restore(w io.WriterAt) error {
 			off += n
 			left -= n
 		}
-	}
-	return nil
+		return nil
+	})
+}
+
+// verify checks that f, of size bytes, is the image the journal was
+// written for, part way through the commit: every digest unit wholly
+// below the cut size holds its original or its new bytes, except that one
+// unit may be torn by the write a crash interrupted (new bytes, then the
+// original ones to its end). Units at or past the cut size were cut and
+// regrown by the commit and hold nothing to check. It returns the number
+// of units checked, and an error naming the first unit that fails.
+func (j *Journal) verify(f io.ReaderAt, size int64) (checked int, err error) {
+	img := make([]byte, unitSize)
+	orig := make([]byte, unitSize)
+	torn := int64(-1)
+	limit := min(j.CutSize, size)
+	err = j.walk(func(rec recordHeader, data, digests int64) error {
+		i := int64(0)
+		return unitsOf(int64(rec.Offset), int64(rec.Length), func(lo, hi int64) error {
+			defer func() { i++ }()
+			if hi > limit {
+				return nil
+			}
+			var db [digestSize]byte
+			if err := readFull(j.r, db[:], digests+i*digestSize); err != nil {
+				return err
+			}
+			var d unitDigest
+			d.unmarshal(db[:])
+			n := hi - lo
+			if m, err := f.ReadAt(img[:n], lo); int64(m) != n {
+				return fmt.Errorf("reading the image at %d: %v", lo, err)
+			}
+			checked++
+			got := digest8(img[:n])
+			if got == d.Pre || got == d.Post {
+				return nil
+			}
+			if err := readFull(j.r, orig[:n], data+lo-int64(rec.Offset)); err != nil {
+				return err
+			}
+			if torn < 0 && img[n-1] == orig[n-1] && !bytes.Equal(img[:n], orig[:n]) {
+				torn = lo
+				return nil
+			}
+			return fmt.Errorf("%w: the image's bytes %d to %d are neither those the journal's run found nor those it wrote", ErrJournalMismatch, lo, hi)
+		})
+	})
+	return checked, err
 }
 
 // journalWriter appends to a journal file through a buffer of at most

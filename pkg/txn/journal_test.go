@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/faultfile"
+	"github.com/imgprep/imgprep/pkg/storage"
 )
 
 // buildJournal returns the journal Commit would write for steps over
@@ -25,7 +27,9 @@ func buildJournal(tb testing.TB, before []byte, steps []step) []byte {
 	if _, err := tx.fillJournal(jf, tx.originals()); err != nil {
 		tb.Fatal(err)
 	}
-	return jf.Bytes()
+	b := jf.Bytes()
+	binary.LittleEndian.PutUint32(b[stateOff:], StatePending) // sealed
+	return b
 }
 
 var journalSteps = []step{write(2, "xyz"), write(40, "0123456789"), trunc(60), write(90, "tail")}
@@ -68,11 +72,16 @@ func TestParseJournalRejectsDamage(t *testing.T) {
 		{"empty file (crash right after create) is truncated", func(b []byte) []byte { return nil }, ErrJournalTruncated, 0},
 		{"header only is truncated", func(b []byte) []byte { return b[:headerSize+trailerSize-1] }, ErrJournalTruncated, 0},
 		{"bad magic", func(b []byte) []byte { b[0] = 'X'; return b }, ErrJournalMagic, 0},
-		{"newer version is unsupported", put32(8, 2), ErrJournalVersion, 8},
+		{"newer version is unsupported", put32(8, 3), ErrJournalVersion, 8},
+		{"version 1 (no identity, no seal) is unsupported", put32(8, 1), ErrJournalVersion, 8},
+		{"image kind unknown with an identity is corrupt", put64(64, 7), ErrJournalCorrupt, 96},
+		{"unit size other than 512 is corrupt", put32(100, 4096), ErrJournalCorrupt, 100},
+		{"reserved bytes set are corrupt", put32(120, 1), ErrJournalCorrupt, 104},
 		{"version zero is corrupt", put32(8, 0), ErrJournalCorrupt, 8},
 		{"file shorter than journal size is truncated", func(b []byte) []byte { return b[:len(b)-1] }, ErrJournalTruncated, 40},
 		{"file longer than journal size is corrupt", func(b []byte) []byte { return append(b, 0) }, ErrJournalCorrupt, 40},
-		{"unknown state is corrupt", put32(stateOff, 0), ErrJournalCorrupt, stateOff},
+		{"never-sealed state is not parsed", put32(stateOff, 0), ErrJournalCorrupt, stateOff},
+		{"unknown state is corrupt", put32(stateOff, 0x12345678), ErrJournalCorrupt, stateOff},
 		{"record count beyond what the file can hold", put32(20, 0xFFFFFFFF), ErrJournalCorrupt, 20},
 		{"original size beyond int64", put64(24, 1<<63), ErrJournalCorrupt, 24},
 		{"cut size above the original size", put64(56, 101), ErrJournalCorrupt, 56},
@@ -83,6 +92,9 @@ func TestParseJournalRejectsDamage(t *testing.T) {
 		{"trailer magic damaged", func(b []byte) []byte { b[end] = 0; return b }, ErrJournalCorrupt, int64(end)},
 		{"checksum damaged", func(b []byte) []byte { b[end+8] ^= 1; return b }, ErrJournalChecksum, int64(end + 8)},
 		{"original data damaged (torn write)", func(b []byte) []byte { b[headerSize+recordSize] ^= 0x80; return b }, ErrJournalChecksum, int64(end + 8)},
+		{"a digest damaged", func(b []byte) []byte { b[headerSize+recordSize+3] ^= 1; return b }, ErrJournalChecksum, int64(end + 8)},
+		{"run ID damaged", func(b []byte) []byte { b[85] ^= 1; return b }, ErrJournalChecksum, int64(end + 8)},
+		{"image identity damaged", func(b []byte) []byte { b[64] ^= 1; return b }, ErrJournalCorrupt, 96},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -103,13 +115,26 @@ func TestRecoverCases(t *testing.T) {
 	before := pattern(100, 23)
 	after := model(before, journalSteps)
 	good := buildJournal(t, before, journalSteps)
-	committed := append([]byte(nil), good...)
-	binary.LittleEndian.PutUint32(committed[stateOff:], StateCommitted)
-	newer := append([]byte(nil), good...)
-	binary.LittleEndian.PutUint32(newer[8:], 2)
+	with := func(off int, v uint32) []byte {
+		b := append([]byte(nil), good...)
+		binary.LittleEndian.PutUint32(b[off:], v)
+		return b
+	}
+	committed := with(stateOff, StateCommitted)
+	undoing := with(stateOff, StateUndoing)
+	newer := with(8, 3)
+	unsealed := with(stateOff, StateOpen)
+	unsealed[len(unsealed)-5] ^= 1 // and its checksum bad: a torn, unsealed journal
 	damaged := append([]byte(nil), good...)
-	damaged[len(damaged)-5] ^= 1
+	damaged[len(damaged)-5] ^= 1 // one flipped bit in a sealed journal
+	stateFlip := with(stateOff, StatePending^1<<9)
 	mix := append(append([]byte(nil), after[:50]...), before[50:]...) // half applied
+	// Another image of the same size: the journal's run never saw it.
+	foreign := pattern(100, 99)
+	// The image as the run left it, then written by someone else in a
+	// region the journal covers (a later sysprep through another name).
+	newer2 := append([]byte(nil), after...)
+	copy(newer2[40:50], "ZZZZZZZZZZ")
 	cases := []struct {
 		name        string
 		image       []byte
@@ -121,15 +146,21 @@ func TestRecoverCases(t *testing.T) {
 	}{
 		{"no journal: nothing to do", after, nil, after, false, nil, false},
 		{"empty journal: crash before it was written; removed, image untouched", before, []byte{}, before, false, nil, false},
-		{"half-written journal: removed, image untouched", before, good[:len(good)/2], before, false, nil, false},
-		{"bad checksum: never sealed; removed, image untouched", before, damaged, before, false, nil, false},
+		{"half-written journal: never sealed; removed, image untouched", before, unsealed[:len(good)/2], before, false, nil, false},
+		{"bad checksum, never sealed: removed, image untouched", before, unsealed, before, false, nil, false},
+		{"bad checksum, sealed (finding 3): kept, image untouched", mix, damaged, mix, false, ErrJournalDamaged, true},
+		{"sealed, state field damaged: kept, image untouched", mix, stateFlip, mix, false, ErrJournalDamaged, true},
+		{"sealed, cut short: kept, image untouched", mix, good[:len(good)-1], mix, false, ErrJournalDamaged, true},
 		{"committed journal: removed, image kept as after", after, committed, after, false, nil, false},
 		{"pending journal over a half-applied image: rolled back", mix, good, before, true, nil, false},
 		{"pending journal over a fully applied image: rolled back", after, good, before, true, nil, false},
 		{"pending journal over an untouched image: rewritten identical", before, good, before, true, nil, false},
+		{"undoing journal over any mix: rollback finished", newer2, undoing, before, true, nil, false},
 		{"journal of a newer version: left alone, image untouched", mix, newer, mix, false, ErrJournalVersion, true},
 		{"journal beside a replaced, larger image: left alone, image untouched", pattern(150, 9), good, pattern(150, 9), false, ErrJournalMismatch, true},
 		{"journal beside a replaced, smaller image: left alone, image untouched", pattern(50, 9), good, pattern(50, 9), false, ErrJournalMismatch, true},
+		{"journal beside another image of the same size (finding 1): left alone", foreign, good, foreign, false, ErrJournalMismatch, true},
+		{"journal beside an image changed since (finding 2): left alone", newer2, good, newer2, false, ErrJournalMismatch, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -141,6 +172,9 @@ func TestRecoverCases(t *testing.T) {
 			rolled, err := Recover(img, opts)
 			if !errors.Is(err, c.wantErr) || (c.wantErr == nil && err != nil) {
 				t.Fatalf("Recover = %v, want %v", err, c.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), opts.JournalPath) {
+				t.Fatalf("error %q does not name the journal", err)
 			}
 			if rolled != c.wantRolled {
 				t.Fatalf("rolledBack = %v, want %v", rolled, c.wantRolled)
@@ -195,4 +229,63 @@ func FuzzJournal(f *testing.F) {
 			t.Fatal("restore wrote outside the original size")
 		}
 	})
+}
+
+func TestRecoverRefusesAJournalOfAnotherFile(t *testing.T) {
+	before := pattern(3000, 31)
+	steps := []step{write(10, "machine-id"), write(2000, strings.Repeat("k", 600))}
+	after := model(before, steps)
+	img := faultfile.NewMem(before)
+	opts, md := memOpts()
+	opts.Identity = storage.Identity{Dev: 2049, Ino: 77}
+	opts.ImageName = "golden.raw"
+	tx, err := Begin(img, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage(t, tx, steps)
+	tx.opts.BufferSize = 1 << 20
+	jf := faultfile.NewMem(nil)
+	if _, err := tx.fillJournal(jf, tx.originals()); err != nil {
+		t.Fatal(err)
+	}
+	jb := jf.Bytes()
+	binary.LittleEndian.PutUint32(jb[stateOff:], StatePending)
+	for _, c := range []struct {
+		name string
+		id   storage.Identity
+		want error
+	}{
+		{"same device and inode: rolled back", storage.Identity{Dev: 2049, Ino: 77}, nil},
+		{"another inode (a new file under the name): refused", storage.Identity{Dev: 2049, Ino: 78}, ErrJournalMismatch},
+		{"a block device: refused", storage.Identity{Block: true, Dev: 2049, Ino: 77}, ErrJournalMismatch},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := faultfile.NewMem(after)
+			md.Put(opts.JournalPath, faultfile.NewMem(jb))
+			o := opts
+			o.Identity = c.id
+			_, err := Recover(img, o)
+			if !errors.Is(err, c.want) || (c.want == nil && err != nil) {
+				t.Fatalf("Recover = %v, want %v", err, c.want)
+			}
+			if c.want == nil {
+				if !bytes.Equal(img.Bytes(), before) {
+					t.Fatal("not rolled back")
+				}
+				return
+			}
+			if !bytes.Equal(img.Bytes(), after) {
+				t.Fatal("image touched")
+			}
+			for _, s := range []string{"golden.raw", opts.JournalPath, "inode 77", "inode 78"} {
+				if c.id.Block && s == "inode 78" {
+					continue
+				}
+				if !strings.Contains(err.Error(), s) {
+					t.Fatalf("error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
 }

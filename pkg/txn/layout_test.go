@@ -11,7 +11,8 @@ func TestOnDiskStructSizesMatchTheFormat(t *testing.T) {
 		v    any
 		want int
 	}{
-		{"journal header is 64 bytes", journalHeader{}, headerSize},
+		{"journal header is 128 bytes", journalHeader{}, headerSize},
+		{"unit digest is 16 bytes (pre, post)", unitDigest{}, digestSize},
 		{"record header is 16 bytes (offset, length)", recordHeader{}, recordSize},
 		{"trailer is 16 bytes (magic, crc32c, reserved)", journalTrailer{}, trailerSize},
 	}
@@ -25,8 +26,9 @@ func TestOnDiskStructSizesMatchTheFormat(t *testing.T) {
 }
 
 func TestHeaderMarshalMatchesBinaryLittleEndian(t *testing.T) {
-	h := journalHeader{Version: 1, HeaderSize: 64, State: StatePending, RecordCount: 3,
-		OrigSize: 1 << 40, FinalSize: 12345, JournalSize: 999, DataBytes: 77, CutSize: 5}
+	h := journalHeader{Version: 2, HeaderSize: 128, State: StatePending, RecordCount: 3,
+		OrigSize: 1 << 40, FinalSize: 12345, JournalSize: 999, DataBytes: 77, CutSize: 5,
+		ImageDev: 0x803, ImageIno: 4242, RunID: [16]byte{1, 2, 3}, ImageKind: kindFile, UnitSize: unitSize}
 	copy(h.Magic[:], journalMagic)
 	var a [headerSize]byte
 	h.marshal(a[:])

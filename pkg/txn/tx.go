@@ -27,6 +27,14 @@ type Options struct {
 	// BufferSize is the size of the journal's write buffer, hence of
 	// its largest write. Zero: 1 MiB.
 	BufferSize int
+	// Identity is the image file's identity, recorded in the journal by
+	// Commit and compared by Recover. Zero: the file's own
+	// (Identity() (storage.Identity, error), as *storage.OSFile has),
+	// or unknown.
+	Identity storage.Identity
+	// ImageName names the image in errors. Empty: the file's Name(),
+	// or "the image".
+	ImageName string
 }
 
 // JournalPathFor returns the default journal path of the image at path.
@@ -38,6 +46,23 @@ func (o Options) resolve(f storage.File) (Options, error) {
 	}
 	if o.BufferSize <= 0 {
 		o.BufferSize = 1 << 20
+	}
+	if o.Identity.IsZero() {
+		if idf, ok := f.(interface {
+			Identity() (storage.Identity, error)
+		}); ok {
+			id, err := idf.Identity()
+			if err != nil {
+				return o, err
+			}
+			o.Identity = id
+		}
+	}
+	if o.ImageName == "" {
+		o.ImageName = "the image"
+		if n, ok := f.(interface{ Name() string }); ok && n.Name() != "" {
+			o.ImageName = n.Name()
+		}
 	}
 	if o.JournalPath == "" {
 		p, ok := f.(interface{ Path() string })
@@ -121,6 +146,11 @@ func (t *Tx) ReadAt(p []byte, off int64) (int, error) {
 	if t.done != nil {
 		return 0, t.done
 	}
+	return t.readLocked(p, off)
+}
+
+// readLocked is ReadAt with the lock held (and off >= 0).
+func (t *Tx) readLocked(p []byte, off int64) (int, error) {
 	if off >= t.size {
 		if len(p) == 0 {
 			return 0, nil
