@@ -1,11 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
@@ -24,6 +25,9 @@ type env struct {
 	stdin          io.Reader // for --from -; os.Stdin when nil
 	backend        sysprep.Backend
 	recover        func(path string) (rolledBack bool, err error)
+	// argv is the command line as typed (set by run): it tells the
+	// operands escaped by "--" from the others, which urfave does not.
+	argv []string
 }
 
 // usageError marks an error in the command line.
@@ -36,37 +40,48 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
-func newApp(e env) *cli.App {
-	app := &cli.App{
+// newApp builds the command tree. urfave/cli v3 reads options anywhere on
+// the line, before or after the operands, and "--" ends them.
+func newApp(e env) *cli.Command {
+	return &cli.Command{
 		Name:      "imgprep",
 		Usage:     "prepare VM disk images (qcow2, raw) to be cloned, without booting them",
 		UsageText: "imgprep COMMAND [options] IMAGE...",
 		Writer:    e.stdout,
 		ErrWriter: e.stderr,
 		// Exit codes are decided by run, never by os.Exit inside urfave.
-		ExitErrHandler:  func(*cli.Context, error) {},
-		HideHelpCommand: true,
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
+		// -V/--version is ours (urfave's -v would clash with --verbose).
+		HideVersion: true,
+		// A path given to a repeatable option (--allow-backing) may hold
+		// a comma; the lists that are comma lists split themselves.
+		DisableSliceFlagSeparator:       true,
+		EnableShellCompletion:           true,
+		ConfigureShellCompletionCommand: configureCompletion,
+		Flags:                           globalFlags(),
 		Commands: []*cli.Command{
 			sysprepCommand(e),
 			inspectCommand(e),
-			listOperationsCommand(),
+			listOperationsCommand(e),
 			recoverCommand(e),
 			cloneCommand(e),
 			auditCommand(e),
+			helpCommand(),
 		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+		OnUsageError: onUsageError,
+		Action:       rootAction,
 	}
-	return app
 }
 
 // run runs the CLI and returns the process exit code.
 func run(args []string, e env) int {
-	err := newApp(e).Run(args)
+	e.argv = args
+	err := newApp(e).Run(context.Background(), args)
 	if err == nil {
 		return exitOK
 	}
 	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
+	if errors.As(err, &ec) && !errors.As(err, new(usageError)) {
 		if msg := ec.Error(); msg != "" {
 			fmt.Fprintln(e.stderr, "imgprep: "+msg)
 		}
@@ -92,5 +107,22 @@ func isRunError(err error) bool {
 	return errors.As(err, &re)
 }
 
-// onUsageError makes urfave's flag errors usage errors in subcommands.
-func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+// onUsageError makes urfave's flag errors usage errors.
+func onUsageError(_ context.Context, _ *cli.Command, err error, _ bool) error {
+	return usageError{err}
+}
+
+// action wraps a command's work with what every command does first:
+// -V prints the version, and an operand that looks like an option is
+// refused before anything is opened.
+func action(e env, fn cli.ActionFunc) cli.ActionFunc {
+	return func(ctx context.Context, c *cli.Command) error {
+		if c.Bool("version") {
+			return printVersion(c)
+		}
+		if err := checkOperands(e.argv, c); err != nil {
+			return err
+		}
+		return fn(ctx, c)
+	}
+}

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/audit"
 	"github.com/imgprep/imgprep/pkg/batch"
@@ -28,11 +29,11 @@ func auditCommand(e env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "the report as one JSON object"},
 			&cli.BoolFlag{Name: "strict", Usage: "shared filesystem UUIDs and host names fail the audit too"},
 		}, backingFlags(), batchFlags()),
-		Action: func(c *cli.Context) error { return auditAction(c, e) },
+		Action: action(e, func(ctx context.Context, c *cli.Command) error { return auditAction(ctx, c, e) }),
 	}
 }
 
-func auditAction(c *cli.Context, e env) error {
+func auditAction(ctx context.Context, c *cli.Command, e env) error {
 	images, err := imageArgs(c, e)
 	if err != nil {
 		return err
@@ -52,7 +53,7 @@ func auditAction(c *cli.Context, e env) error {
 	strict := c.Bool("strict")
 	jobs := batch.Jobs(c.Int("jobs"), len(images))
 	prog := newProgress(e, !c.Bool("json") && len(images) > 1, len(images), jobs, "images")
-	rep := audit.Run(c.Context, images, audit.Options{
+	rep := audit.Run(ctx, images, audit.Options{
 		Inspect: sysprep.Options{Format: c.String("format"), Backend: e.backend,
 			AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format")},
 		Jobs: jobs, FilesystemUUIDWarning: !strict,

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 	"golang.org/x/sys/unix"
 
 	"github.com/imgprep/imgprep/pkg/batch"
@@ -28,7 +28,7 @@ func batchFlags() []cli.Flag {
 // imageArgs returns the images of the command line, then those of --from,
 // each once (a second run on the same file would find it locked by the
 // first).
-func imageArgs(c *cli.Context, e env) ([]string, error) {
+func imageArgs(c *cli.Command, e env) ([]string, error) {
 	images, err := listedImages(c, e)
 	if err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func imageArgs(c *cli.Context, e env) ([]string, error) {
 	return out, nil
 }
 
-func listedImages(c *cli.Context, e env) ([]string, error) {
+func listedImages(c *cli.Command, e env) ([]string, error) {
 	images := c.Args().Slice()
 	from := c.String("from")
 	if from == "" {
@@ -76,7 +76,7 @@ func listedImages(c *cli.Context, e env) ([]string, error) {
 }
 
 // checkJobs refuses a negative -j.
-func checkJobs(c *cli.Context) error {
+func checkJobs(c *cli.Command) error {
 	if c.Int("jobs") < 0 {
 		return usagef("--jobs %d: want a positive number (0: the number of CPUs)", c.Int("jobs"))
 	}

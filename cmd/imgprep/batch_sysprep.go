@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/batch"
 	"github.com/imgprep/imgprep/pkg/clone"
@@ -22,7 +22,7 @@ func protectFlags() []cli.Flag {
 
 // runSysprepBatch prepares images with opts, -j at a time, printing each
 // report as it finishes.
-func runSysprepBatch(c *cli.Context, e env, images []string, opts sysprep.Options) error {
+func runSysprepBatch(ctx context.Context, c *cli.Command, e env, images []string, opts sysprep.Options) error {
 	if err := checkJobs(c); err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func runSysprepBatch(c *cli.Context, e env, images []string, opts sysprep.Option
 		}
 		bp.item(o, rep, func(w io.Writer) { printReport(w, rep, verbose) })
 	}}
-	sum := batch.Run(c.Context, images, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {
+	sum := batch.Run(ctx, images, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {
 		if protect {
 			if err := idx.Check(s.Item, dirs); err != nil {
 				return fmt.Errorf("%w (nothing was written; --force writes it anyway)", err)

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/batch"
 	"github.com/imgprep/imgprep/pkg/clone"
@@ -41,14 +41,14 @@ func cloneCommand(e env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per clone as it finishes, then a summary"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"},
 		}, backingFlags(), identityOpFlags(identityFlagText{modeNote: "; not with --machine-id random", claimTarget: " into each clone"})),
-		Action: func(c *cli.Context) error { return cloneAction(c, e, custom) },
+		Action: action(e, func(ctx context.Context, c *cli.Command) error { return cloneAction(ctx, c, e, custom) }),
 	})
 }
 
 // cloneOperations selects the clones' operations as sysprep does: the
 // catalogue with its options, then the customizations in command-line
 // order.
-func cloneOperations(c *cli.Context, custom *customizations) ([]ops.Operation, error) {
+func cloneOperations(c *cli.Command, custom *customizations) ([]ops.Operation, error) {
 	if c.IsSet("machine-id-mode") && c.String("machine-id") != "" {
 		return nil, usagef("--machine-id-mode and --machine-id: the clone's machine-id is either left for first boot or set, not both")
 	}
@@ -73,7 +73,7 @@ type clonePlan struct {
 	opts      clone.Options
 }
 
-func parseClone(c *cli.Context, custom *customizations) (*clonePlan, error) {
+func parseClone(c *cli.Command, custom *customizations) (*clonePlan, error) {
 	if err := checkFormat(c); err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ var sysprepOnly = map[string]bool{
 	"cloud-init-network": true,
 }
 
-func cloneAction(c *cli.Context, e env, custom *customizations) error {
+func cloneAction(ctx context.Context, c *cli.Command, e env, custom *customizations) error {
 	p, err := parseClone(c, custom)
 	if err != nil {
 		return err
@@ -196,7 +196,7 @@ func cloneAction(c *cli.Context, e env, custom *customizations) error {
 		r := results[o.Index]
 		bp.item(o, r, func(w io.Writer) { fmt.Fprintln(w, cloneLine(p.template, r)) })
 	}}
-	sum := batch.Run(c.Context, p.dests, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {
+	sum := batch.Run(ctx, p.dests, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {
 		opts := p.opts
 		if p.hostnames != nil {
 			opts.Identity.Hostname = p.hostnames[s.Index]

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/customize"
 	"github.com/imgprep/imgprep/pkg/ops"
@@ -36,6 +36,9 @@ func (v *stepValue) Set(arg string) error {
 }
 
 func (v *stepValue) String() string { return "" }
+
+// Get returns nothing: the values are the recorded steps.
+func (v *stepValue) Get() any { return nil }
 
 var customizeUsage = map[string]struct{ arg, usage string }{
 	customize.Hostname:          {"NAME", "set /etc/hostname and the 127.0.1.1 line of /etc/hosts"},

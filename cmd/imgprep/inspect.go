@@ -1,12 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
@@ -21,7 +22,7 @@ func inspectCommand(e env) *cli.Command {
 			formatFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per image on stdout, one line each"},
 		}, backingFlags()...),
-		Action: func(c *cli.Context) error {
+		Action: action(e, func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() == 0 {
 				return usagef("inspect: no IMAGE given")
 			}
@@ -35,7 +36,7 @@ func inspectCommand(e env) *cli.Command {
 				AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format")}
 			failed := 0
 			for _, img := range c.Args().Slice() {
-				in, err := sysprep.Inspect(c.Context, img, opts)
+				in, err := sysprep.Inspect(ctx, img, opts)
 				if err != nil {
 					failed++
 					printError(e.stderr, err)
@@ -58,7 +59,7 @@ func inspectCommand(e env) *cli.Command {
 				return cli.Exit(fmt.Sprintf("%d of %d images failed", failed, c.NArg()), exitFailed)
 			}
 			return nil
-		},
+		}),
 	}
 }
 

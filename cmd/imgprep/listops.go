@@ -1,10 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/ops/catalog"
 )
@@ -15,13 +16,13 @@ type opInfo struct {
 	Description string `json:"description"`
 }
 
-func listOperationsCommand() *cli.Command {
+func listOperationsCommand(e env) *cli.Command {
 	return &cli.Command{
 		Name:         "list-operations",
 		Usage:        "list the operations; '*' marks those run by default",
 		OnUsageError: onUsageError,
 		Flags:        []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "a JSON array"}},
-		Action: func(c *cli.Context) error {
+		Action: action(e, func(_ context.Context, c *cli.Command) error {
 			if c.NArg() > 0 {
 				return usagef("list-operations takes no arguments")
 			}
@@ -29,7 +30,7 @@ func listOperationsCommand() *cli.Command {
 			for _, op := range catalog.All(catalog.Config{}) {
 				list = append(list, opInfo{op.Name(), op.Default(), op.Description()})
 			}
-			w := c.App.Writer
+			w := c.Root().Writer
 			if c.Bool("json") {
 				b, err := json.Marshal(list)
 				if err != nil {
@@ -46,6 +47,6 @@ func listOperationsCommand() *cli.Command {
 				fmt.Fprintf(w, "%s %s %s\n", o.Name, mark, o.Description)
 			}
 			return nil
-		},
+		}),
 	}
 }

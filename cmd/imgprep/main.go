@@ -5,6 +5,7 @@ package main
 
 import "os"
 
+// version is stamped at build time: go build -ldflags "-X main.version=$(git describe)".
 var version = "dev"
 
 func main() {

@@ -3,7 +3,7 @@ package main
 import (
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/ops"
 	"github.com/imgprep/imgprep/pkg/ops/accounts"
@@ -33,7 +33,7 @@ type identityFlagText struct {
 func identityOpFlags(text identityFlagText) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "machine-id-mode", Value: "empty", Usage: "machine-id: 'empty' or 'uninitialized' (first boot)" + text.modeNote},
-		&cli.StringFlag{Name: "netdata-claim-token", EnvVars: []string{"IMGPREP_NETDATA_CLAIM_TOKEN"},
+		&cli.StringFlag{Name: "netdata-claim-token", Sources: cli.EnvVars("IMGPREP_NETDATA_CLAIM_TOKEN"),
 			Usage: "netdata: write claim.conf" + text.claimTarget + " with this claim token (the environment keeps it out of ps)"},
 		&cli.StringFlag{Name: "netdata-claim-rooms", Usage: "netdata: comma list of room IDs for claim.conf"},
 		&cli.StringFlag{Name: "netdata-claim-url", Value: netdata.DefaultURL, Usage: "netdata: claim URL"},
@@ -47,7 +47,7 @@ func identityOpFlags(text identityFlagText) []cli.Flag {
 // refuses options of operations not selected, and appends the
 // customizations in command-line order: what sysprep runs on an image
 // and clone on each clone.
-func selectOperations(c *cli.Context, custom *customizations) ([]ops.Operation, error) {
+func selectOperations(c *cli.Command, custom *customizations) ([]ops.Operation, error) {
 	mode, err := machineid.ParseMode(c.String("machine-id-mode"))
 	if err != nil {
 		return nil, usagef("--machine-id-mode: %v", err)
@@ -81,7 +81,7 @@ func selectOperations(c *cli.Context, custom *customizations) ([]ops.Operation, 
 	if err != nil {
 		return nil, err
 	}
-	custom.announce(c.App.ErrWriter)
+	custom.announce(c.Root().ErrWriter)
 	return append(selected, steps...), nil
 }
 
@@ -96,7 +96,7 @@ func opFlags() []cli.Flag {
 }
 
 // applyOpFlags fills cfg from opFlags.
-func applyOpFlags(c *cli.Context, cfg *catalog.Config) error {
+func applyOpFlags(c *cli.Command, cfg *catalog.Config) error {
 	split := func(name string) []string {
 		var out []string
 		for _, v := range c.StringSlice(name) {
@@ -114,7 +114,7 @@ func applyOpFlags(c *cli.Context, cfg *catalog.Config) error {
 
 // checkOpFlags refuses an operation's options when the operation is not
 // selected, as virt-sysprep does.
-func checkOpFlags(c *cli.Context, selected []ops.Operation) error {
+func checkOpFlags(c *cli.Command, selected []ops.Operation) error {
 	on := map[string]bool{}
 	for _, op := range selected {
 		on[op.Name()] = true

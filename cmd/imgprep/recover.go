@@ -1,9 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 )
 
 func recoverCommand(e env) *cli.Command {
@@ -12,7 +13,7 @@ func recoverCommand(e env) *cli.Command {
 		Usage:        "roll back the journal an interrupted imgprep run left in IMAGE",
 		ArgsUsage:    "IMAGE",
 		OnUsageError: onUsageError,
-		Action: func(c *cli.Context) error {
+		Action: action(e, func(_ context.Context, c *cli.Command) error {
 			if c.NArg() != 1 {
 				return usagef("recover takes exactly one IMAGE")
 			}
@@ -31,6 +32,6 @@ func recoverCommand(e env) *cli.Command {
 				fmt.Fprintf(e.stdout, "%s: nothing to recover\n", img)
 			}
 			return nil
-		},
+		}),
 	}
 }

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
@@ -22,7 +23,7 @@ func backingFlags() []cli.Flag {
 	}
 }
 
-func checkFormat(c *cli.Context) error {
+func checkFormat(c *cli.Command) error {
 	switch f := c.String("format"); f {
 	case "auto", "raw", "qcow2":
 		return nil
@@ -49,11 +50,11 @@ func sysprepCommand(e env) *cli.Command {
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print the filesystem of each change and the bytes written"},
 		}, identityOpFlags(identityFlagText{}), backingFlags(), batchFlags(), protectFlags()),
-		Action: func(c *cli.Context) error { return sysprepAction(c, e, custom) },
+		Action: action(e, func(ctx context.Context, c *cli.Command) error { return sysprepAction(ctx, c, e, custom) }),
 	})
 }
 
-func sysprepAction(c *cli.Context, e env, custom *customizations) error {
+func sysprepAction(ctx context.Context, c *cli.Command, e env, custom *customizations) error {
 	images, err := imageArgs(c, e)
 	if err != nil {
 		return err
@@ -79,7 +80,7 @@ func sysprepAction(c *cli.Context, e env, custom *customizations) error {
 		Format: c.String("format"), DryRun: c.Bool("dry-run"), Operations: selected,
 		AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format"), Backend: e.backend,
 	}
-	return runSysprepBatch(c, e, images, opts)
+	return runSysprepBatch(ctx, c, e, images, opts)
 }
 
 var errNoBackend = errors.New("this build of imgprep cannot open disk images (the image layers are missing)")
