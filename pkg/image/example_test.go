@@ -3,40 +3,39 @@ package image_test
 import (
 	"fmt"
 	"log"
+	"os"
 
+	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/pkg/image"
 )
 
-// A dry run: stage writes exactly as a real run would, report the file
-// regions they would touch, and leave the image untouched.
-func ExampleOpen_dryRun() {
-	h, err := image.Open("disk.qcow2", image.OpenOptions{DryRun: true})
+// Open a qcow2 image read-only and read its virtual disk like a file: here
+// the GPT header in the disk's second sector.
+func ExampleOpen() {
+	dir, err := os.MkdirTemp("", "imgprep-example")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer h.Close()
-	if _, err := h.WriteAt([]byte("new"), 1<<20); err != nil {
+	defer os.RemoveAll(dir)
+	path, err := fixture.Extract("disk-gpt.qcow2", dir)
+	if err != nil {
 		log.Fatal(err)
 	}
-	var n int64
-	for _, r := range h.Staged() {
-		n += r.Length
-	}
-	fmt.Printf("%s: %d bytes would be written\n", h.Format(), n)
-	h.Discard()
-}
 
-// A real run: writes are staged, then committed atomically.
-func ExampleHandle_Commit() {
-	h, err := image.Open("disk.qcow2", image.OpenOptions{Write: true, AllowBacking: []string{"/var/lib/images"}})
+	img, err := image.Open(path, image.OpenOptions{})
 	if err != nil {
-		log.Fatal(err) // storage.ErrInUse for a running VM, image.ErrBacking* for a refused backing file
-	}
-	defer h.Close()
-	if _, err := h.WriteAt([]byte("new"), 1<<20); err != nil {
 		log.Fatal(err)
 	}
-	if err := h.Commit(); err != nil {
+	defer img.Close()
+	fmt.Println("format:", img.Format())
+	fmt.Println("virtual size:", img.Size()>>20, "MiB")
+	sig := make([]byte, 8)
+	if _, err := img.ReadAt(sig, 512); err != nil {
 		log.Fatal(err)
 	}
+	fmt.Printf("LBA 1: %q\n", sig)
+	// Output:
+	// format: qcow2
+	// virtual size: 64 MiB
+	// LBA 1: "EFI PART"
 }
