@@ -73,10 +73,7 @@ func (f *FS) replayInMemory(r io.ReaderAt) (*FS, error) {
 	}
 	j, err := f.openJournal()
 	if err != nil {
-		if errors.Is(err, jbd2.ErrUnsupported) {
-			return nil, refusal("needs journal recovery: "+err.Error(), ErrNeedsRecovery)
-		}
-		return nil, refusal("needs journal recovery and its journal is unreadable: "+err.Error(), ErrNeedsRecovery, err)
+		return nil, journalRefusal("its journal is unreadable", err)
 	}
 	if f.sb.FeatureIncompat&incompatRecover == 0 {
 		// The kernel would discard these transactions, e2fsck would
@@ -88,10 +85,7 @@ func (f *FS) replayInMemory(r io.ReaderAt) (*FS, error) {
 	}
 	rp, err := j.Recover()
 	if err != nil {
-		if errors.Is(err, jbd2.ErrUnsupported) {
-			return nil, refusal("needs journal recovery: "+err.Error(), ErrNeedsRecovery)
-		}
-		return nil, refusal("needs journal recovery that failed: "+err.Error(), ErrNeedsRecovery, err)
+		return nil, journalRefusal("the replay failed", err)
 	}
 	o := &overlay{base: r, bs: f.blockSize, rp: rp, extra: map[uint64][]byte{}, blocks: f.blocksCount}
 
@@ -143,6 +137,17 @@ func (f *FS) replayInMemory(r io.ReaderAt) (*FS, error) {
 	}
 	h.replay = &replayed{transactions: rp.Transactions(), blocks: len(rp.Blocks()), flush: o.all()}
 	return h, nil
+}
+
+// journalRefusal is the refusal of a journal imgprep cannot replay: one
+// of a feature it does not replay, or a journal that is corrupt (what
+// failed: "the replay failed").
+func journalRefusal(what string, err error) *RefusalError {
+	var ue *jbd2.UnsupportedError
+	if errors.As(err, &ue) {
+		return refusal("needs journal recovery, which imgprep does not do for "+ue.What, ErrNeedsRecovery, err)
+	}
+	return refusal("needs journal recovery and "+what+": "+err.Error(), ErrNeedsRecovery, err)
 }
 
 // journalFirstBlock returns the block holding the journal superblock.

@@ -51,3 +51,20 @@ func corrupt(blk uint32, structure, format string, args ...any) error {
 func badChecksum(blk uint32, structure, format string, args ...any) error {
 	return &FormatError{Block: blk, Structure: structure, Reason: fmt.Sprintf(format, args...), Checksum: true}
 }
+
+// UnsupportedError names a journal feature this package does not
+// replay. It unwraps to ErrUnsupported.
+type UnsupportedError struct {
+	// What: "fast commits (fast_commit)", "a journal shared by 2
+	// filesystems", "unknown incompatible feature 0x40".
+	What string
+}
+
+func (e *UnsupportedError) Error() string { return "jbd2: unsupported journal: " + e.What }
+
+// Unwrap returns ErrUnsupported.
+func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
+
+func unsupported(format string, args ...any) error {
+	return &UnsupportedError{What: fmt.Sprintf(format, args...)}
+}

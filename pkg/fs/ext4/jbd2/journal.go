@@ -60,16 +60,16 @@ func (j *Journal) parse(size int64) error {
 		sb.FeatureCompat, sb.FeatureIncompat, sb.FeatureROCompat = 0, 0, 0
 	case BlockSuperblockV2:
 		if sb.NrUsers > 1 {
-			return fmt.Errorf("%w: shared by %d filesystems", ErrUnsupported, sb.NrUsers)
+			return unsupported("a journal shared by %d filesystems", sb.NrUsers)
 		}
 	default:
 		return corrupt(0, "journal superblock", "block type %d", sb.BlockType)
 	}
 	if u := sb.FeatureIncompat &^ knownIncompat; u != 0 {
-		return fmt.Errorf("%w: unknown incompatible feature 0x%x", ErrUnsupported, u)
+		return unsupported("unknown incompatible journal feature 0x%x", u)
 	}
 	if sb.FeatureROCompat != 0 {
-		return fmt.Errorf("%w: unknown read-only compatible feature 0x%x", ErrUnsupported, sb.FeatureROCompat)
+		return unsupported("unknown read-only compatible journal feature 0x%x", sb.FeatureROCompat)
 	}
 	v2, v3 := sb.FeatureIncompat&FeatureIncompatCsumV2 != 0, sb.FeatureIncompat&FeatureIncompatCsumV3 != 0
 	if v2 && v3 {

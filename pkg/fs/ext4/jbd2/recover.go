@@ -93,7 +93,7 @@ type recovery struct {
 func (j *Journal) Recover() (*Replay, error) {
 	rp := &Replay{j: j, blocks: map[uint64]source{}, Start: j.sb.Sequence}
 	if j.has(FeatureIncompatFastCommit) && j.sb.Start != 0 {
-		return nil, fmt.Errorf("%w: fast commits (fast_commit) are not replayed by imgprep", ErrUnsupported)
+		return nil, unsupported("fast commits (fast_commit)")
 	}
 	if j.sb.Start == 0 {
 		rp.End = j.sb.Sequence
