@@ -40,6 +40,19 @@ func (e *UnsupportedError) Error() string {
 // Unwrap returns ErrUnsupportedFS.
 func (e *UnsupportedError) Unwrap() error { return ErrUnsupportedFS }
 
+// UnresolvedError reports a path under a mount point whose fstab source
+// names no filesystem on the disks. It matches ErrUnresolvedMount.
+type UnresolvedError struct {
+	Unresolved
+}
+
+func (e *UnresolvedError) Error() string {
+	return fmt.Sprintf("%s (fstab source %s): %s: %v", e.Point, e.Spec, e.Reason, ErrUnresolvedMount)
+}
+
+// Unwrap returns ErrUnresolvedMount.
+func (e *UnresolvedError) Unwrap() error { return ErrUnresolvedMount }
+
 // PathError is the error of one guest operation on one guest path.
 type PathError struct {
 	Op   string // "remove"

@@ -2,7 +2,6 @@ package guest
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/imgprep/imgprep/pkg/fs"
@@ -82,9 +81,7 @@ func (g *Guest) locate(p string) (target, error) {
 	return target{guestPath: p, point: m.Point, fs: m.FS, inner: inner, offDisk: u}, nil
 }
 
-func unresolvedErr(u *Unresolved) error {
-	return fmt.Errorf("%s (fstab source %s): %s: %w", u.Point, u.Spec, u.Reason, ErrUnresolvedMount)
-}
+func unresolvedErr(u *Unresolved) error { return &UnresolvedError{Unresolved: *u} }
 
 // resolve resolves a guest path as the guest's kernel would, from the
 // guest root, and returns where it lands. With follow, a final symlink is

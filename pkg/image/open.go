@@ -62,6 +62,7 @@ type Region struct {
 // handle states.
 const (
 	stateOpen = iota
+	statePrepared
 	stateCommitted
 	stateDiscarded
 	stateClosed
@@ -257,25 +258,84 @@ func (h *Handle) Flush() error {
 // write lands in the file and is made durable, or none does. It fails with
 // ErrDryRun on a dry-run handle and ErrReadOnly on a read-only one. After
 // Commit (successful or not) the handle accepts no more reads or writes;
-// Close it.
+// Close it. After Prepare, Commit is the second phase: it only marks the
+// transaction committed.
 func (h *Handle) Commit() error {
+	if err := h.canCommit(); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	prepared := h.state == statePrepared
+	h.mu.Unlock()
+	if !prepared {
+		if err := h.live(); err != nil {
+			return err
+		}
+		if err := h.disk.Flush(); err != nil {
+			return &Error{Image: h.path, Err: fmt.Errorf("flushing %s metadata: %w", h.format, err)}
+		}
+	}
+	h.mu.Lock()
+	h.state = stateCommitted
+	h.mu.Unlock()
+	if err := h.tx.Commit(); err != nil {
+		return &Error{Image: h.path, Err: fmt.Errorf("commit: %w", err)}
+	}
+	return nil
+}
+
+func (h *Handle) canCommit() error {
 	switch {
 	case h.dryRun:
 		return fmt.Errorf("%w: %s", ErrDryRun, h.path)
 	case h.tx == nil:
 		return fmt.Errorf("%w: %s", ErrReadOnly, h.path)
 	}
+	return nil
+}
+
+// Prepare is the first phase of a commit that spans several images (the
+// disks of one VM; see txn.Tx.Prepare): it flushes the format and writes
+// the staged changes to the file under a pending journal. Then Commit
+// makes them stand, or Rollback (or Close, or a crash and the next open)
+// restores the file. On error the file is as before. A prepared handle
+// accepts no more reads or writes.
+func (h *Handle) Prepare() error {
+	if err := h.canCommit(); err != nil {
+		return err
+	}
 	if err := h.live(); err != nil {
 		return err
 	}
 	if err := h.disk.Flush(); err != nil {
-		return fmt.Errorf("image: %s: flushing %s metadata: %w", h.path, h.format, err)
+		return &Error{Image: h.path, Err: fmt.Errorf("flushing %s metadata: %w", h.format, err)}
 	}
 	h.mu.Lock()
-	h.state = stateCommitted
+	h.state = statePrepared
 	h.mu.Unlock()
-	if err := h.tx.Commit(); err != nil {
-		return fmt.Errorf("image: %s: commit: %w", h.path, err)
+	if err := h.tx.Prepare(); err != nil {
+		h.mu.Lock()
+		h.state = stateDiscarded
+		h.mu.Unlock()
+		return &Error{Image: h.path, Err: fmt.Errorf("commit: %w", err)}
+	}
+	return nil
+}
+
+// Rollback restores a prepared image from its journal (txn.Tx.Rollback).
+// Without Prepare it fails with txn.ErrNotPrepared.
+func (h *Handle) Rollback() error {
+	h.mu.Lock()
+	prepared := h.state == statePrepared
+	if prepared {
+		h.state = stateDiscarded
+	}
+	h.mu.Unlock()
+	if !prepared {
+		return &Error{Image: h.path, Err: txn.ErrNotPrepared}
+	}
+	if err := h.tx.Rollback(); err != nil {
+		return &Error{Image: h.path, Err: fmt.Errorf("rollback: %w", err)}
 	}
 	return nil
 }
@@ -320,12 +380,18 @@ func (h *Handle) StagedStats() txn.Stats {
 }
 
 // Close releases the image, its backing chain and its locks. Writes not
-// committed are discarded.
+// committed are discarded; a prepared image is rolled back.
 func (h *Handle) Close() error {
 	h.mu.Lock()
 	if h.state == stateClosed {
 		h.mu.Unlock()
 		return nil
+	}
+	var rerr error
+	if h.state == statePrepared {
+		h.mu.Unlock()
+		rerr = h.Rollback()
+		h.mu.Lock()
 	}
 	finished := h.state != stateOpen
 	h.state = stateClosed
@@ -342,6 +408,9 @@ func (h *Handle) Close() error {
 	}
 	if cerr := h.file.Close(); err == nil {
 		err = cerr
+	}
+	if rerr != nil {
+		return rerr
 	}
 	return err
 }

@@ -16,6 +16,10 @@ type OpenOptions struct {
 	// ForceShare reads an image another process holds, as qemu-img -U
 	// does (read-only opens only); Info().Notes then says so.
 	ForceShare bool
+	// Disks are the VM's further disks, after the one at path, in the
+	// order the VM sees them: opened alike and joined into one machine
+	// (guest.Join), committed together.
+	Disks []string
 }
 
 // Backend opens images. Stack is the real one.
@@ -65,6 +69,9 @@ type ImageInfo struct {
 	// Notes say what a reader should know about how the image was read:
 	// another process was writing it.
 	Notes []string `json:"notes,omitempty"`
+	// Disks describes the VM's further disks (OpenOptions.Disks), each
+	// with its own path in Chain[0].
+	Disks []ImageInfo `json:"disks,omitempty"`
 }
 
 // Layer is one file of a backing chain, the image first.

@@ -87,13 +87,18 @@ func Inspect(ctx context.Context, path string, opts Options) (*Inspection, error
 		format = "auto"
 	}
 	img, err := opts.Backend.Open(ctx, path, OpenOptions{Format: format,
-		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat, ForceShare: true})
+		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat, ForceShare: true, Disks: opts.Disks})
 	if err != nil {
 		return nil, named(path, err)
 	}
 	defer img.Close()
 	in := &Inspection{Image: path, Info: img.Info(), Guests: []GuestFacts{}}
 	in.Notes = append(in.Notes, in.Info.Notes...)
+	for _, d := range in.Info.Disks {
+		for _, n := range d.Notes {
+			in.Notes = append(in.Notes, d.Chain[0].Path+": "+n)
+		}
+	}
 	guests, err := img.Guests()
 	if err != nil {
 		return in, fmt.Errorf("%s: %w", path, err)
@@ -180,10 +185,11 @@ func (c *facts) soft(p string, err error) bool {
 	}
 	why := err.Error()
 	var ue *guest.UnsupportedError
+	var re *guest.UnresolvedError
 	if errors.As(err, &ue) {
 		why = ue.Type + " mounted at " + ue.Point + " (" + ue.Why + ")"
-	} else if _, after, ok := strings.Cut(why, p+": "); ok {
-		why = after
+	} else if errors.As(err, &re) {
+		why = "the filesystem fstab mounts at " + re.Point + " is missing"
 	}
 	if _, seen := c.skipped[why]; !seen {
 		c.order = append(c.order, why)

@@ -79,7 +79,7 @@ func TestInspectWarnsAboutMissingFstabDisks(t *testing.T) {
 	if len(in.Guests) != 1 {
 		t.Fatalf("%d guests", len(in.Guests))
 	}
-	want := "fstab mounts /srv from /dev/disk/by-uuid/0bad0bad-0000-4000-8000-000000000000, which is missing (no filesystem on this disk matches UUID=0bad0bad-0000-4000-8000-000000000000)"
+	want := "fstab mounts /srv from /dev/disk/by-uuid/0bad0bad-0000-4000-8000-000000000000, which is missing: no filesystem on this disk matches UUID=0bad0bad-0000-4000-8000-000000000000"
 	if n := in.Guests[0].Notes; len(n) != 1 || n[0] != want {
 		t.Fatalf("notes %q, want [%q]", n, want)
 	}

@@ -28,6 +28,12 @@ type Options struct {
 	Operations    []ops.Operation
 	AllowBacking  []string
 	BackingFormat string
+	// Disks are further disks of the same VM as the image (virt-sysprep's
+	// repeated -a), in the order the VM sees them: one machine is
+	// assembled from all, its fstab resolving across them, and all are
+	// committed together (each image prepared, then all committed; on a
+	// failure every one is rolled back).
+	Disks []string
 	// Backend opens the image; nil means Stack{}, the real disk stack.
 	Backend Backend
 	// Now is the clock used for the duration; time.Now when nil.
@@ -37,6 +43,7 @@ type Options struct {
 // Report is what Run did to one image. Its JSON form is stable.
 type Report struct {
 	Image       string        `json:"image"`
+	Disks       []string      `json:"disks,omitempty"` // Options.Disks
 	Format      string        `json:"format,omitempty"`
 	DryRun      bool          `json:"dry_run"`
 	Operations  []string      `json:"operations"`
@@ -82,7 +89,7 @@ func Run(ctx context.Context, path string, opts Options) (*Report, error) {
 		now = time.Now
 	}
 	start := now()
-	rep := &Report{Image: path, DryRun: opts.DryRun, Operations: []string{}, Guests: []GuestReport{}, Filesystems: []string{}}
+	rep := &Report{Image: path, Disks: opts.Disks, DryRun: opts.DryRun, Operations: []string{}, Guests: []GuestReport{}, Filesystems: []string{}}
 	for _, op := range opts.Operations {
 		rep.Operations = append(rep.Operations, op.Name())
 	}
@@ -112,6 +119,7 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 	img, err := opts.Backend.Open(ctx, path, OpenOptions{
 		Format: format, Write: !opts.DryRun, DryRun: opts.DryRun,
 		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat,
+		Disks: opts.Disks,
 	})
 	if err != nil {
 		return named(path, err)
@@ -163,6 +171,10 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 	finished = true
 	staged, err := img.Finish(!opts.DryRun)
 	if err != nil {
+		var ie *image.Error
+		if errors.As(err, &ie) && ie.Image == path {
+			return err
+		}
 		return fmt.Errorf("%s: committing: %w", path, err)
 	}
 	rep.BytesStaged = staged

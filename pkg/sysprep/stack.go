@@ -23,51 +23,94 @@ type Stack struct {
 	Inject *image.Injection
 }
 
-// Open implements Backend.
+// Open implements Backend. With o.Disks it opens every disk and joins
+// them into one machine (guest.Join).
 func (s Stack) Open(ctx context.Context, path string, o OpenOptions) (Image, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	h, err := image.Open(path, image.OpenOptions{
-		Format: o.Format, Write: o.Write, DryRun: o.DryRun,
-		AllowBacking: o.AllowBacking, BackingFormat: o.BackingFormat,
-		ForceShare: o.ForceShare && !o.Write && !o.DryRun,
-		Inject:     s.Inject,
-	})
+	writable := o.Write || o.DryRun
+	img := &stackImage{writable: writable}
+	paths := append([]string{path}, o.Disks...)
+	var layouts []*guest.Layout
+	for _, p := range paths {
+		h, err := image.Open(p, image.OpenOptions{
+			Format: o.Format, Write: o.Write, DryRun: o.DryRun,
+			AllowBacking: o.AllowBacking, BackingFormat: o.BackingFormat,
+			ForceShare: o.ForceShare && !o.Write && !o.DryRun,
+			Inject:     s.Inject,
+		})
+		if err != nil {
+			img.Close()
+			return nil, err
+		}
+		img.hs = append(img.hs, h)
+		layout, err := guest.Scan(h, guest.Options{Name: filepath.Base(p), Writable: writable, Now: s.Now})
+		if err != nil {
+			img.Close()
+			return nil, &image.Error{Image: p, Err: err}
+		}
+		layouts = append(layouts, layout)
+	}
+	joined, err := guest.Join(diskNames(paths), layouts...)
 	if err != nil {
+		img.Close()
 		return nil, err
 	}
-	writable := o.Write || o.DryRun
-	layout, err := guest.Scan(h, guest.Options{Name: filepath.Base(path), Writable: writable, Now: s.Now})
-	if err != nil {
-		if writable {
-			h.Discard()
-		}
-		h.Close()
-		return nil, &image.Error{Image: path, Err: err}
-	}
-	return &stackImage{h: h, layout: layout, writable: writable}, nil
+	img.layout = joined
+	return img, nil
 }
 
+// diskNames names each disk in descriptions by its base name, or by the
+// path as given when two disks share a base name.
+func diskNames(paths []string) []string {
+	names := make([]string, len(paths))
+	count := map[string]int{}
+	for _, p := range paths {
+		count[filepath.Base(p)]++
+	}
+	for i, p := range paths {
+		names[i] = filepath.Base(p)
+		if count[names[i]] > 1 {
+			names[i] = p
+		}
+	}
+	return names
+}
+
+// stackImage is the images of one machine: one, or several disks joined.
 type stackImage struct {
-	h        *image.Handle
+	hs       []*image.Handle
 	layout   *guest.Layout
 	writable bool
 	done     bool
 }
 
 func (s *stackImage) Info() ImageInfo {
-	info := ImageInfo{Format: s.h.Format(), VirtualSize: s.h.Size(), Chain: []Layer{}, Partitions: []PartitionInfo{}, Filesystems: []FilesystemInfo{}}
-	for _, l := range s.h.Chain() {
+	info := s.diskInfo(0)
+	for i := 1; i < len(s.hs); i++ {
+		info.Disks = append(info.Disks, s.diskInfo(i))
+	}
+	return info
+}
+
+// diskInfo describes disk i and the filesystems found on it.
+func (s *stackImage) diskInfo(i int) ImageInfo {
+	h := s.hs[i]
+	info := ImageInfo{Format: h.Format(), VirtualSize: h.Size(), Chain: []Layer{}, Partitions: []PartitionInfo{}, Filesystems: []FilesystemInfo{}}
+	for _, l := range h.Chain() {
 		info.Chain = append(info.Chain, Layer{Path: l.Path, Format: l.Format, VirtualSize: l.VirtualSize})
 	}
-	if t := s.layout.Table; t != nil {
+	if t := s.layout.DiskTable(i); t != nil {
 		info.Table, info.DiskUUID = t.Kind, t.DiskUUID
 		for _, p := range t.Partitions {
 			info.Partitions = append(info.Partitions, PartitionInfo{Number: p.Number, Start: p.Start, Size: p.Size, Type: p.Type, Name: p.Name, UUID: p.UUID})
 		}
 	}
 	for _, f := range s.layout.Filesystems {
+		if f.Disk != i {
+			continue
+		}
 		fi := FilesystemInfo{Desc: f.Desc(), Partition: f.Partition, Offset: f.Offset, Size: f.Size, Type: f.Type,
 			UUID: f.UUID, Label: f.Label, Supported: f.FS != nil, Writable: f.Writable, Why: f.Why}
 		if f.Err != nil {
@@ -75,7 +118,7 @@ func (s *stackImage) Info() ImageInfo {
 		}
 		info.Filesystems = append(info.Filesystems, fi)
 	}
-	if others := s.h.Others(); others.Writing() {
+	if others := h.Others(); others.Writing() {
 		info.Notes = append(info.Notes, "another process is writing it (QEMU "+others.String()+
 			"): read anyway, as qemu-img -U does, so what it is changing may read inconsistently")
 	}
@@ -97,35 +140,80 @@ func (s *stackImage) Guests() ([]Guest, error) {
 	return out, nil
 }
 
+// Finish flushes every disk, then commits them: one disk with its own
+// transaction, several in two phases (every disk prepared, then every one
+// committed; when one fails to prepare, those prepared are rolled back and
+// the others discarded, so no disk changes).
 func (s *stackImage) Finish(commit bool) (int64, error) {
 	if !s.writable || s.done {
 		return 0, nil
 	}
 	s.done = true
-	if err := s.h.Flush(); err != nil {
-		s.h.Discard()
-		return 0, fmt.Errorf("flushing the image: %w", err)
-	}
 	var staged int64
-	for _, r := range s.h.Staged() {
-		staged += r.Length
+	for _, h := range s.hs {
+		if err := h.Flush(); err != nil {
+			s.discard()
+			return 0, &image.Error{Image: h.Path(), Err: fmt.Errorf("flushing the image: %w", err)}
+		}
+		for _, r := range h.Staged() {
+			staged += r.Length
+		}
 	}
 	if !commit {
-		s.h.Discard()
+		s.discard()
 		return staged, nil
 	}
-	if err := s.h.Commit(); err != nil {
-		return 0, err
+	if len(s.hs) == 1 {
+		if err := s.hs[0].Commit(); err != nil {
+			return 0, err
+		}
+		return staged, nil
+	}
+	for i, h := range s.hs {
+		if err := h.Prepare(); err != nil {
+			for _, p := range s.hs[:i] {
+				if rerr := p.Rollback(); rerr != nil {
+					err = fmt.Errorf("%w; and rolling back %s: %w", err, p.Path(), rerr)
+				}
+			}
+			for _, d := range s.hs[i+1:] {
+				d.Discard()
+			}
+			return 0, fmt.Errorf("%w (no disk was changed)", err)
+		}
+	}
+	for i, h := range s.hs {
+		if err := h.Commit(); err != nil {
+			if i == 0 {
+				for _, p := range s.hs[1:] {
+					p.Rollback()
+				}
+				return 0, fmt.Errorf("%w (no disk was changed)", err)
+			}
+			return 0, fmt.Errorf("%w; the disks before it were committed", err)
+		}
 	}
 	return staged, nil
+}
+
+func (s *stackImage) discard() {
+	for _, h := range s.hs {
+		h.Discard()
+	}
 }
 
 func (s *stackImage) Close() error {
 	if s.writable && !s.done {
 		s.done = true
-		s.h.Discard()
+		s.discard()
 	}
-	return s.h.Close()
+	var first error
+	for _, h := range s.hs {
+		if err := h.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // stackGuest adapts *guest.Guest to Guest.
@@ -139,7 +227,7 @@ func (g stackGuest) Root() string { return g.Guest.Root().Desc() }
 func (g stackGuest) Warnings() []string {
 	var out []string
 	for _, u := range g.Guest.Unresolved() {
-		out = append(out, "fstab mounts "+u.Point+" from "+u.Spec+", which is missing ("+u.Reason+")")
+		out = append(out, "fstab mounts "+u.Point+" from "+u.Spec+", which is missing: "+u.Reason)
 	}
 	return out
 }

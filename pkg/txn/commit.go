@@ -37,23 +37,51 @@ import (
 func (t *Tx) Commit() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.prep == nil {
+		if err := t.prepare(); err != nil {
+			return err
+		}
+	}
+	return t.finish()
+}
+
+// prepare does steps 1-3 with t.mu held, leaving t.prep set on success.
+// On failure the file is as before and the transaction is finished.
+func (t *Tx) prepare() error {
 	if t.done != nil {
 		return t.done
 	}
 	t.done = fmt.Errorf("%w (committed)", ErrFinished)
 	if len(t.ext) == 0 && t.size == t.base && t.low == t.base {
+		t.prep = &prepared{}
 		return nil
 	}
 	j, jf, err := t.writeJournal(t.originals())
 	if err != nil {
 		return err
 	}
-	defer jf.Close()
 	if err := t.apply(); err != nil {
-		return t.undo(j, jf, "writing the image", err, false)
+		err = t.undo(j, jf, "writing the image", err, false)
+		jf.Close()
+		return err
 	}
-	if err := setState(jf, StateCommitted); err != nil {
-		return t.undo(j, jf, "marking the journal committed", err, true)
+	t.prep = &prepared{j: j, jf: jf}
+	return nil
+}
+
+// finish does steps 4 and 5 after prepare.
+func (t *Tx) finish() error {
+	p := t.prep
+	t.prep = &prepared{finished: true}
+	if p.finished {
+		return t.done
+	}
+	if p.jf == nil {
+		return nil // nothing was staged
+	}
+	defer p.jf.Close()
+	if err := setState(p.jf, StateCommitted); err != nil {
+		return t.undo(p.j, p.jf, "marking the journal committed", err, true)
 	}
 	// Step 6. The commit stands whatever happens here: a committed
 	// journal left behind, or brought back by a crash before the

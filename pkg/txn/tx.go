@@ -108,11 +108,12 @@ type Tx struct {
 	opts Options
 
 	mu   sync.RWMutex
-	base int64    // the file's size at Begin
-	low  int64    // the lowest size reached: beyond it, unstaged bytes read as zero
-	size int64    // the current size
-	ext  []extent // sorted, disjoint, not adjacent
-	done error    // non-nil once committed or discarded
+	base int64     // the file's size at Begin
+	low  int64     // the lowest size reached: beyond it, unstaged bytes read as zero
+	size int64     // the current size
+	ext  []extent  // sorted, disjoint, not adjacent
+	done error     // non-nil once committed or discarded
+	prep *prepared // set by Prepare
 }
 
 var _ storage.File = (*Tx)(nil)
