@@ -26,7 +26,7 @@ func Join(names []string, disks ...*Layout) (*Layout, error) {
 	if len(disks) == 1 {
 		return disks[0], nil
 	}
-	j := &Layout{Table: disks[0].Table}
+	j := &Layout{Table: disks[0].Table, opts: disks[0].opts}
 	for i, d := range disks {
 		if d == nil || len(d.disks) != 1 || names[i] == "" {
 			return nil, ErrJoin
@@ -38,6 +38,7 @@ func Join(names []string, disks ...*Layout) (*Layout, error) {
 			j.Filesystems = append(j.Filesystems, &c)
 		}
 	}
+	j.joinLVM(disks, j.opts)
 	return j, nil
 }
 

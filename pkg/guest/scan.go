@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/pkg/lvm"
 	"github.com/imgprep/imgprep/pkg/partition"
 )
 
@@ -43,6 +44,10 @@ type Layout struct {
 	Table       *partition.Table
 	Filesystems []*Filesystem
 
+	// opts are the options the layout was scanned with.
+	opts Options
+	lvm  lvmState
+
 	// disks holds each disk's partition table, in the order the VM sees
 	// the disks (Join); Scan's layout has one.
 	disks []*partition.Table
@@ -67,6 +72,12 @@ type Filesystem struct {
 	Type, UUID, Label string
 	// PartUUID and PartLabel come from the partition table.
 	PartUUID, PartLabel string
+	// VG and LV name the logical volume holding the filesystem (then
+	// Partition, Offset, PartUUID and PartLabel are zero: an LV has no
+	// single place on a disk), and LVKind its kind: "linear",
+	// "striped", or the lvm2 segment type imgprep does not map ("thin",
+	// "raid1", "snapshot", ...).
+	VG, LV, LVKind string
 	// Disk is the index of the disk holding the filesystem in a joined
 	// layout (0: the first, sda/vda), and DiskName names it in Desc; a
 	// layout of one disk leaves DiskName empty.
@@ -82,6 +93,9 @@ type Filesystem struct {
 	Why      string
 	// Err is why a supported filesystem could not be opened at all.
 	Err error
+
+	pv   *lvm.PV // the PV on this partition, when Type is LVM2_member
+	vgID string  // the VG of an LV
 }
 
 // Desc names the filesystem for people: "ext4 on partition 2",
@@ -90,6 +104,9 @@ func (f *Filesystem) Desc() string {
 	what := f.Type
 	if what == "" {
 		what = "unrecognised data"
+	}
+	if f.LV != "" {
+		return what + " on LV " + f.VG + "/" + f.LV
 	}
 	of := ""
 	if f.DiskName != "" {
@@ -129,7 +146,7 @@ func Scan(d Disk, opts Options) (*Layout, error) {
 	}
 	overlap := overlaps(parts)
 	meta := tableAreas(table, size)
-	l := &Layout{Table: table, disks: []*partition.Table{table}}
+	l := &Layout{Table: table, disks: []*partition.Table{table}, opts: opts}
 	for i, p := range parts {
 		sec := partition.Section(d, p)
 		pr, err := Probe(sec, sec.Size())
@@ -160,9 +177,13 @@ func Scan(d Disk, opts Options) (*Layout, error) {
 			if refuse != "" && opts.Writable {
 				f.Why = refuse
 			}
+			if f.Type == TypeLVM {
+				l.readPV(f, sec, sec.Size(), refuse)
+			}
 		}
 		l.Filesystems = append(l.Filesystems, f)
 	}
+	l.addLVs(opts, nil, false)
 	return l, nil
 }
 

@@ -71,6 +71,12 @@ func (l *Layout) resolveSpec(spec string) (*Filesystem, string) {
 			}
 		})
 	}
+	if vg, lv, ok := lvDevice(spec); ok {
+		return l.match(spec, func(f *Filesystem) bool { return f.VG == vg && f.LV == lv })
+	}
+	if f, why, ok := l.resolveDMUUID(spec); ok {
+		return f, why
+	}
 	disk, num := 0, ""
 	if m := devLetterRe.FindStringSubmatch(spec); m != nil {
 		disk, num = int(m[1][0]-'a'), m[2]
@@ -105,7 +111,7 @@ func (l *Layout) resolveSpec(spec string) (*Filesystem, string) {
 	if n == 0 && table != nil && table.Kind != "none" {
 		return nil, spec + " is the whole disk, which has a partition table"
 	}
-	return l.match(spec, func(f *Filesystem) bool { return f.Disk == disk && f.Partition == n })
+	return l.match(spec, func(f *Filesystem) bool { return f.LV == "" && f.Disk == disk && f.Partition == n })
 }
 
 // match returns the one filesystem with ok(f), or why there is not one.

@@ -235,7 +235,9 @@ func (vg *VG) decodeLVs(sec *Node) error {
 			if origin == nil || cow == nil {
 				return fmt.Errorf("%w: VG %s: snapshot %s names a missing origin or COW LV", ErrBadMetadata, vg.Name, l.Name)
 			}
-			cow.Kind, cow.SnapshotOf = KindSnapshot, origin.Name
+			// lvm2 stores the COW LV without VISIBLE and shows it as
+			// the snapshot.
+			cow.Kind, cow.SnapshotOf, cow.Visible = KindSnapshot, origin.Name, true
 			origin.Snapshots = append(origin.Snapshots, cow.Name)
 		}
 	}
