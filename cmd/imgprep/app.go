@@ -25,6 +25,9 @@ type env struct {
 	stdin          io.Reader // for --from -; os.Stdin when nil
 	backend        sysprep.Backend
 	recover        func(path string) (rolledBack bool, err error)
+	// lookupEnv reads the environment (--shard auto); os.LookupEnv in
+	// the program, none when nil.
+	lookupEnv func(key string) (string, bool)
 	// argv is the command line as typed (set by run): it tells the
 	// operands escaped by "--" from the others, which urfave does not.
 	argv []string
@@ -66,6 +69,7 @@ func newApp(e env) *cli.Command {
 			recoverCommand(e),
 			cloneCommand(e),
 			auditCommand(e),
+			reportCommand(e),
 			helpCommand(),
 		},
 		OnUsageError: onUsageError,

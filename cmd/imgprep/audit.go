@@ -11,6 +11,7 @@ import (
 
 	"github.com/imgprep/imgprep/pkg/audit"
 	"github.com/imgprep/imgprep/pkg/batch"
+	"github.com/imgprep/imgprep/pkg/shard"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -28,19 +29,17 @@ func auditCommand(e env) *cli.Command {
 			formatFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "the report as one JSON object"},
 			&cli.BoolFlag{Name: "strict", Usage: "shared filesystem UUIDs and host names fail the audit too"},
-		}, backingFlags(), batchFlags()),
+		}, backingFlags(), batchFlags(), []cli.Flag{shardFlag()}),
 		Action: action(e, func(ctx context.Context, c *cli.Command) error { return auditAction(ctx, c, e) }),
 	}
 }
 
 func auditAction(ctx context.Context, c *cli.Command, e env) error {
-	images, err := imageArgs(c, e)
+	set, err := imageSetOf(ctx, c, e)
 	if err != nil {
 		return err
 	}
-	if len(images) == 0 {
-		return usagef("audit: no IMAGE given")
-	}
+	images := set.paths
 	if err := checkFormat(c); err != nil {
 		return err
 	}
@@ -53,7 +52,16 @@ func auditAction(ctx context.Context, c *cli.Command, e env) error {
 	strict := c.Bool("strict")
 	jobs := batch.Jobs(c.Int("jobs"), len(images))
 	prog := newProgress(e, !c.Bool("json") && len(images) > 1, len(images), jobs, "images")
-	rep := audit.Run(ctx, images, audit.Options{
+	run := audit.Run
+	if set.part != nil {
+		// A shard also writes the digests of every identity it saw, for
+		// imgprep report merge to find those shared across shards.
+		key := auditDigestKey(e)
+		run = func(ctx context.Context, images []string, opts audit.Options) *audit.Report {
+			return audit.RunDigests(ctx, images, opts, key)
+		}
+	}
+	rep := run(ctx, images, audit.Options{
 		Inspect: sysprep.Options{Format: c.String("format"), Backend: e.backend,
 			AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format")},
 		Jobs: jobs, FilesystemUUIDWarning: !strict,
@@ -61,7 +69,10 @@ func auditAction(ctx context.Context, c *cli.Command, e env) error {
 	})
 	prog.close()
 	if c.Bool("json") {
-		b, err := json.Marshal(rep)
+		b, err := json.Marshal(struct {
+			*audit.Report
+			Shard *shard.Spec `json:"shard,omitempty"`
+		}{rep, set.part})
 		if err != nil {
 			return runError{err}
 		}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imgprep/imgprep/pkg/batch"
+	"github.com/imgprep/imgprep/pkg/shard"
 )
 
 // batchFlags are the options of every command that takes many images.
@@ -173,10 +174,12 @@ type summaryLine struct {
 type summaryBody struct {
 	batch.Summary
 	DurationMS float64 `json:"duration_ms"`
+	// Shard is the part of the images this run took (--shard).
+	Shard *shard.Spec `json:"shard,omitempty"`
 }
 
-func writeSummaryJSON(w io.Writer, s batch.Summary) error {
-	b, err := json.Marshal(summaryLine{summaryBody{s, float64(s.Duration.Microseconds()) / 1000}})
+func writeSummaryJSON(w io.Writer, s batch.Summary, part *shard.Spec) error {
+	b, err := json.Marshal(summaryLine{summaryBody{s, float64(s.Duration.Microseconds()) / 1000, part}})
 	if err != nil {
 		return err
 	}
@@ -213,6 +216,7 @@ type batchPrinter struct {
 	asJSON  bool
 	quiet   bool
 	jsonErr error
+	shard   *shard.Spec // the --shard part, for the summary line
 }
 
 // item prints the outcome o of one item, whose result is v (marshalled
@@ -245,7 +249,7 @@ func (bp *batchPrinter) end(sum batch.Summary) error {
 		return runError{bp.jsonErr}
 	}
 	if bp.asJSON {
-		if err := writeSummaryJSON(bp.e.stdout, sum); err != nil {
+		if err := writeSummaryJSON(bp.e.stdout, sum, bp.shard); err != nil {
 			return runError{err}
 		}
 	}

@@ -22,7 +22,8 @@ func protectFlags() []cli.Flag {
 
 // runSysprepBatch prepares images with opts, -j at a time, printing each
 // report as it finishes.
-func runSysprepBatch(ctx context.Context, c *cli.Command, e env, images []string, opts sysprep.Options) error {
+func runSysprepBatch(ctx context.Context, c *cli.Command, e env, set imageSet, opts sysprep.Options) error {
+	images := set.paths
 	if err := checkJobs(c); err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func runSysprepBatch(ctx context.Context, c *cli.Command, e env, images []string
 	dirs := c.StringSlice("clones-dir")
 	idx := clone.NewIndex()
 	jobs := batch.Jobs(c.Int("jobs"), len(images))
-	bp := &batchPrinter{e: e, prog: newProgress(e, !asJSON && !quiet && len(images) > 1, len(images), jobs, "images"), asJSON: asJSON, quiet: quiet}
+	bp := &batchPrinter{e: e, prog: newProgress(e, !asJSON && !quiet && len(images) > 1, len(images), jobs, "images"), asJSON: asJSON, quiet: quiet, shard: set.part}
 	reports := make([]*sysprep.Report, len(images))
 	obs := observer{start: bp.prog.started, finish: func(o batch.Outcome) {
 		rep := reports[o.Index]
@@ -50,7 +51,7 @@ func runSysprepBatch(ctx context.Context, c *cli.Command, e env, images []string
 				return fmt.Errorf("%w (nothing was written; --force writes it anyway)", err)
 			}
 		}
-		rep, err := sysprep.Run(ctx, s.Item, opts)
+		rep, err := sysprep.Run(ctx, s.Item, set.options(s.Item, opts))
 		reports[s.Index] = rep
 		return err
 	})

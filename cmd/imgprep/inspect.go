@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/imgprep/imgprep/pkg/batch"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -20,11 +21,14 @@ func inspectCommand(e env) *cli.Command {
 		OnUsageError: onUsageError,
 		Flags: append([]cli.Flag{
 			formatFlag(),
-			&cli.BoolFlag{Name: "json", Usage: "one JSON object per image on stdout, one line each"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object per image on stdout, one line each (with --shard, then a summary line)"},
+			&cli.StringFlag{Name: "from", Usage: "also read image paths, one per line, from `FILE` ('-': standard input)"},
+			shardFlag(),
 		}, backingFlags()...),
 		Action: action(e, func(ctx context.Context, c *cli.Command) error {
-			if c.NArg() == 0 {
-				return usagef("inspect: no IMAGE given")
+			set, err := imageSetOf(ctx, c, e)
+			if err != nil {
+				return err
 			}
 			if err := checkFormat(c); err != nil {
 				return err
@@ -35,7 +39,8 @@ func inspectCommand(e env) *cli.Command {
 			opts := sysprep.Options{Format: c.String("format"), Backend: e.backend,
 				AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format")}
 			failed := 0
-			for _, img := range c.Args().Slice() {
+			sum := batch.Summary{Total: len(set.paths), Failures: []batch.Failure{}}
+			for i, img := range set.paths {
 				in, err := sysprep.Inspect(ctx, img, opts)
 				if err != nil {
 					failed++
@@ -44,6 +49,7 @@ func inspectCommand(e env) *cli.Command {
 						in = &sysprep.Inspection{Image: img, Guests: []sysprep.GuestFacts{}}
 					}
 					in.Error = err.Error()
+					sum.Failures = append(sum.Failures, batch.Failure{Index: i, Item: img, Error: in.Error})
 				}
 				if c.Bool("json") {
 					b, jerr := json.Marshal(in)
@@ -55,8 +61,14 @@ func inspectCommand(e env) *cli.Command {
 					printInspection(e.stdout, in)
 				}
 			}
+			if c.Bool("json") && set.part != nil {
+				sum.Failed, sum.Done = failed, len(set.paths)-failed
+				if err := writeSummaryJSON(e.stdout, sum, set.part); err != nil {
+					return runError{err}
+				}
+			}
 			if failed > 0 {
-				return cli.Exit(fmt.Sprintf("%d of %d images failed", failed, c.NArg()), exitFailed)
+				return cli.Exit(fmt.Sprintf("%d of %d images failed", failed, len(set.paths)), exitFailed)
 			}
 			return nil
 		}),

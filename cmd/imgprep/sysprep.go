@@ -49,18 +49,15 @@ func sysprepCommand(e env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "one JSON report per image on stdout, one line each"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print the filesystem of each change and the bytes written"},
-		}, identityOpFlags(identityFlagText{}), backingFlags(), batchFlags(), protectFlags()),
+		}, identityOpFlags(identityFlagText{}), backingFlags(), batchFlags(), []cli.Flag{shardFlag()}, protectFlags()),
 		Action: action(e, func(ctx context.Context, c *cli.Command) error { return sysprepAction(ctx, c, e, custom) }),
 	})
 }
 
 func sysprepAction(ctx context.Context, c *cli.Command, e env, custom *customizations) error {
-	images, err := imageArgs(c, e)
+	set, err := imageSetOf(ctx, c, e)
 	if err != nil {
 		return err
-	}
-	if len(images) == 0 {
-		return usagef("sysprep: no IMAGE given")
 	}
 	if err := checkFormat(c); err != nil {
 		return err
@@ -80,7 +77,7 @@ func sysprepAction(ctx context.Context, c *cli.Command, e env, custom *customiza
 		Format: c.String("format"), DryRun: c.Bool("dry-run"), Operations: selected,
 		AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format"), Backend: e.backend,
 	}
-	return runSysprepBatch(ctx, c, e, images, opts)
+	return runSysprepBatch(ctx, c, e, set, opts)
 }
 
 var errNoBackend = errors.New("this build of imgprep cannot open disk images (the image layers are missing)")

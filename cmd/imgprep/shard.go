@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/imgprep/imgprep/pkg/shard"
+	"github.com/imgprep/imgprep/pkg/sysprep"
+)
+
+// shardFlag is --shard, on sysprep, inspect and audit.
+func shardFlag() cli.Flag {
+	return &cli.StringFlag{Name: "shard", Usage: "process only part `K/N` of the images (0 <= K < N; sorted by resolved path), or 'auto' " +
+		"from a Slurm array job, a Kubernetes Indexed Job (with IMGPREP_SHARD_COUNT) or an AWS Batch array job"}
+}
+
+// lookupEnv is e's environment; none when e has no lookupEnv.
+func (e env) lookup(key string) (string, bool) {
+	if e.lookupEnv == nil {
+		return "", false
+	}
+	return e.lookupEnv(key)
+}
+
+// shardImages returns this worker's part of images with --shard, and
+// the part (nil without --shard). It says on stderr which part it took,
+// unless quiet.
+func shardImages(c *cli.Command, e env, images []string, quiet bool) ([]string, *shard.Spec, error) {
+	v := c.String("shard")
+	if v == "" {
+		return images, nil, nil
+	}
+	spec, src, err := shard.Parse(v, e.lookup)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	part := shard.Paths(spec.Select(shard.Items(images, shard.Resolve)))
+	if !quiet {
+		fmt.Fprintf(e.stderr, "imgprep: shard %s (%s): %d of %d %s\n", spec, src, len(part), len(images), plural(len(images), "image"))
+	}
+	return part, &spec, nil
+}
+
+// auditDigestKey keys the identity digests of audit shards: the secret
+// IMGPREP_AUDIT_KEY that all shards share, or audit.DefaultDigestKey.
+func auditDigestKey(e env) []byte {
+	if k, ok := e.lookup("IMGPREP_AUDIT_KEY"); ok && k != "" {
+		return []byte(k)
+	}
+	return nil
+}
+
+// imageSet is the images a command processes and how to open each.
+type imageSet struct {
+	paths []string
+	part  *shard.Spec // --shard
+	// formats holds the format of images whose source names it (a
+	// libvirt domain, a Proxmox VM); the others take --format.
+	formats map[string]string
+}
+
+// options are opts for the image path.
+func (s imageSet) options(path string, opts sysprep.Options) sysprep.Options {
+	if f := s.formats[path]; f != "" {
+		opts.Format = f
+	}
+	return opts
+}
+
+// imageSetOf returns the images of the command line (operands, --from),
+// each once, and of them this worker's part with --shard.
+func imageSetOf(_ context.Context, c *cli.Command, e env) (imageSet, error) {
+	images, err := imageArgs(c, e)
+	if err != nil {
+		return imageSet{}, err
+	}
+	if len(images) == 0 {
+		return imageSet{}, usagef("%s: no IMAGE given", c.Name)
+	}
+	part, spec, err := shardImages(c, e, images, c.Bool("quiet"))
+	if err != nil {
+		return imageSet{}, err
+	}
+	return imageSet{paths: part, part: spec}, nil
+}
