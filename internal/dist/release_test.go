@@ -114,8 +114,8 @@ func TestReleaseBuildsTarballsWithChecksums(t *testing.T) {
 		}
 		checkStatic(t, path, p.machine)
 		if p.machine == elf.EM_X86_64 {
-			if out, err := exec.Command(path, "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "imgprep") {
-				t.Errorf("the released amd64 imgprep --help: %v\n%s", err, out)
+			if out, err := exec.Command(path, "--version").CombinedOutput(); err != nil || string(out) != "imgprep "+version+"\n" {
+				t.Errorf("the released amd64 imgprep --version: %v: %q, want %q", err, out, "imgprep "+version+"\n")
 			}
 		}
 	}

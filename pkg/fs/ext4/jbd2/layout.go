@@ -141,10 +141,3 @@ func decode(b []byte, v any) {
 		panic("jbd2: decode: " + err.Error()) // a size bug, never data
 	}
 }
-
-// encode writes v into b (big-endian).
-func encode(b []byte, v any) {
-	if _, err := binary.Encode(b, be, v); err != nil {
-		panic("jbd2: encode: " + err.Error())
-	}
-}
