@@ -33,11 +33,10 @@ func (inj *Injection) file(f *storage.OSFile) storage.File {
 	return inj.Wrap(f)
 }
 
-// txnOptions returns the transaction options for the image at path. The
-// journal path is always given, since a wrapped file need not say its
-// path.
-func (inj *Injection) txnOptions(path string) txn.Options {
-	o := txn.Options{JournalPath: txn.JournalPathFor(path)}
+// txnOptions returns the transaction options for the journal at path,
+// always given, since a wrapped file need not say its path.
+func (inj *Injection) txnOptions(journal string) txn.Options {
+	o := txn.Options{JournalPath: journal}
 	if inj != nil {
 		o.Dir = inj.JournalDir
 	}

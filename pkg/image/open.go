@@ -42,6 +42,12 @@ type OpenOptions struct {
 	// locks forbid, as qemu-img -U does (see storage.OpenOptions); Others
 	// then says who held it. Only without Write.
 	ForceShare bool
+	// Journal says where the rollback journal lives (see JournalOptions).
+	Journal JournalOptions
+	// Fresh says imgprep itself has just created the file (a clone): a
+	// journal found for it cannot be its own and is never applied; Open
+	// refuses instead.
+	Fresh bool
 	// Inject is for fault-injection tests only (see Injection); nil in
 	// production.
 	Inject *Injection
@@ -122,18 +128,38 @@ func open(path string, opts OpenOptions) (_ *Handle, err error) {
 		}
 	}()
 	var base storage.File = opts.Inject.file(f)
-	if write {
-		if _, err := txn.Recover(base, opts.Inject.txnOptions(path)); err != nil {
+	jpath, err := journalPath(path, f, opts.Journal, write)
+	if err != nil {
+		return nil, err
+	}
+	id, err := f.Identity()
+	if err != nil {
+		return nil, err
+	}
+	topts := opts.Inject.txnOptions(jpath)
+	topts.Identity, topts.ImageName = id, path
+	_, jerr := os.Lstat(jpath)
+	switch {
+	case jerr != nil && !errors.Is(jerr, fs.ErrNotExist):
+		return nil, fmt.Errorf("checking for a journal: %w", jerr)
+	case opts.Inject != nil && opts.Inject.JournalDir != nil && write && !opts.Fresh:
+		// The journal lives in the test's directory double.
+		if _, err := txn.Recover(base, topts); err != nil {
 			return nil, fmt.Errorf("rolling back an interrupted run: %w", err)
 		}
-	} else if _, err := os.Lstat(txn.JournalPathFor(path)); err == nil {
+	case jerr != nil:
+	case opts.Fresh:
+		return nil, fmt.Errorf("%w (%s), yet imgprep has just created the image: the journal belongs to an earlier file of that name and is not applied; remove it", ErrJournalLeft, jpath)
+	case write:
+		if _, err := txn.Recover(base, topts); err != nil {
+			return nil, fmt.Errorf("rolling back an interrupted run: %w", err)
+		}
+	default:
 		return nil, fmt.Errorf("%w (%s): roll it back first (imgprep recover, or any run that writes)",
-			ErrJournalLeft, filepath.Base(txn.JournalPathFor(path)))
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("checking for a journal: %w", err)
+			ErrJournalLeft, displayJournal(path, jpath))
 	}
 	if stage {
-		if h.tx, err = txn.Begin(base, opts.Inject.txnOptions(path)); err != nil {
+		if h.tx, err = txn.Begin(base, topts); err != nil {
 			return nil, err
 		}
 		base = h.tx
@@ -415,15 +441,11 @@ func (h *Handle) Close() error {
 	return err
 }
 
-// Recover rolls back the journal an interrupted imgprep run left beside
-// the image at path, taking the image's write locks for it (an image in
-// use is refused). It reports whether anything was rolled back; no
-// journal is not an error.
-func Recover(path string) (rolledBack bool, err error) {
-	f, err := storage.OpenFile(path, storage.OpenOptions{Write: true, Name: path})
-	if err != nil {
-		return false, err
+// displayJournal names the journal for messages: its base name when it is
+// beside the image, its full path otherwise.
+func displayJournal(path, jpath string) string {
+	if filepath.Dir(jpath) == filepath.Dir(path) {
+		return filepath.Base(jpath)
 	}
-	defer f.Close()
-	return txn.Recover(f, txn.Options{})
+	return jpath
 }

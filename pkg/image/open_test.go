@@ -113,7 +113,7 @@ func TestOpenForWritingRefusesAnImageInUse(t *testing.T) {
 			t.Fatalf("Open %+v of an image held for writing: %v, want ErrInUse", opts, err)
 		}
 	}
-	if _, err := Recover(path); !errors.Is(err, storage.ErrInUse) {
+	if _, err := Recover(path, RecoverOptions{}); !errors.Is(err, storage.ErrInUse) {
 		t.Fatalf("Recover of an image held for writing: %v, want ErrInUse", err)
 	}
 	holder.Close()

@@ -87,7 +87,7 @@ func TestRecoverAfterACrashAtEveryPointOfTheCommit(t *testing.T) {
 		}
 		// Recovery, by Recover or by an open for writing, alternately.
 		if k%2 == 0 {
-			if _, err := Recover(path); err != nil {
+			if _, err := Recover(path, RecoverOptions{}); err != nil {
 				t.Fatalf("crash at op %d: Recover: %v", k, err)
 			}
 		} else {

@@ -63,10 +63,32 @@ func OpenFile(path string, opts OpenOptions) (*OSFile, error) {
 		flag = os.O_RDWR
 		op = "open for writing"
 	}
+	// Look before opening: opening a FIFO or a character device (a
+	// watchdog, a tape) has effects of its own.
+	pst, err := os.Stat(path)
+	if err != nil {
+		return nil, &PathError{Op: op, Name: name, Err: unwrapPath(err)}
+	}
+	block := pst.Mode()&fs.ModeDevice != 0 && pst.Mode()&fs.ModeCharDevice == 0
+	if !pst.Mode().IsRegular() && !block {
+		return nil, &PathError{Op: op, Name: name, Err: ErrNotRegular}
+	}
+	if opts.Write && block {
+		// A block device opened O_EXCL fails with EBUSY while it, or a
+		// partition of it, is mounted or claimed (device-mapper, md,
+		// another O_EXCL opener).
+		flag |= unix.O_EXCL
+	}
 	f, err := os.OpenFile(path, flag|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if opts.Write && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) || errors.Is(err, unix.EPERM)) {
 			err = &wrapped{ErrReadOnly, unwrapPath(err)}
+		}
+		if block && errors.Is(err, unix.EBUSY) {
+			if ms, merr := MountsOfPath(path); merr == nil && len(ms) > 0 {
+				return nil, &MountError{Name: name, Mounts: ms}
+			}
+			err = &wrapped{ErrInUse, errors.New("the device is held by another program (opening it O_EXCL: device or resource busy)")}
 		}
 		return nil, &PathError{Op: op, Name: name, Err: unwrapPath(err)}
 	}
@@ -98,7 +120,14 @@ func OpenFile(path string, opts OpenOptions) (*OSFile, error) {
 		return nil, err
 	}
 	others, _ := probe(f)
-	return &OSFile{f: f, path: path, name: name, write: opts.Write, others: others}, nil
+	o := &OSFile{f: f, path: path, name: name, write: opts.Write, others: others}
+	if opts.Write {
+		if err := o.checkMounted(); err != nil {
+			o.Close()
+			return nil, err
+		}
+	}
+	return o, nil
 }
 
 // Others returns the locks other processes held on the file when it was

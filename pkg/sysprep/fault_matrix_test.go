@@ -130,7 +130,7 @@ func TestACrashAtEveryWriteOrSyncLeavesTheImageBeforeOrAfter(t *testing.T) {
 							journals++
 						}
 						if k%2 == 0 {
-							if _, err := image.Recover(path); err != nil {
+							if _, err := image.Recover(path, image.RecoverOptions{}); err != nil {
 								t.Fatalf("crash at op %d (%s): image.Recover: %v", k, opName(log, k), err)
 							}
 						} else {
@@ -206,7 +206,7 @@ func TestENOSPCOrEIOAtAnyOpIsAnErrorAndTheImageIsAsBefore(t *testing.T) {
 						if !journalLeft(t, path) {
 							t.Fatalf("%v at op %d (%s): no journal left, yet its removal failed", errno, k, opName(log, k))
 						}
-						if _, err := image.Recover(path); err != nil {
+						if _, err := image.Recover(path, image.RecoverOptions{}); err != nil {
 							t.Fatal(err)
 						}
 						if !sameImage(t, path, newImage) || journalLeft(t, path) {
@@ -323,7 +323,7 @@ func TestACrashDuringRecoveryIsRecoveredByTheNextOpen(t *testing.T) {
 			for j := 0; j < ops; j++ {
 				path := layCrashed()
 				openWith(path, faultfile.NewDisk(j))
-				if _, err := image.Recover(path); err != nil {
+				if _, err := image.Recover(path, image.RecoverOptions{}); err != nil {
 					t.Fatalf("recovery cut at op %d (%s): the next recovery: %v", j, count.Log()[j], err)
 				}
 				if !sameImage(t, path, p.data) || journalLeft(t, path) {

@@ -242,4 +242,12 @@ func (g stackGuest) Mounts() []MountInfo {
 
 // Recover rolls back the journal an interrupted run left in the image at
 // path.
-func Recover(path string) (rolledBack bool, err error) { return image.Recover(path) }
+func Recover(path string) (rolledBack bool, err error) {
+	return image.Recover(path, image.RecoverOptions{})
+}
+
+// RecoverWith is Recover with the journal looked for as opts says (a
+// --journal-dir).
+func RecoverWith(path string, opts image.RecoverOptions) (rolledBack bool, err error) {
+	return image.Recover(path, opts)
+}
