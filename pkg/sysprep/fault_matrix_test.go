@@ -294,12 +294,14 @@ func TestACrashDuringRecoveryIsRecoveredByTheNextOpen(t *testing.T) {
 			if sameImage(t, crashed, p.data) {
 				t.Fatalf("crash at op %d (%s) left the image as before: nothing to roll back", k, opName(log, k))
 			}
-			// layCrashed puts the crashed image and its journal in a new
-			// directory.
+			// layCrashed puts the crashed image back, over the same file
+			// (a journal belongs to one file: device and inode), and its
+			// journal beside it.
 			layCrashed := func() string {
-				path := filepath.Join(t.TempDir(), name)
+				path := crashed
+				os.Remove(txn.JournalPathFor(path))
 				killtest.WriteSparse(t, path, img)
-				if err := os.WriteFile(txn.JournalPathFor(path), journal, 0o644); err != nil {
+				if err := os.WriteFile(txn.JournalPathFor(path), journal, 0o600); err != nil {
 					t.Fatal(err)
 				}
 				return path
