@@ -62,3 +62,28 @@ func KernelMount(tb testing.TB, dev string, offset int64, readOnly bool) (dir st
 	tb.Cleanup(cleanup)
 	return dir, cleanup
 }
+
+// KernelMountType mounts the block device dev, read-write, as fstype at a
+// temporary directory, and returns it with the function that unmounts it
+// (also called at cleanup; a second call does nothing). It needs root and
+// loop devices, as KernelMount.
+func KernelMountType(tb testing.TB, fstype, dev string) (dir string, cleanup func()) {
+	tb.Helper()
+	loopAvailable(tb)
+	dir = tb.TempDir()
+	if out, err := exec.Command("mount", "-t", fstype, dev, dir).CombinedOutput(); err != nil {
+		tb.Fatalf("the kernel does not mount %s as %s: %v: %s", dev, fstype, err, out)
+	}
+	mounted := true
+	cleanup = func() {
+		if !mounted {
+			return
+		}
+		mounted = false
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			tb.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	}
+	tb.Cleanup(cleanup)
+	return dir, cleanup
+}

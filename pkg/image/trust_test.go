@@ -20,12 +20,18 @@ import (
 // never). It returns the number of ops and the journal's path.
 func rawCrash(tb testing.TB, path string, crashAt int) (int, string) {
 	tb.Helper()
+	return rawCrashWith(tb, path, crashAt, JournalOptions{})
+}
+
+// rawCrashWith is rawCrash with the journal placed as jo says.
+func rawCrashWith(tb testing.TB, path string, crashAt int, jo JournalOptions) (int, string) {
+	tb.Helper()
 	f, err := storage.OpenFile(path, storage.OpenOptions{Write: true, Name: path})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	jp, err := journalPath(path, f, JournalOptions{}, true)
+	jp, err := journalPath(path, f, jo, true)
 	if err != nil {
 		tb.Fatal(err)
 	}
