@@ -29,7 +29,7 @@ func auditCommand(e env) *cli.Command {
 			formatFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "the report as one JSON object"},
 			&cli.BoolFlag{Name: "strict", Usage: "shared filesystem UUIDs and host names fail the audit too"},
-		}, backingFlags(), batchFlags(), []cli.Flag{shardFlag()}),
+		}, backingFlags(), batchFlags(), []cli.Flag{shardFlag(), reportFlag()}),
 		Action: action(e, func(ctx context.Context, c *cli.Command) error { return auditAction(ctx, c, e) }),
 	}
 }
@@ -68,14 +68,17 @@ func auditAction(ctx context.Context, c *cli.Command, e env) error {
 		Observer: observer{start: prog.started, finish: func(o batch.Outcome) { prog.finished(o, e, "", "") }},
 	})
 	prog.close()
+	b, err := json.Marshal(struct {
+		*audit.Report
+		Shard *shard.Spec `json:"shard,omitempty"`
+	}{rep, set.part})
+	if err != nil {
+		return runError{err}
+	}
+	if err := writeReport(c, set.part, b); err != nil {
+		return err
+	}
 	if c.Bool("json") {
-		b, err := json.Marshal(struct {
-			*audit.Report
-			Shard *shard.Spec `json:"shard,omitempty"`
-		}{rep, set.part})
-		if err != nil {
-			return runError{err}
-		}
 		fmt.Fprintf(e.stdout, "%s\n", b)
 	} else {
 		printAudit(e.stdout, rep)

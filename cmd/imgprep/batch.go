@@ -217,12 +217,22 @@ type batchPrinter struct {
 	quiet   bool
 	jsonErr error
 	shard   *shard.Spec // the --shard part, for the summary line
+	report  io.Writer   // --report: the JSON lines also go there
 }
 
 // item prints the outcome o of one item, whose result is v (marshalled
 // with --json) and whose human text human writes.
 func (bp *batchPrinter) item(o batch.Outcome, v any, human func(w io.Writer)) {
 	var out, errOut bytes.Buffer
+	if bp.report != nil {
+		line, err := json.Marshal(v)
+		if err == nil {
+			_, err = fmt.Fprintf(bp.report, "%s\n", line)
+		}
+		if err != nil && bp.jsonErr == nil {
+			bp.jsonErr = err
+		}
+	}
 	switch {
 	case bp.asJSON:
 		line, err := json.Marshal(v)
@@ -247,6 +257,11 @@ func (bp *batchPrinter) end(sum batch.Summary) error {
 	}
 	if bp.jsonErr != nil {
 		return runError{bp.jsonErr}
+	}
+	if bp.report != nil {
+		if err := writeSummaryJSON(bp.report, sum, bp.shard); err != nil {
+			return runError{err}
+		}
 	}
 	if bp.asJSON {
 		if err := writeSummaryJSON(bp.e.stdout, sum, bp.shard); err != nil {

@@ -33,6 +33,14 @@ func runSysprepBatch(ctx context.Context, c *cli.Command, e env, set imageSet, o
 	idx := clone.NewIndex()
 	jobs := batch.Jobs(c.Int("jobs"), len(images))
 	bp := &batchPrinter{e: e, prog: newProgress(e, !asJSON && !quiet && len(images) > 1, len(images), jobs, "images"), asJSON: asJSON, quiet: quiet, shard: set.part}
+	report, err := openReport(c, set.part)
+	if err != nil {
+		return err
+	}
+	if report != nil {
+		defer report.Close()
+		bp.report = report
+	}
 	reports := make([]*sysprep.Report, len(images))
 	obs := observer{start: bp.prog.started, finish: func(o batch.Outcome) {
 		rep := reports[o.Index]

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -22,11 +24,12 @@ func reportCommand(e env) *cli.Command {
 		Commands: []*cli.Command{{
 			Name:      "merge",
 			Usage:     "combine the --json output of the shards of one run into one summary",
-			ArgsUsage: "FILE...",
+			ArgsUsage: "FILE|DIR...",
 			Description: "Reads the JSON lines each shard wrote (sysprep --json, inspect --json or audit --json,\n" +
 				"with --shard; '-' reads standard input) and prints one summary: every image counted once\n" +
 				"(done when any shard's report of it succeeded), the failures, the shards that never\n" +
-				"reported, and for audit shards the identities shared across shards. Exit 1 when an image\n" +
+				"reported, and for audit shards the identities shared across shards. A DIR stands for its\n" +
+				"*.json and *.jsonl files (--report's directory). Exit 1 when an image\n" +
 				"failed, a shard is missing or an identity is shared.",
 			OnUsageError: onUsageError,
 			Flags: []cli.Flag{
@@ -43,7 +46,11 @@ func reportMergeAction(c *cli.Command, e env) error {
 		return usagef("report merge: no FILE given")
 	}
 	var inputs []shard.Input
-	for _, name := range c.Args().Slice() {
+	names, err := reportFiles(c.Args().Slice())
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
 		if name == "-" {
 			r := e.stdin
 			if r == nil {
@@ -142,4 +149,30 @@ func printMergedAudit(w io.Writer, r *audit.Report) {
 		fmt.Fprintf(w, "  unreadable: %s\n", f.Error)
 	}
 	fmt.Fprintf(w, "result: %d shared %s, %d %s\n", r.Shared, identities(r.Shared), r.Warnings, plural(r.Warnings, "warning"))
+}
+
+// reportFiles expands each directory of args into its *.json and *.jsonl
+// files, sorted.
+func reportFiles(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if fi, err := os.Stat(a); err != nil || !fi.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		var found []string
+		for _, pat := range []string{"*.json", "*.jsonl"} {
+			m, err := filepath.Glob(filepath.Join(a, pat))
+			if err != nil {
+				return nil, usagef("report merge: %s: %v", a, err)
+			}
+			found = append(found, m...)
+		}
+		if len(found) == 0 {
+			return nil, runError{fmt.Errorf("report merge: %s: no *.json or *.jsonl file", a)}
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
 }

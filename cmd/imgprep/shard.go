@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 
@@ -84,4 +87,53 @@ func imageSetOf(_ context.Context, c *cli.Command, e env) (imageSet, error) {
 		return imageSet{}, err
 	}
 	return imageSet{paths: part, part: spec}, nil
+}
+
+// reportFlag is --report FILE: the JSON lines of --json, also written to
+// FILE, for a container with no shell to redirect standard output.
+func reportFlag() cli.Flag {
+	return &cli.StringFlag{Name: "report", Usage: "also write the JSON report to `FILE` (replaced; {shard} becomes K-of-N), " +
+		"for imgprep report merge; its directory is created"}
+}
+
+// reportPath is --report with {shard} expanded ("" without --report).
+func reportPath(c *cli.Command, part *shard.Spec) string {
+	p := c.String("report")
+	s := "all"
+	if part != nil {
+		s = fmt.Sprintf("%d-of-%d", part.Index, part.Count)
+	}
+	return strings.ReplaceAll(p, "{shard}", s)
+}
+
+// openReport creates the --report file (nil without --report).
+func openReport(c *cli.Command, part *shard.Spec) (*os.File, error) {
+	p := reportPath(c, part)
+	if p == "" {
+		return nil, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, runError{fmt.Errorf("--report: %w", err)}
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return nil, runError{fmt.Errorf("--report: %w", err)}
+	}
+	return f, nil
+}
+
+// writeReport writes line to the --report file, if any.
+func writeReport(c *cli.Command, part *shard.Spec, line []byte) error {
+	f, err := openReport(c, part)
+	if f == nil || err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%s\n", line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return runError{fmt.Errorf("--report: %w", err)}
+	}
+	return nil
 }

@@ -67,18 +67,19 @@ func TestShardedSysprepAndAuditMerge(t *testing.T) {
 	dir := t.TempDir()
 	const n = 3
 
-	var audits []string
 	for k := n - 1; k >= 0; k-- {
-		r := runEnv(t, nil, "", append([]string{"audit", "--json", "--shard", fmt.Sprintf("%d/%d", k, n)}, reversed...)...)
+		r := runEnv(t, nil, "", append([]string{"audit", "--json", "--shard", fmt.Sprintf("%d/%d", k, n), "--report", dir + "/audit/{shard}.json"}, reversed...)...)
 		if r.code != 0 && r.code != 1 {
 			t.Fatalf("audit shard %d: %d %s", k, r.code, r.stderr)
 		}
 		if strings.Contains(r.stdout, `"machine-id","value"`) && strings.Count(r.stdout, `"image":`) == 0 {
 			t.Fatalf("audit shard %d: %s", k, r.stdout)
 		}
-		audits = append(audits, writeFile(t, dir, fmt.Sprintf("audit-%d.json", k), r.stdout))
+		if b, err := os.ReadFile(fmt.Sprintf("%s/audit/%d-of-%d.json", dir, k, n)); err != nil || string(b) != r.stdout {
+			t.Fatalf("--report wrote %q (%v), --json %q", b, err, r.stdout)
+		}
 	}
-	m := runEnv(t, nil, "", append([]string{"report", "merge", "--json"}, audits...)...)
+	m := runEnv(t, nil, "", "report", "merge", "--json", dir+"/audit")
 	var merged shard.Merged
 	if err := json.Unmarshal([]byte(m.stdout), &merged); err != nil || m.code != 1 {
 		t.Fatalf("audit merge: %d %v\n%s%s", m.code, err, m.stdout, m.stderr)
@@ -97,7 +98,7 @@ func TestShardedSysprepAndAuditMerge(t *testing.T) {
 
 	var reports []string
 	for _, k := range []int{2, 0, 1} {
-		args := []string{"sysprep", "--json", "-j", "2", "--shard", fmt.Sprintf("%d/%d", k, n), "--from", "-"}
+		args := []string{"sysprep", "--json", "-j", "2", "--shard", fmt.Sprintf("%d/%d", k, n), "--from", "-", "--report", dir + "/sysprep-{shard}.out"}
 		if k == 1 {
 			args = append(args, reversed[:3]...) // the same list, partly on the command line
 		}
@@ -107,6 +108,9 @@ func TestShardedSysprepAndAuditMerge(t *testing.T) {
 		}
 		if want := fmt.Sprintf("imgprep: shard %d/%d (flag): %d of 8 images", k, n, len(shard.Spec{Index: k, Count: n}.Select(shard.Items(images, shard.Resolve)))); !strings.Contains(r.stderr, want) {
 			t.Fatalf("stderr %q, want %q", r.stderr, want)
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("%s/sysprep-%d-of-%d.out", dir, k, n)); err != nil || string(b) != r.stdout {
+			t.Fatalf("--report wrote %q (%v), --json %q", b, err, r.stdout)
 		}
 		reports = append(reports, writeFile(t, dir, fmt.Sprintf("sysprep-%d.jsonl", k), r.stdout))
 	}

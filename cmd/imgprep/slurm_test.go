@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/shard"
 )
@@ -172,6 +173,7 @@ func (s *slurmCluster) daemon(t *testing.T, pidFile, log, bin string, args ...st
 	if pid <= 1 {
 		oracle.Unavailable(t, fmt.Sprintf("%s wrote no PID to %s\n%s", filepath.Base(bin), pidFile, tail(log)))
 	}
+	t.Logf("%s: pid %d", filepath.Base(bin), pid)
 	t.Cleanup(func() { stopPID(t, pid, filepath.Base(bin)) })
 }
 
@@ -205,18 +207,22 @@ func (s *slurmCluster) logs() string {
 	return "slurmctld.log:\n" + tail(filepath.Join(s.dir, "slurmctld.log")) + "\nslurmd.log:\n" + tail(filepath.Join(s.dir, "slurmd.log"))
 }
 
-// A real Slurm array job: four tasks of imgprep sysprep --shard auto over
-// nine images; the merged report counts each image once, all prepared.
+// A real Slurm array job, docs/slurm/imgprep-array.sbatch: four tasks of
+// imgprep sysprep --shard auto over nine images; the merged report counts
+// each image once, all prepared.
 func TestSlurmArrayJobPreparesEveryImageOnce(t *testing.T) {
 	s := startSlurm(t)
 	bin := buildImgprep(t)
 	images := copies(t, "disk-gpt.qcow2", 9)
 	work := t.TempDir()
 	list := writeFile(t, work, "images.txt", strings.Join(images, "\n")+"\n")
-	script := writeFile(t, work, "prep.sh", fmt.Sprintf("#!/bin/sh\nexec %s sysprep --json --shard auto --from %s > %s/report-$SLURM_ARRAY_TASK_ID.jsonl\n", bin, list, work))
+	script := filepath.Join(fixture.Root(t), "docs", "slurm", "imgprep-array.sbatch")
+	reportDir := filepath.Join(work, "reports")
+	// The command line's options override the script's #SBATCH ones.
 	cmd := exec.Command(s.bins["sbatch"], "--array=0-3", "--wait", "--cpus-per-task=1", "--mem=128",
-		"--output="+work+"/slurm-%A_%a.out", "--job-name=imgprep", script)
-	cmd.Env = s.env
+		"--output="+work+"/slurm-%A_%a.out", script)
+	cmd.Env = append(s.env, "IMGPREP="+bin, "IMGPREP_LIST="+list, "IMGPREP_REPORTS="+reportDir)
+	cmd.Dir = work
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -228,11 +234,11 @@ func TestSlurmArrayJobPreparesEveryImageOnce(t *testing.T) {
 		t.Fatalf("sbatch: %v\n%s\n%s\n%s", err, out, strings.Join(tails, "\n"), s.logs())
 	}
 	t.Logf("sbatch --array=0-3 --wait: %s (%v)", strings.TrimSpace(string(out)), time.Since(start).Round(time.Millisecond))
-	reports, _ := filepath.Glob(work + "/report-*.jsonl")
+	reports, _ := filepath.Glob(reportDir + "/sysprep-*-of-4.jsonl")
 	if len(reports) != 4 {
 		t.Fatalf("%d shard reports, want 4: %v", len(reports), reports)
 	}
-	r := runEnv(t, nil, "", append([]string{"report", "merge", "--json"}, reports...)...)
+	r := runEnv(t, nil, "", "report", "merge", "--json", reportDir)
 	var m shard.Merged
 	if err := json.Unmarshal([]byte(r.stdout), &m); err != nil || r.code != 0 {
 		t.Fatalf("merge: %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
