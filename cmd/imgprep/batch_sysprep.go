@@ -54,12 +54,17 @@ func runSysprepBatch(ctx context.Context, c *cli.Command, e env, set imageSet, o
 		bp.item(o, rep, func(w io.Writer) { printReport(w, rep, verbose) })
 	}}
 	sum := batch.Run(ctx, images, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {
+		o := set.options(s.Item, opts)
 		if protect {
-			if err := idx.Check(s.Item, dirs); err != nil {
-				return fmt.Errorf("%w (nothing was written; --force writes it anyway)", err)
+			// Checked by sysprep.Run under the image's lock.
+			o.Protect = func(p string) error {
+				if err := idx.Check(p, dirs); err != nil {
+					return fmt.Errorf("%w (nothing was written; --force writes it anyway)", err)
+				}
+				return nil
 			}
 		}
-		rep, err := sysprep.Run(ctx, s.Item, set.options(s.Item, opts))
+		rep, err := sysprep.Run(ctx, s.Item, o)
 		reports[s.Index] = rep
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/imgprep/imgprep/pkg/qcow2"
+	"golang.org/x/sys/unix"
 )
 
 // TemplateError names the linked clones that use an image.
@@ -41,16 +42,30 @@ func plural(n int, one, many string) string {
 // Index finds linked clones: for each directory scanned, the backing file
 // of every qcow2 image in it, read from its header once. It is safe for
 // concurrent use; a directory is scanned on first use and its result
-// reused, so an Index serves one batch, not a long-lived process.
+// reused until an entry is added to it or removed (its times change).
 type Index struct {
 	mu   sync.Mutex
 	dirs map[string]*dirScan
 }
 
 type dirScan struct {
-	once  sync.Once
+	mu    sync.Mutex
+	stamp dirStamp // the directory's times when scanned
+	done  bool
 	links []link
 	err   error
+}
+
+// dirStamp is what changes in a directory when an entry is added,
+// removed or renamed: its modification and change times.
+type dirStamp struct{ mtime, ctime unix.Timespec }
+
+func stampOf(dir string) (dirStamp, bool) {
+	var st unix.Stat_t
+	if unix.Stat(dir, &st) != nil {
+		return dirStamp{}, false
+	}
+	return dirStamp{st.Mtim, st.Ctim}, true
 }
 
 // link is one qcow2 image and the file its backing name resolves to.
@@ -116,19 +131,62 @@ func (x *Index) scan(dir string) ([]link, error) {
 		x.dirs[dir] = s
 	}
 	x.mu.Unlock()
-	s.once.Do(func() { s.links, s.err = scanDir(dir) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Rescanned when an entry was added since: the check runs under the
+	// image's lock, and a clone created after an earlier image's scan
+	// must still be seen.
+	stamp, ok := stampOf(dir)
+	if !s.done || !ok || stamp != s.stamp {
+		s.stamp = stamp
+		s.links, s.err = scanDir(dir)
+		s.done = true
+	}
 	return s.links, s.err
 }
 
-// scanDir reads the header of every qcow2 image directly in dir.
+// Statfs magic of devtmpfs (and tmpfs, which it is built on).
+const tmpfsMagic = 0x01021994
+
+// devDir reports whether dir is /dev, under it, or a devtmpfs elsewhere:
+// a directory of device nodes, where opening an entry can arm a watchdog,
+// rewind a tape or block on a console, and where no image lives.
+func devDir(dir string) bool {
+	if dir == "/dev" || strings.HasPrefix(dir, "/dev/") {
+		return true
+	}
+	var sfs unix.Statfs_t
+	if unix.Statfs(dir, &sfs) != nil || uint32(sfs.Type) != tmpfsMagic {
+		return false
+	}
+	// A tmpfs holding device nodes is a devtmpfs (or a copy of /dev).
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.Type()&os.ModeDevice != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// scanDir reads the header of every qcow2 image directly in dir. Only
+// regular files are looked at (by the directory entry's type, as lstat
+// gives it: a symlink, FIFO, socket or device node is never opened), and
+// a directory of device nodes is never scanned.
 func scanDir(dir string) ([]link, error) {
+	if devDir(dir) {
+		return nil, nil
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []link
 	for _, e := range entries {
-		if e.IsDir() {
+		if !e.Type().IsRegular() {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
@@ -156,8 +214,11 @@ var errStop = errors.New("clone: backing name read")
 // the qcow2 image at path; ok is false for anything else (not a regular
 // file, not qcow2, unreadable, no backing file). It reads the header
 // through pkg/qcow2 and opens no backing file.
+//
+// It opens path O_NONBLOCK|O_NOFOLLOW: a symlink is not followed, and a
+// FIFO planted under a qcow2's name does not block it.
 func BackingName(path string) (name string, ok bool) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", false
 	}

@@ -34,6 +34,12 @@ type Options struct {
 	// committed together (each image prepared, then all committed; on a
 	// failure every one is rolled back).
 	Disks []string
+	// Protect, when set, is called once the image (and every disk) is
+	// open for writing, its locks held, and before anything is read or
+	// written: an error refuses the run. It is where a template's
+	// linked clones are looked for, so that a clone created meanwhile
+	// cannot slip in between the check and the write.
+	Protect func(path string) error
 	// Backend opens the image; nil means Stack{}, the real disk stack.
 	Backend Backend
 	// Now is the clock used for the duration; time.Now when nil.
@@ -133,6 +139,13 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 			err = fmt.Errorf("%s: closing: %w", path, cerr)
 		}
 	}()
+	if opts.Protect != nil {
+		for _, p := range append([]string{path}, opts.Disks...) {
+			if err := opts.Protect(p); err != nil {
+				return err
+			}
+		}
+	}
 	rep.Format = img.Info().Format
 	guests, err := img.Guests()
 	if err != nil {

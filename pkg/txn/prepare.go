@@ -61,6 +61,10 @@ func (t *Tx) Rollback() error {
 		return nil
 	}
 	defer p.jf.Close()
+	// Marked undoing first, so that a crash during the restore is
+	// finished by the next Recover without the digest check (the file
+	// then holds a mix of restored and new bytes).
+	_ = setState(p.jf, StateUndoing)
 	if err := rollback(t.f, p.j); err != nil {
 		return fmt.Errorf("%w: restoring the image failed (%v): the journal %s is kept, and the next open of the image (or imgprep recover) restores it", ErrRollbackFailed, err, t.opts.JournalPath)
 	}
