@@ -262,3 +262,14 @@ type WritableFS interface {
 	// Sync writes every pending change to the underlying device.
 	Sync() error
 }
+
+// UUIDSetter is implemented by writable engines that can give their
+// filesystem a new identity, as tune2fs -U random or mlabel -n do. It is
+// optional: callers type-assert a WritableFS to it.
+type UUIDSetter interface {
+	// SetRandomUUID draws a new UUID (a volume ID, for FAT) from r and
+	// gives it to the filesystem, keeping consistent everything that
+	// depends on it (checksums). The change is written like any other, by
+	// Sync. It returns Info().UUID before and after.
+	SetRandomUUID(r io.Reader) (old, new string, err error)
+}

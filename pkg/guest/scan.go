@@ -52,6 +52,10 @@ type Layout struct {
 	// the disks (Join); Scan's layout has one.
 	disks []*partition.Table
 
+	// fsUUIDs holds the filesystems ChangeFilesystemUUIDs renamed, at
+	// most once per layout.
+	fsUUIDs map[*Filesystem]FSUUIDChange
+
 	// changes counts the changes made through its guests; a guest's
 	// directory cache is stale when it was filled at another count
 	// (guests may share filesystems).

@@ -31,6 +31,9 @@ const (
 	Written   Action = "written"
 	Created   Action = "created"
 	Edited    Action = "edited"
+	// NewUUID: the filesystem mounted at Path got a new UUID; Detail
+	// says which. No file changed.
+	NewUUID Action = "new-uuid"
 )
 
 // Change is one path an operation changed.

@@ -57,6 +57,8 @@ type FS struct {
 	uuid, label  string
 	numFATs      int
 	fsInfoOffset int64 // FAT32: byte offset of the FSInfo sector, 0 if none
+	volIDOffset  int64 // byte offset of BS_VolID, 0 without an extended BPB
+	backupOffset int64 // FAT32: byte offset of the backup boot sector, 0 if none
 
 	// Writing (OpenWritable).
 	w   io.WriterAt
@@ -153,6 +155,9 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 		if b32.FSInfo != 0 && b32.FSInfo != 0xFFFF && int64(b32.FSInfo) < int64(bs.RsvdSecCnt) {
 			f.fsInfoOffset = int64(b32.FSInfo) * f.sectorSize
 		}
+		if b32.BkBootSec != 0 && b32.BkBootSec != 0xFFFF && int64(b32.BkBootSec) < int64(bs.RsvdSecCnt) {
+			f.backupOffset = int64(b32.BkBootSec) * f.sectorSize
+		}
 		if !f.validCluster(f.rootCluster) {
 			return nil, corrupt(44, "BPB_RootClus", ErrCorrupt, "cluster %d", b32.RootClus)
 		}
@@ -162,7 +167,8 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	}
 	var ext ExtBPB
 	if err := binary.Read(bytes.NewReader(sector[extOff:]), binary.LittleEndian, &ext); err == nil && ext.BootSig == 0x29 {
-		f.uuid = fmt.Sprintf("%04X-%04X", ext.VolID>>16, ext.VolID&0xFFFF)
+		f.uuid = volumeID(ext.VolID)
+		f.volIDOffset = extOff + 3
 		if l := strings.TrimRight(string(ext.VolLab[:]), " \x00"); l != "NO NAME" {
 			f.label = l
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/imgprep/imgprep/pkg/ops"
 	"github.com/imgprep/imgprep/pkg/ops/accounts"
 	"github.com/imgprep/imgprep/pkg/ops/cloudinit"
+	"github.com/imgprep/imgprep/pkg/ops/fsuuids"
 	"github.com/imgprep/imgprep/pkg/ops/logs"
 	"github.com/imgprep/imgprep/pkg/ops/machineid"
 	"github.com/imgprep/imgprep/pkg/ops/misc"
@@ -52,6 +53,7 @@ func All(cfg Config) []ops.Operation {
 		misc.DovecotData(),
 		network.FirewallRules(),
 		misc.FlagReconfiguration{},
+		fsuuids.New(nil),
 		misc.IPAClient(),
 		misc.KerberosData(),
 		misc.KerberosHostKeytab(),

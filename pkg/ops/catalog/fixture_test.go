@@ -54,6 +54,7 @@ var fixtureCases = []fixtureCase{
 	{op: "dovecot-data", changes: []string{"removed /var/lib/dovecot/instances"}},
 	{op: "firewall-rules", changes: []string{"removed /etc/sysconfig/iptables", "removed /etc/firewalld/zones/public.xml"}},
 	{op: "flag-reconfiguration", changes: []string{"created /.unconfigured"}, content: map[string]string{"/.unconfigured": ""}},
+	{op: "fs-uuids", changes: []string{"new-uuid /", "new-uuid /var", "new-uuid /boot/efi", "edited /etc/fstab"}},
 	{op: "ipa-client", changes: []string{"removed /etc/ipa/ca.crt", "removed /etc/ipa/default.conf", "removed /var/lib/ipa-client/sysrestore/sysrestore.index"}},
 	{op: "kerberos-data", changes: []string{"removed /var/kerberos/krb5kdc/principal"}},
 	{op: "kerberos-hostkeytab", changes: []string{"removed /etc/krb5.keytab"}},

@@ -117,12 +117,15 @@ func CheckChanges(tb testing.TB, changes []ops.Change, diff []string, before, af
 			continue
 		}
 		switch c.Action {
-		case ops.Removed, ops.Truncated, ops.Written, ops.Created, ops.Edited:
+		case ops.Removed, ops.Truncated, ops.Written, ops.Created, ops.Edited, ops.NewUUID:
 		default:
 			tb.Errorf("change %+v: unknown action", c)
 		}
 		if c.Filesystem == "" {
 			tb.Errorf("change %+v: no filesystem named", c)
+		}
+		if c.Action == ops.NewUUID {
+			continue // a filesystem's identity, not a path of the tree
 		}
 		t := after
 		if c.Action == ops.Removed {
