@@ -64,7 +64,7 @@ func journalState(tb testing.TB, path string) uint32 {
 }
 
 // trustCounts are the numbers the note gives.
-type trustCounts struct{ crashPoints, foreign, forged, damaged int }
+type trustCounts struct{ crashPoints, foreign int }
 
 // TestJournalBelongsToOneImageAtEveryCrashPoint crashes a commit at every
 // write and fsync, then puts something else where the image was, and

@@ -26,6 +26,10 @@ var (
 	ErrNeedsRecovery = errors.New("ext4: needs journal recovery")
 	// ErrErrorState: the kernel marked the filesystem as having errors.
 	ErrErrorState = errors.New("ext4: filesystem has errors")
+	// ErrNotClean: the superblock's state lacks "cleanly unmounted": the
+	// filesystem is mounted (the kernel clears the flag at mount when
+	// there is no journal) or was not unmounted cleanly.
+	ErrNotClean = errors.New("ext4: filesystem was not cleanly unmounted")
 	// ErrOrphansPresent: inodes are on the orphan list or in the orphan
 	// file, waiting for the kernel to finish deleting them.
 	ErrOrphansPresent = errors.New("ext4: orphan inodes present")

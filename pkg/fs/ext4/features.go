@@ -139,6 +139,9 @@ func writeRefusal(sb *Superblock) error {
 	if sb.State&stateError != 0 {
 		return ErrErrorState
 	}
+	if sb.State&stateValid == 0 {
+		return ErrNotClean
+	}
 	if sb.LastOrphan != 0 || sb.FeatureROCompat&roCompatOrphanPresent != 0 {
 		return ErrOrphansPresent
 	}

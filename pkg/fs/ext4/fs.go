@@ -87,7 +87,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 
 // OpenWritable is Open plus writing through rw (usually the same object as
 // the reader). It refuses, with nothing written, when writing is unsafe:
-// the error wraps ErrNeedsRecovery, ErrErrorState, ErrOrphansPresent,
+// the error wraps ErrNeedsRecovery, ErrErrorState, ErrNotClean, ErrOrphansPresent,
 // ErrUnknownFeature or ErrUnsupportedFeature and reads like "refusing to
 // write: ext4 on partition 2 needs journal recovery" (a *RefusalError).
 //
@@ -321,6 +321,8 @@ func refusalReason(err error) string {
 		return "needs journal recovery"
 	case errors.Is(err, ErrErrorState):
 		return "is marked as having errors"
+	case errors.Is(err, ErrNotClean):
+		return "was not cleanly unmounted (it is mounted, or needs fsck)"
 	case errors.Is(err, ErrOrphansPresent):
 		return "has orphan inodes"
 	}
