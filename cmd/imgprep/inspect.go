@@ -24,7 +24,7 @@ func inspectCommand(e env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per image on stdout, one line each (with --shard, then a summary line)"},
 			&cli.StringFlag{Name: "from", Usage: "also read image paths, one per line, from `FILE` ('-': standard input)"},
 			shardFlag(),
-		}, backingFlags()...),
+		}, append(backingFlags(), vmFlags()...)...),
 		Action: action(e, func(ctx context.Context, c *cli.Command) error {
 			set, err := imageSetOf(ctx, c, e)
 			if err != nil {
@@ -41,7 +41,7 @@ func inspectCommand(e env) *cli.Command {
 			failed := 0
 			sum := batch.Summary{Total: len(set.paths), Failures: []batch.Failure{}}
 			for i, img := range set.paths {
-				in, err := sysprep.Inspect(ctx, img, opts)
+				in, err := sysprep.Inspect(ctx, img, set.options(img, opts))
 				if err != nil {
 					failed++
 					printError(e.stderr, err)

@@ -62,6 +62,9 @@ type imageSet struct {
 	// formats holds the format of images whose source names it (a
 	// libvirt domain, a Proxmox VM); the others take --format.
 	formats map[string]string
+	// backing are directories where the images' backing files may live
+	// (a libvirt domain's backing chains), besides --allow-backing.
+	backing []string
 }
 
 // options are opts for the image path.
@@ -69,12 +72,18 @@ func (s imageSet) options(path string, opts sysprep.Options) sysprep.Options {
 	if f := s.formats[path]; f != "" {
 		opts.Format = f
 	}
+	if len(s.backing) > 0 {
+		opts.AllowBacking = append(append([]string(nil), opts.AllowBacking...), s.backing...)
+	}
 	return opts
 }
 
 // imageSetOf returns the images of the command line (operands, --from),
 // each once, and of them this worker's part with --shard.
-func imageSetOf(_ context.Context, c *cli.Command, e env) (imageSet, error) {
+func imageSetOf(ctx context.Context, c *cli.Command, e env) (imageSet, error) {
+	if set, ok, err := vmImages(ctx, c, e); ok || err != nil {
+		return set, err
+	}
 	images, err := imageArgs(c, e)
 	if err != nil {
 		return imageSet{}, err

@@ -49,7 +49,7 @@ func sysprepCommand(e env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "one JSON report per image on stdout, one line each"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print the filesystem of each change and the bytes written"},
-		}, identityOpFlags(identityFlagText{}), backingFlags(), batchFlags(), []cli.Flag{shardFlag(), reportFlag()}, protectFlags()),
+		}, identityOpFlags(identityFlagText{}), backingFlags(), batchFlags(), []cli.Flag{shardFlag(), reportFlag()}, vmFlags(), protectFlags()),
 		Action: action(e, func(ctx context.Context, c *cli.Command) error { return sysprepAction(ctx, c, e, custom) }),
 	})
 }
