@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgprep/imgprep/internal/deadline"
 	"github.com/imgprep/imgprep/pkg/fs"
 )
 
@@ -82,7 +83,14 @@ func TestHostileGuestPathsOnExt4(t *testing.T) {
 			g, _, _ := scanGuest(t, tt.image, false)
 			for _, c := range tt.checks {
 				t.Run(c.name, func(t *testing.T) {
-					got, err := c.do(g)
+					g := g
+					if errors.Is(c.wantErr, fs.ErrLoop) {
+						// A loop gets a guest of its own: should the
+						// resolution never end, the deadline fails this
+						// check and the other checks keep theirs.
+						g, _, _ = scanGuest(t, tt.image, false)
+					}
+					got, err := deadline.Call(t, c.name, func() (string, error) { return c.do(g) })
 					if c.wantErr != nil {
 						if !errors.Is(err, c.wantErr) {
 							t.Fatalf("got %q, %v; want error %v", got, err, c.wantErr)

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imgprep/imgprep/internal/deadline"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/fs"
 	"github.com/imgprep/imgprep/pkg/fs/memfs"
@@ -164,13 +165,15 @@ func TestPathResolutionAgreesWithLinuxOpenat2InRoot(t *testing.T) {
 	vocab := []string{"etc", "hostname", "bin", "abs", "loop1", "dangling", "dotdot", "var", "lib", "up", "rel",
 		"run", "status", "runfile", "self", "deep", "a", "b", "c", "back", "..", ".", "", "netdata", "cloud.d",
 		"registry", "id", "usr", "hello", "chain1", "chain30", "missing"}
-	paths = append(paths, randomPaths(g, rand.New(rand.NewPCG(1, 2)), vocab, 3000, 7)...)
+	paths = append(paths, randomPaths(t, g, rand.New(rand.NewPCG(1, 2)), vocab, 3000, 7)...)
 	mismatches := 0
 	stats := map[string]int{}
 	for _, p := range paths {
 		for _, follow := range []bool{true, false} {
 			want := kernelResolve(rootFD, root, p, follow)
-			got := ourResolve(g, m, p, follow)
+			got, _ := deadline.Call(t, fmt.Sprintf("resolve(%q, follow=%t)", p, follow), func() (string, error) {
+				return ourResolve(g, m, p, follow), nil
+			})
 			stats[strings.Fields(want)[0]]++
 			if got != want {
 				mismatches++
@@ -189,7 +192,8 @@ func TestPathResolutionAgreesWithLinuxOpenat2InRoot(t *testing.T) {
 // randomPaths generates n guest paths of up to maxLen components: mostly
 // names that exist where the walk has got to (so that paths go deep),
 // sometimes a name from vocab (links, "..", ".", "", missing names).
-func randomPaths(g *Guest, rng *rand.Rand, vocab []string, n, maxLen int) []string {
+func randomPaths(tb testing.TB, g *Guest, rng *rand.Rand, vocab []string, n, maxLen int) []string {
+	tb.Helper()
 	var out []string
 	for range n {
 		var parts []string
@@ -197,12 +201,14 @@ func randomPaths(g *Guest, rng *rand.Rand, vocab []string, n, maxLen int) []stri
 		for range 1 + rng.IntN(maxLen) {
 			name := vocab[rng.IntN(len(vocab))]
 			if rng.IntN(10) < 7 {
-				if ents, err := g.ReadDir(cur); err == nil && len(ents) > 0 {
+				ents, err := deadline.Call(tb, "ReadDir("+cur+")", func() ([]fs.DirEntry, error) { return g.ReadDir(cur) })
+				if err == nil && len(ents) > 0 {
 					name = ents[rng.IntN(len(ents))].Name
 				}
 			}
 			parts = append(parts, name)
-			if t, err := g.resolve("/"+strings.Join(parts, "/"), true); err == nil {
+			p := "/" + strings.Join(parts, "/")
+			if t, err := deadline.Call(tb, "resolve("+p+")", func() (target, error) { return g.resolve(p, true) }); err == nil {
 				cur = t.guestPath
 			}
 		}

@@ -2,9 +2,12 @@ package guest
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/imgprep/imgprep/internal/deadline"
 	"github.com/imgprep/imgprep/pkg/fs"
 	"github.com/imgprep/imgprep/pkg/fs/memfs"
 	"github.com/imgprep/imgprep/pkg/ops"
@@ -43,6 +46,11 @@ func memGuest(tb testing.TB) (*Guest, *memfs.FS, *memfs.FS) {
 	root.AddSymlink("/loop2", "/loop1")
 	root.AddSymlink("/dangling", "/nonexistent/file")
 	root.AddSymlink("/empty", "")
+	// /chain/0 -> 1 -> ... -> 40 -> 41, a file: 41 links from 0, 40 from 1.
+	for i := 0; i <= fs.MaxSymlinkHops; i++ {
+		root.AddSymlink(fmt.Sprintf("/chain/%d", i), strconv.Itoa(i+1))
+	}
+	root.AddFile(fmt.Sprintf("/chain/%d", fs.MaxSymlinkHops+1), "end\n", 0o644)
 	root.AddDir("/var", 0o755)
 	root.AddDir("/srv", 0o755)
 	root.AddDir("/data", 0o755)
@@ -73,7 +81,6 @@ func memGuest(tb testing.TB) (*Guest, *memfs.FS, *memfs.FS) {
 // TestResolvePathsAsTheKernelWould walks guest paths through symlinks and
 // mount points (path_resolution(7)) and checks where each lands.
 func TestResolvePathsAsTheKernelWould(t *testing.T) {
-	g, _, _ := memGuest(t)
 	tests := []struct {
 		name    string
 		path    string
@@ -104,6 +111,13 @@ func TestResolvePathsAsTheKernelWould(t *testing.T) {
 		{"a symlink loop ends with ELOOP", "/loop1/x", true, "", "", fs.ErrLoop},
 		{"a final symlink loop ends with ELOOP when followed", "/loop1", true, "", "", fs.ErrLoop},
 		{"a final symlink loop is fine when not followed", "/loop1", false, "ext4 on partition 2 (/)", "/loop1", nil},
+		{"a chain of exactly 40 symlinks (MAXSYMLINKS) resolves", "/chain/1", true, "ext4 on partition 2 (/)", "/chain/41", nil},
+		{"a chain of 41 symlinks ends with ELOOP", "/chain/0", true, "", "", fs.ErrLoop},
+		{"41 symlinks on the way to a directory end with ELOOP too", "/chain/0/x", true, "", "", fs.ErrLoop},
+		{"40 symlinks then a missing name is ENOTDIR, not ELOOP", "/chain/1/x", true, "", "", fs.ErrNotDir},
+		{".. as the last component at the root stays at the root", "/..", true, "ext4 on partition 2 (/)", "/", nil},
+		{".. as the last component at the root, not following", "/..", false, "ext4 on partition 2 (/)", "/", nil},
+		{".. as the last component below the root is the parent", "/etc/..", true, "ext4 on partition 2 (/)", "/", nil},
 		{"a missing intermediate directory is ENOENT", "/nonexistent/file", true, "", "", fs.ErrNotExist},
 		{"an intermediate regular file is ENOTDIR", "/etc/hostname/x", true, "", "", fs.ErrNotDir},
 		{"a dangling intermediate symlink is ENOENT", "/dangling/x", true, "", "", fs.ErrNotExist},
@@ -114,7 +128,12 @@ func TestResolvePathsAsTheKernelWould(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := g.resolve(tt.path, tt.follow)
+			// Each resolution gets its own guest and a deadline: one that
+			// never ends fails here, and leaves no other test its guest.
+			g, _, _ := memGuest(t)
+			got, err := deadline.Call(t, fmt.Sprintf("resolve(%q)", tt.path), func() (target, error) {
+				return g.resolve(tt.path, tt.follow)
+			})
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("resolve(%q) = %+v, %v; want error %v", tt.path, got, err, tt.wantErr)
@@ -260,9 +279,10 @@ func FuzzResolve(f *testing.F) {
 	for _, p := range []string{"/var/lib/up/../var/run/x", "/loop1/a", "/var/lib/dotdot/var/lib/dotdot", "/../var/../../srv/x", "/abs/../var/lib/netdata/cloud.d/"} {
 		f.Add(p, true)
 	}
-	g, _, _ := memGuest(f)
 	f.Fuzz(func(t *testing.T, p string, follow bool) {
-		got, err := g.resolve(p, follow)
+		// A guest per input, and a deadline: an endless walk fails here.
+		g, _, _ := memGuest(t)
+		got, err := deadline.Call(t, fmt.Sprintf("resolve(%q)", p), func() (target, error) { return g.resolve(p, follow) })
 		if err != nil {
 			return
 		}

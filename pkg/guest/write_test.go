@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgprep/imgprep/internal/deadline"
 	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/fs"
@@ -267,7 +268,7 @@ func TestHostileGuestsAreRefusedCleanly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := tt.do(g); !errors.Is(err, tt.want) {
+			if err := deadline.Err(t, tt.image, func() error { return tt.do(g) }); !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
 			if err := g.Sync(); err != nil {
