@@ -285,7 +285,10 @@ func (f *FS) FATType() int { return f.fatType }
 
 // Info implements fs.FS.
 func (f *FS) Info() fs.Info {
-	info := fs.Info{Type: "vfat", UUID: f.uuid, Label: f.label, BlockSize: int(f.clusterSize),
+	f.mu.Lock()
+	id := f.uuid // SetRandomUUID changes it
+	f.mu.Unlock()
+	info := fs.Info{Type: "vfat", UUID: id, Label: f.label, BlockSize: int(f.clusterSize),
 		Size: f.size, Writable: f.w != nil}
 	if f.w == nil {
 		info.WhyReadOnly = "opened read-only"
