@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -24,7 +25,7 @@ type env struct {
 	stdout, stderr io.Writer
 	stdin          io.Reader // for --from -; os.Stdin when nil
 	backend        sysprep.Backend
-	recover        func(path string) (rolledBack bool, err error)
+	recover        func(path string, journal image.JournalOptions) (rolledBack bool, err error)
 	// lookupEnv reads the environment (--shard auto); os.LookupEnv in
 	// the program, none when nil.
 	lookupEnv func(key string) (string, bool)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/imgprep/imgprep/pkg/fs/memfs"
+	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/ops/opstest"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 	"github.com/imgprep/imgprep/pkg/sysprep/syspreptest"
@@ -27,7 +28,7 @@ type cliResult struct {
 func runCLI(tb testing.TB, b sysprep.Backend, args ...string) cliResult {
 	tb.Helper()
 	var out, errOut bytes.Buffer
-	rec := func(string) (bool, error) { return false, nil }
+	rec := func(string, image.JournalOptions) (bool, error) { return false, nil }
 	code := run(append([]string{"imgprep"}, args...), env{stdout: &out, stderr: &errOut, backend: b, recover: rec})
 	return cliResult{code, out.String(), errOut.String()}
 }

@@ -13,6 +13,7 @@ func recoverCommand(e env) *cli.Command {
 		Usage:        "roll back the journal an interrupted imgprep run left in IMAGE",
 		ArgsUsage:    "IMAGE",
 		OnUsageError: onUsageError,
+		Flags:        journalFlags(),
 		Action: action(e, func(_ context.Context, c *cli.Command) error {
 			if c.NArg() != 1 {
 				return usagef("recover takes exactly one IMAGE")
@@ -21,7 +22,7 @@ func recoverCommand(e env) *cli.Command {
 				return runError{errNoBackend}
 			}
 			img := c.Args().First()
-			rolledBack, err := e.recover(img)
+			rolledBack, err := e.recover(img, journalOptions(c))
 			if err != nil {
 				printError(e.stderr, fmt.Errorf("%s: %w", img, err))
 				return cli.Exit("", exitFailed)

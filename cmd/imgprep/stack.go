@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/imgprep/imgprep/pkg/guest"
+	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -11,7 +12,9 @@ import (
 func stackBackend() sysprep.Backend { return sysprep.Stack{} }
 
 // stackRecover rolls back an interrupted run (image.Recover).
-func stackRecover(path string) (bool, error) { return sysprep.Recover(path) }
+func stackRecover(path string, journal image.JournalOptions) (bool, error) {
+	return sysprep.Recover(path, journal)
+}
 
 // hintLower gives hints for errors of the disk layers.
 func hintLower(err error) string {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -21,6 +22,19 @@ func backingFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "allow-backing", Usage: "a directory tree where backing files may live (repeatable)"},
 		&cli.StringFlag{Name: "backing-format", Usage: "backing file format when the image records none"},
 	}
+}
+
+// journalFlags say where rollback journals live.
+func journalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "journal-dir", Usage: "keep rollback journals in `DIR`, named after each image's identity (default: beside an image file; " + image.DefaultDeviceJournalDir + " for a block device)"},
+		&cli.BoolFlag{Name: "volatile-journal", Usage: "allow --journal-dir on tmpfs or devtmpfs (a power loss then loses the journal)"},
+	}
+}
+
+// journalOptions reads the journal flags.
+func journalOptions(c *cli.Command) image.JournalOptions {
+	return image.JournalOptions{Dir: c.String("journal-dir"), Volatile: c.Bool("volatile-journal")}
 }
 
 func checkFormat(c *cli.Command) error {
@@ -49,7 +63,7 @@ func sysprepCommand(e env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "one JSON report per image on stdout, one line each"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print the filesystem of each change and the bytes written"},
-		}, identityOpFlags(identityFlagText{}), backingFlags(), batchFlags(), []cli.Flag{shardFlag(), reportFlag()}, vmFlags(), protectFlags()),
+		}, identityOpFlags(identityFlagText{}), backingFlags(), batchFlags(), []cli.Flag{shardFlag(), reportFlag()}, vmFlags(), protectFlags(), journalFlags()),
 		Action: action(e, func(ctx context.Context, c *cli.Command) error { return sysprepAction(ctx, c, e, custom) }),
 	})
 }
@@ -76,6 +90,7 @@ func sysprepAction(ctx context.Context, c *cli.Command, e env, custom *customiza
 	opts := sysprep.Options{
 		Format: c.String("format"), DryRun: c.Bool("dry-run"), Operations: selected,
 		AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format"), Backend: e.backend,
+		Journal: journalOptions(c),
 	}
 	return runSysprepBatch(ctx, c, e, set, opts)
 }

@@ -2,6 +2,7 @@ package sysprep
 
 import (
 	"context"
+	"github.com/imgprep/imgprep/pkg/image"
 
 	"github.com/imgprep/imgprep/pkg/ops"
 )
@@ -20,6 +21,8 @@ type OpenOptions struct {
 	// order the VM sees them: opened alike and joined into one machine
 	// (guest.Join), committed together.
 	Disks []string
+	// Journal says where rollback journals live (a --journal-dir).
+	Journal image.JournalOptions
 }
 
 // Backend opens images. Stack is the real one.

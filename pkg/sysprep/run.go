@@ -40,6 +40,8 @@ type Options struct {
 	// linked clones are looked for, so that a clone created meanwhile
 	// cannot slip in between the check and the write.
 	Protect func(path string) error
+	// Journal says where rollback journals live (a --journal-dir).
+	Journal image.JournalOptions
 	// Backend opens the image; nil means Stack{}, the real disk stack.
 	Backend Backend
 	// Now is the clock used for the duration; time.Now when nil.
@@ -125,7 +127,7 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 	img, err := opts.Backend.Open(ctx, path, OpenOptions{
 		Format: format, Write: !opts.DryRun, DryRun: opts.DryRun,
 		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat,
-		Disks: opts.Disks,
+		Disks: opts.Disks, Journal: opts.Journal,
 	})
 	if err != nil {
 		return named(path, err)

@@ -38,6 +38,7 @@ func (s Stack) Open(ctx context.Context, path string, o OpenOptions) (Image, err
 			Format: o.Format, Write: o.Write, DryRun: o.DryRun,
 			AllowBacking: o.AllowBacking, BackingFormat: o.BackingFormat,
 			ForceShare: o.ForceShare && !o.Write && !o.DryRun,
+			Journal:    o.Journal,
 			Inject:     s.Inject,
 		})
 		if err != nil {
@@ -241,13 +242,7 @@ func (g stackGuest) Mounts() []MountInfo {
 }
 
 // Recover rolls back the journal an interrupted run left in the image at
-// path.
-func Recover(path string) (rolledBack bool, err error) {
-	return image.Recover(path, image.RecoverOptions{})
-}
-
-// RecoverWith is Recover with the journal looked for as opts says (a
-// --journal-dir).
-func RecoverWith(path string, opts image.RecoverOptions) (rolledBack bool, err error) {
-	return image.Recover(path, opts)
+// path; journal says where the journal is (a --journal-dir).
+func Recover(path string, journal image.JournalOptions) (rolledBack bool, err error) {
+	return image.Recover(path, image.RecoverOptions{Journal: journal})
 }
