@@ -50,6 +50,9 @@ type FS struct {
 	gdDirty  map[uint32]bool // groups whose descriptor must be written
 	bitmaps  map[bitmapKey]*bitmap
 	sbDirty  bool
+	// uuidBackups: SetUUID changed the UUID, so Sync also brings the
+	// backup superblocks (and, with gdt_csum, descriptors) along.
+	uuidBackups bool
 	whyRO    string
 	writeErr error // the refusal, wrapping the sentinel
 	// replay is the journal replay behind this view, nil if none;

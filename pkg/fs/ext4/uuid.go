@@ -43,9 +43,10 @@ func (f *FS) SetRandomUUID(r io.Reader) (old, new string, err error) {
 //     UUID: every descriptor is rewritten, as tune2fs does;
 //   - otherwise only the superblock changes.
 //
-// The backup superblocks and descriptors are left as they are: each
-// stays consistent with itself (the old UUID, the checksums it seeds), as
-// after the kernel's own writes. The internal journal's superblock keeps
+// As tune2fs (ext2fs_flush) does, Sync then gives every backup superblock
+// the same UUID, features and seed, and with gdt_csum copies the rewritten
+// descriptors over their backups, so that e2fsck -b finds a consistent
+// filesystem with the new UUID. The internal journal's superblock keeps
 // the UUID mkfs gave it, as tune2fs leaves it: jbd2 seeds its checksums
 // from it. It returns the old and new UUIDs in blkid's form.
 func (f *FS) SetUUID(u [16]byte) (old, new string, err error) {
@@ -62,10 +63,87 @@ func (f *FS) SetUUID(u [16]byte) (old, new string, err error) {
 	}
 	f.sb.UUID = u
 	f.sbDirty = true
+	f.uuidBackups = true
 	if f.gdtCsum {
 		for g := range f.groups {
 			f.gdDirty[g] = true
 		}
 	}
 	return old, uuid.UUID(u).String(), nil
+}
+
+// writeUUIDBackups gives each backup superblock the primary's UUID,
+// incompat features and checksum seed (other fields, such as the free
+// counts a backup records, stay as they are), and with gdt_csum copies
+// the primary descriptor blocks over their backups, whose checksums cover
+// the UUID. A backup that does not carry the superblock magic and its own
+// group number is left alone.
+func (f *FS) writeUUIDBackups() error {
+	raw := make([]byte, superblockSize)
+	for g := uint32(1); g < f.groups; g++ {
+		if !f.hasSuper(g) {
+			continue
+		}
+		off := int64(f.groupFirstBlock(g)) * f.blockSize
+		if _, err := f.r.ReadAt(raw, off); err != nil {
+			return fmt.Errorf("ext4: reading the backup superblock of group %d: %w", g, err)
+		}
+		var b Superblock
+		decode(raw, &b)
+		if b.Magic != superMagic || uint32(b.BlockGroupNr) != g {
+			continue
+		}
+		b.UUID = f.sb.UUID
+		b.FeatureIncompat = b.FeatureIncompat&^incompatCsumSeed | f.sb.FeatureIncompat&incompatCsumSeed
+		b.ChecksumSeed = f.sb.ChecksumSeed
+		encode(raw, &b)
+		if f.metadataCsum {
+			le.PutUint32(raw[sbChecksumOffset:], sbChecksum(raw))
+		}
+		if err := f.writeAt(raw, off); err != nil {
+			return err
+		}
+	}
+	if !f.gdtCsum {
+		return nil
+	}
+	blk := make([]byte, f.blockSize)
+	for i := range f.descBlocks() {
+		if err := f.readBlock(f.gdtBlock(i), blk); err != nil {
+			return err
+		}
+		for _, b := range f.descBackups(i) {
+			if err := f.writeBlock(b, blk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// descBackups lists the blocks holding backup copies of descriptor block
+// i: after each backup superblock, or with meta_bg in the second and last
+// group of its meta group (ext2fs_super_and_bgd_loc2).
+func (f *FS) descBackups(i uint32) []uint64 {
+	var out []uint64
+	if f.sb.FeatureIncompat&incompatMetaBG == 0 || i < f.sb.FirstMetaBg {
+		for g := uint32(1); g < f.groups; g++ {
+			if f.hasSuper(g) {
+				out = append(out, f.groupFirstBlock(g)+1+uint64(i))
+			}
+		}
+		return out
+	}
+	first := uint64(i) * uint64(f.descPerBlock)
+	for _, g := range []uint64{first + 1, first + uint64(f.descPerBlock) - 1} {
+		if g >= uint64(f.groups) || g == first {
+			continue
+		}
+		b := f.groupFirstBlock(uint32(g))
+		if f.hasSuper(uint32(g)) {
+			b++
+		}
+		out = append(out, b)
+	}
+	return out
 }

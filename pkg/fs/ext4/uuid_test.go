@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,6 +43,48 @@ func blkidUUID(t *testing.T, img string) string {
 	return strings.TrimSpace(out)
 }
 
+// firstBackup returns the block of the first backup superblock (group
+// 1) and the block size, from dumpe2fs -h, when the filesystem has one.
+func firstBackup(t *testing.T, h map[string]string) (block, blockSize string, ok bool) {
+	t.Helper()
+	n := func(k string) int64 {
+		v, err := strconv.ParseInt(h[k], 10, 64)
+		if err != nil {
+			t.Fatalf("dumpe2fs %s: %q", k, h[k])
+		}
+		return v
+	}
+	b := n("First block") + n("Blocks per group")
+	if b >= n("Block count") {
+		return "", "", false
+	}
+	return strconv.FormatInt(b, 10), h["Block size"], true
+}
+
+// dumpe2fsBackup is dumpe2fsHeader of the backup superblock at block.
+func dumpe2fsBackup(t *testing.T, img, block, blockSize string) map[string]string {
+	t.Helper()
+	out, errOut, code := oracle.Run(t, "dumpe2fs", "-h", "-o", "superblock="+block, "-o", "blocksize="+blockSize, img)
+	if code != 0 {
+		t.Fatalf("dumpe2fs -o superblock=%s %s: exit %d: %s", block, img, code, errOut)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// e2fsckBackup is what e2fsck -fn says of the filesystem read through the
+// backup superblock at block and its descriptors.
+func e2fsckBackup(t *testing.T, img, block, blockSize string) string {
+	t.Helper()
+	out, errOut, _ := oracle.Run(t, "e2fsck", "-fn", "-b", block, "-B", blockSize, img)
+	return out + errOut
+}
+
 func hasFeature(h map[string]string, name string) bool {
 	for _, f := range strings.Fields(h["Filesystem features"]) {
 		if f == name {
@@ -67,6 +110,11 @@ func TestSetUUIDAsTune2fsDoes(t *testing.T) {
 			before := dumpe2fsHeader(t, img)
 			if before["Filesystem UUID"] != fixtureUUID {
 				t.Fatalf("fixture UUID %q, want %q", before["Filesystem UUID"], fixtureUUID)
+			}
+			backup, bs, hasBackup := firstBackup(t, before)
+			var backupCheck string
+			if hasBackup {
+				backupCheck = e2fsckBackup(t, img, backup, bs)
 			}
 			fsys, done := openWrite(t, img)
 			var setter fs.UUIDSetter = fsys
@@ -105,6 +153,25 @@ func TestSetUUIDAsTune2fsDoes(t *testing.T) {
 				}
 			} else if hasFeature(after, "metadata_csum_seed") {
 				t.Errorf("metadata_csum_seed set without metadata_csum: %q", after["Filesystem features"])
+			}
+			// The first backup superblock follows (as tune2fs writes it),
+			// and e2fsck -b reading it and its descriptors finds nothing
+			// it did not find before (a fixture's backups hold stale free
+			// counts; with uninit_bg the descriptors copied over their
+			// backups bring the current ones).
+			if hasBackup {
+				bh := dumpe2fsBackup(t, img, backup, bs)
+				for _, k := range []string{"Filesystem UUID", "Filesystem features", "Checksum seed"} {
+					if bh[k] != after[k] {
+						t.Errorf("backup superblock at %s: %s %q, the primary's %q", backup, k, bh[k], after[k])
+					}
+				}
+				got := e2fsckBackup(t, img, backup, bs)
+				for _, l := range strings.Split(got, "\n") {
+					if !strings.Contains(backupCheck, l) {
+						t.Errorf("e2fsck -fn -b %s says %q, which it did not before:\nbefore\n%s\nafter\n%s", backup, l, backupCheck, got)
+					}
+				}
 			}
 			// Nothing else of the superblock moved.
 			for _, k := range []string{"Block count", "Free blocks", "Free inodes", "Inode count", "Filesystem volume name", "Journal UUID"} {

@@ -463,6 +463,12 @@ func (f *FS) Sync() error {
 		}
 		f.sbDirty = false
 	}
+	if f.uuidBackups {
+		if err := f.writeUUIDBackups(); err != nil {
+			return err
+		}
+		f.uuidBackups = false
+	}
 	return nil
 }
 
