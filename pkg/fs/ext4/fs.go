@@ -50,9 +50,6 @@ type FS struct {
 	gdDirty  map[uint32]bool // groups whose descriptor must be written
 	bitmaps  map[bitmapKey]*bitmap
 	sbDirty  bool
-	// uuidBackups: SetUUID changed the UUID, so Sync also brings the
-	// backup superblocks (and, with gdt_csum, descriptors) along.
-	uuidBackups bool
 	whyRO    string
 	writeErr error // the refusal, wrapping the sentinel
 	// replay is the journal replay behind this view, nil if none;
@@ -62,6 +59,9 @@ type FS struct {
 	// meta lists the fixed metadata (superblock and descriptor copies,
 	// bitmaps, inode tables) sorted by start, built on first need.
 	meta []blockRun
+	// uuidBackups: SetUUID changed the UUID, so Sync also brings the
+	// backup superblocks (and, with gdt_csum, descriptors) along.
+	uuidBackups bool
 }
 
 // Compile-time check: *FS is a writable pkg/fs filesystem.
