@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -18,6 +19,12 @@ type customizations struct {
 	steps []customize.Step
 	// --selinux-relabel, --no-selinux-relabel
 	relabel, noRelabel bool
+	// err is the first option that did not parse. Set keeps it here
+	// rather than returning it: urfave/cli quotes a rejected value in its
+	// message, and a --write or --password value is content that must
+	// never be echoed (customize.Parse's error names only the path and
+	// the byte count).
+	err error
 }
 
 // stepValue is the flag.Value of one customization option.
@@ -29,7 +36,10 @@ type stepValue struct {
 func (v *stepValue) Set(arg string) error {
 	s, err := customize.Parse(v.kind, arg)
 	if err != nil {
-		return err
+		if v.rec.err == nil {
+			v.rec.err = usageError{err}
+		}
+		return nil
 	}
 	v.rec.steps = append(v.rec.steps, s)
 	return nil
@@ -115,5 +125,15 @@ func (c *customizations) announce(w io.Writer) {
 func (c *customizations) addTo(cmd *cli.Command) *cli.Command {
 	cmd.Flags = append(cmd.Flags, opFlags()...)
 	cmd.Flags = append(cmd.Flags, c.flags()...)
+	before := cmd.Before
+	cmd.Before = func(ctx context.Context, cc *cli.Command) (context.Context, error) {
+		if c.err != nil {
+			return ctx, c.err
+		}
+		if before != nil {
+			return before(ctx, cc)
+		}
+		return ctx, nil
+	}
 	return cmd
 }

@@ -45,7 +45,7 @@ func dependentsWithin(t *testing.T, x *Index, img string, dirs []string) []strin
 	}
 }
 
-// TestLinkedCloneScanOpensOnlyRegularFiles: a template's directory holding
+// Finding 4: TestLinkedCloneScanOpensOnlyRegularFiles: a template's directory holding
 // a FIFO, symlinks (to a FIFO, to a device, to a real clone elsewhere), a
 // socket and a character device node is scanned without opening any of
 // them; the real clone beside the template is found (finding 4).
@@ -86,7 +86,7 @@ func TestLinkedCloneScanOpensOnlyRegularFiles(t *testing.T) {
 	t.Logf("hostile entries in the template's directory: %d", tried)
 }
 
-// TestLinkedCloneScanNeverReadsDev: a block device's directory is /dev;
+// Finding 4: TestLinkedCloneScanNeverReadsDev: a block device's directory is /dev;
 // it is not scanned, not even for a regular file that is a linked clone
 // of the device (finding 4).
 func TestLinkedCloneScanNeverReadsDev(t *testing.T) {
@@ -123,7 +123,7 @@ func writeZeros(tb testing.TB, n int64) string {
 	return p
 }
 
-// TestIndexSeesACloneCreatedAfterItsFirstScan: the index is reused
+// Finding 7: TestIndexSeesACloneCreatedAfterItsFirstScan: the index is reused
 // across a batch, yet a clone created after a directory was scanned is
 // found at the next check (finding 7: the check under the image's lock
 // must see what exists then).

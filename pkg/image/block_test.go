@@ -51,7 +51,7 @@ func writeDev(tb testing.TB, dev string, b []byte) {
 	}
 }
 
-// TestBlockDeviceFaultMatrix commits to a loop device, losing power at
+// Finding 5: TestBlockDeviceFaultMatrix commits to a loop device, losing power at
 // every write and fsync of the device and of the journal, which lives in
 // the journal directory (never in /dev); the next open for writing gives
 // the device as before or as after (finding 5).
@@ -105,6 +105,8 @@ func TestBlockDeviceFaultMatrix(t *testing.T) {
 	t.Logf("block device crash points tried: %d", points)
 }
 
+// Finding 5: a block device's journal is never on devtmpfs or tmpfs
+// unless asked for; the default is the persistent state directory.
 func TestBlockDeviceJournalNeverInMemory(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "disk.raw")
@@ -143,6 +145,8 @@ func TestBlockDeviceJournalNeverInMemory(t *testing.T) {
 	}
 }
 
+// Finding 5: devices are opened O_EXCL; one another program holds so is
+// refused.
 func TestBlockDeviceHeldExclusivelyIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "disk.raw")
@@ -162,7 +166,7 @@ func TestBlockDeviceHeldExclusivelyIsRefused(t *testing.T) {
 	}
 }
 
-// TestMountedImageIsRefused: a loop-mounted filesystem without a journal
+// Finding 6: TestMountedImageIsRefused: a loop-mounted filesystem without a journal
 // (ext2), through its device, its backing file, or the whole disk of a
 // mounted partition, is refused, naming where it is mounted (finding 6).
 func TestMountedImageIsRefused(t *testing.T) {

@@ -66,7 +66,7 @@ func journalState(tb testing.TB, path string) uint32 {
 // trustCounts are the numbers the note gives.
 type trustCounts struct{ crashPoints, foreign int }
 
-// TestJournalBelongsToOneImageAtEveryCrashPoint crashes a commit at every
+// Finding 1: TestJournalBelongsToOneImageAtEveryCrashPoint crashes a commit at every
 // write and fsync, then puts something else where the image was, and
 // checks that recovery never writes into it (findings 1 and 2).
 func TestJournalBelongsToOneImageAtEveryCrashPoint(t *testing.T) {
@@ -143,9 +143,11 @@ func TestJournalBelongsToOneImageAtEveryCrashPoint(t *testing.T) {
 	}
 }
 
-// TestJournalFollowsTheRealFileNotTheSymlink: a run through a symlink
-// keeps its journal beside the real file, so a later run through the
-// real name recovers it first (finding 2), at every crash point.
+// Finding 2: TestJournalFollowsTheRealFileNotTheSymlink: a run through a
+// symlink keeps its journal beside the real file, so a later run through
+// the real name recovers it first, and a later recover through the
+// symlink finds nothing to roll over the newer changes; at every crash
+// point.
 func TestJournalFollowsTheRealFileNotTheSymlink(t *testing.T) {
 	const size = 1 << 20
 	dir := t.TempDir()
@@ -181,7 +183,61 @@ func TestJournalFollowsTheRealFileNotTheSymlink(t *testing.T) {
 		if _, err := os.Lstat(jp); err == nil {
 			t.Fatalf("crash at op %d: journal left after recovery through the real name", k)
 		}
+		// Newer changes to golden.raw, then recover through the
+		// symlink: nothing stale is rolled over them.
+		newer := append([]byte(nil), got...)
+		copy(newer[4096:], "newer changes made after the recovery")
+		os.WriteFile(golden, newer, 0o644)
+		if rolled, err := Recover(current, RecoverOptions{}); err != nil || rolled {
+			t.Fatalf("crash at op %d: recover through the symlink after newer changes = %v, %v; want nothing to do", k, rolled, err)
+		}
+		if got, _ := os.ReadFile(golden); !bytes.Equal(got, newer) {
+			t.Fatalf("crash at op %d: recover through the symlink rolled stale bytes over newer changes", k)
+		}
 	}
+}
+
+// Finding 2: TestRecoverThroughTheSymlinkFindsTheJournal: a run through a
+// symlink that crashed is recovered by "recover" through the same
+// symlink (the journal is found beside the real file) as well as
+// through the real name; at every crash point the image ends as before
+// or as after, with no journal left.
+func TestRecoverThroughTheSymlinkFindsTheJournal(t *testing.T) {
+	const size = 1 << 20
+	dir := t.TempDir()
+	ref := filepath.Join(dir, "ref.raw")
+	patternFile(t, ref, size, "golden")
+	orig, _ := os.ReadFile(ref)
+	ops, _ := rawCrash(t, ref, -1)
+	newImg, _ := os.ReadFile(ref)
+	pending := 0
+	for k := 0; k <= ops; k++ {
+		d := t.TempDir()
+		golden := filepath.Join(d, "golden.raw")
+		current := filepath.Join(d, "current.raw")
+		os.WriteFile(golden, orig, 0o644)
+		if err := os.Symlink("golden.raw", current); err != nil {
+			t.Fatal(err)
+		}
+		_, jp := rawCrash(t, current, k)
+		if journalState(t, jp) == txn.StatePending {
+			pending++
+		}
+		if _, err := Recover(current, RecoverOptions{}); err != nil {
+			t.Fatalf("crash at op %d: recover through the symlink: %v", k, err)
+		}
+		got, _ := os.ReadFile(golden)
+		if !bytes.Equal(got, orig) && !bytes.Equal(got, newImg) {
+			t.Fatalf("crash at op %d: golden.raw is neither before nor after", k)
+		}
+		if _, err := os.Lstat(jp); err == nil {
+			t.Fatalf("crash at op %d: journal left after recover through the symlink", k)
+		}
+	}
+	if pending == 0 {
+		t.Fatal("no crash point left a pending journal to recover")
+	}
+	t.Logf("crash points tried through a symlink: %d (%d left a pending journal)", ops+1, pending)
 }
 
 // pendingJournal leaves a sealed, pending journal of the image at path:
@@ -205,7 +261,7 @@ func pendingJournal(tb testing.TB, path string) string {
 	return ""
 }
 
-// TestForgedAndHostileJournalsAreRefused: a valid pending journal that
+// Finding 1: TestForgedAndHostileJournalsAreRefused: a valid pending journal that
 // another user owns, that others may write, or that is a symlink or a
 // FIFO, is never applied (finding 1), and opening it never hangs.
 func TestForgedAndHostileJournalsAreRefused(t *testing.T) {
@@ -270,7 +326,7 @@ func TestForgedAndHostileJournalsAreRefused(t *testing.T) {
 	t.Logf("forged or hostile journals refused: %d", forged)
 }
 
-// TestDamagedSealedJournalIsKept flips bits across a sealed, pending
+// Finding 3: TestDamagedSealedJournalIsKept flips bits across a sealed, pending
 // journal: recovery keeps it and leaves the image alone, rather than
 // taking it for never sealed (finding 3).
 func TestDamagedSealedJournalIsKept(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
-// TestProtectRunsUnderTheImageLock: the template check (Options.Protect)
+// Finding 7: TestProtectRunsUnderTheImageLock: the template check (Options.Protect)
 // runs once the image is locked for writing, so no linked clone can be
 // created between the check and the write; its error refuses the run
 // and the image stays byte-identical (finding 7).

@@ -27,7 +27,7 @@ func openWritableCounting(t *testing.T, path string) (int64, error) {
 	return cf.writes.Load(), err
 }
 
-// TestRefusesAMountedOrUncleanFilesystem: an ext2 filesystem without a
+// Finding 6: TestRefusesAMountedOrUncleanFilesystem: an ext2 filesystem without a
 // journal, loop-mounted, was written under the kernel's feet (finding 6).
 // The kernel clears the superblock's "cleanly unmounted" state at such a
 // mount; OpenWritable refuses that state, mounted or not, with nothing
