@@ -2,6 +2,7 @@ package memfs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path"
 
@@ -20,58 +21,65 @@ func (f *FS) must(op, p string, err error) {
 }
 
 // mkdirAll creates p and its missing parents, following symlinks in
-// existing components. The caller holds f.mu.
+// existing components.
 func (f *FS) mkdirAll(p string) error {
 	if p == "/" {
 		return nil
 	}
-	r, err := f.resolve(p, true)
-	if err == fs.ErrNotExist {
+	r, err := f.W.Resolve(p, true)
+	if errors.Is(err, fs.ErrNotExist) {
 		if err := f.mkdirAll(path.Dir(p)); err != nil {
 			return err
 		}
-		r, err = f.resolve(p, true)
+		r, err = f.W.Resolve(p, true)
 	}
 	if err != nil {
 		return err
 	}
-	if r.n != nil {
-		if !r.n.isDir() {
+	if r.Exists() {
+		if r.Attr.Type() != fs.TypeDir {
 			return fs.ErrNotDir
 		}
 		return nil
 	}
-	if r.dir == nil {
-		return fs.ErrInvalid
-	}
-	n := f.newNode(fs.ModeDir|0o755, fs.Owner{})
-	r.dir.children[r.name] = n
-	r.dir.nlink++
-	return nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, err = f.create(r.Dir.Ino, r.Name, fs.ModeDir|0o755, fs.Owner{})
+	return err
 }
 
 // addNode creates (or, for a regular file, replaces the content of) the
-// node at p, bypassing ReadOnly.
-func (f *FS) addNode(op, p string, mode uint32) *node {
+// node at p, bypassing ReadOnly, and calls set on it under the lock.
+func (f *FS) addNode(op, p string, mode uint32, set func(n *node)) *FS {
+	f.must(op, p, f.mkdirAll(path.Dir(p)))
+	r, err := f.W.Resolve(p, false)
+	f.must(op, p, err)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.must(op, p, f.mkdirAll(path.Dir(p)))
-	r, err := f.resolve(p, false)
-	f.must(op, p, err)
-	if r.n != nil {
-		if r.n.mode&fs.ModeTypeMask == mode&fs.ModeTypeMask && !r.n.isSymlink() {
-			r.n.mode = mode
-			return r.n
+	if r.Exists() {
+		n := f.inodes[r.Node.Ino]
+		if n.mode&fs.ModeTypeMask == mode&fs.ModeTypeMask && !n.isSymlink() {
+			n.mode = mode
+			set(n)
+			return f
 		}
 		f.must(op, p, fs.ErrExist)
 	}
-	f.must(op, p, nilIf(r.dir == nil, fs.ErrInvalid))
-	n := f.newNode(mode, fs.Owner{})
-	r.dir.children[r.name] = n
-	if n.isDir() {
-		r.dir.nlink++
-	}
-	return n
+	f.must(op, p, nilIf(r.Name == "", fs.ErrInvalid))
+	n, err := f.create(r.Dir.Ino, r.Name, mode, fs.Owner{})
+	f.must(op, p, err)
+	set(n)
+	return f
+}
+
+// existing returns the node at p, not following a final symlink, and
+// returns with f.mu held.
+func (f *FS) existing(op, p string) *node {
+	r, err := f.W.Resolve(p, false)
+	f.must(op, p, err)
+	f.must(op, p, nilIf(!r.Exists(), fs.ErrNotExist))
+	f.mu.Lock()
+	return f.inodes[r.Node.Ino]
 }
 
 func nilIf(cond bool, err error) error {
@@ -85,26 +93,17 @@ func nilIf(cond bool, err error) error {
 // perm, owned by root. An existing regular file gets the new content and
 // mode.
 func (f *FS) AddFile(p, content string, perm uint32) *FS {
-	n := f.addNode("addfile", p, fs.ModeRegular|perm&fs.ModePermMask)
-	f.mu.Lock()
-	n.data = []byte(content)
-	f.mu.Unlock()
-	return f
+	return f.addNode("addfile", p, fs.ModeRegular|perm&fs.ModePermMask, func(n *node) { n.data = []byte(content) })
 }
 
 // AddDir creates directory p (and its parents) with permissions perm.
 func (f *FS) AddDir(p string, perm uint32) *FS {
-	f.addNode("adddir", p, fs.ModeDir|perm&fs.ModePermMask)
-	return f
+	return f.addNode("adddir", p, fs.ModeDir|perm&fs.ModePermMask, func(*node) {})
 }
 
 // AddSymlink creates the symlink p pointing to target.
 func (f *FS) AddSymlink(p, target string) *FS {
-	n := f.addNode("addsymlink", p, fs.ModeSymlink|0o777)
-	f.mu.Lock()
-	n.target = target
-	f.mu.Unlock()
-	return f
+	return f.addNode("addsymlink", p, fs.ModeSymlink|0o777, func(n *node) { n.target = target })
 }
 
 // AddHardLink makes newPath another name of the existing oldPath.
@@ -112,19 +111,15 @@ func (f *FS) AddHardLink(oldPath, newPath string) *FS {
 	ro := f.ReadOnly
 	f.ReadOnly = false
 	defer func() { f.ReadOnly = ro }()
-	f.mu.Lock()
 	f.must("addhardlink", newPath, f.mkdirAll(path.Dir(newPath)))
-	f.mu.Unlock()
 	f.must("addhardlink", newPath, f.Link(oldPath, newPath))
 	return f
 }
 
 // SetOwner sets the owner of p, without following a final symlink.
 func (f *FS) SetOwner(p string, owner fs.Owner) *FS {
-	f.mu.Lock()
+	n := f.existing("setowner", p)
 	defer f.mu.Unlock()
-	n, err := f.get("setowner", p, false)
-	f.must("setowner", p, err)
 	n.uid, n.gid = owner.UID, owner.GID
 	return f
 }
@@ -132,10 +127,8 @@ func (f *FS) SetOwner(p string, owner fs.Owner) *FS {
 // SetXattr sets the extended attribute name of p, without following a
 // final symlink.
 func (f *FS) SetXattr(p, name string, value []byte) *FS {
-	f.mu.Lock()
+	n := f.existing("setxattr", p)
 	defer f.mu.Unlock()
-	n, err := f.get("setxattr", p, false)
-	f.must("setxattr", p, err)
 	if n.xattrs == nil {
 		n.xattrs = map[string][]byte{}
 	}
@@ -173,5 +166,12 @@ func (f *FS) Clone() *FS {
 		return &m
 	}
 	c.root = cp(f.root)
+	c.inodes = make(map[fs.Ino]*node, len(f.inodes))
+	for orig, m := range copies {
+		if orig.nlink > 0 || orig == f.root {
+			c.inodes[fs.Ino(m.ino)] = m
+		}
+	}
+	c.init()
 	return c
 }
