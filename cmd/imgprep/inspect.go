@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/batch"
+	"github.com/imgprep/imgprep/pkg/ops/netdata"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -126,14 +127,14 @@ func printInspection(w io.Writer, in *sysprep.Inspection) {
 	}
 	for _, g := range in.Guests {
 		fmt.Fprintf(w, "  guest on %s: %s\n", g.Root, orDash(g.OS))
-		fmt.Fprintf(w, "    hostname: %s\n", orDash(g.Hostname))
+		fmt.Fprintf(w, "    hostname: %s\n", orLink(g, "/etc/hostname", g.Hostname))
 		for _, m := range g.Mounts {
 			fmt.Fprintf(w, "    mount %s: %s\n", m.Point, m.Filesystem)
 		}
 		fmt.Fprintf(w, "    /etc/machine-id: %s\n", idString(g.MachineID))
 		fmt.Fprintf(w, "    /var/lib/dbus/machine-id: %s\n", idString(g.DbusID))
-		fmt.Fprintf(w, "    netdata guid: %s\n", orDash(g.Netdata.GUID))
-		fmt.Fprintf(w, "    netdata claimed_id: %s\n", orDash(g.Netdata.ClaimedID))
+		fmt.Fprintf(w, "    netdata guid: %s\n", orLink(g, netdata.GUIDPath, g.Netdata.GUID))
+		fmt.Fprintf(w, "    netdata claimed_id: %s\n", orLink(g, netdata.CloudDir+"/claimed_id", g.Netdata.ClaimedID))
 		claim := "absent"
 		if g.Netdata.ClaimConf {
 			claim = "present (token not shown)"
@@ -142,10 +143,27 @@ func printInspection(w io.Writer, in *sysprep.Inspection) {
 		for _, k := range g.SSHKeys {
 			fmt.Fprintf(w, "    ssh host key %s: %s %s\n", k.Path, k.Type, k.Fingerprint)
 		}
+		for _, l := range g.Symlinks {
+			if strings.HasPrefix(l.Path, "/etc/ssh/") {
+				fmt.Fprintf(w, "    ssh host key %s: %s (not followed)\n", l.Path, l)
+			}
+		}
 	}
 }
 
+// orLink shows an identity value, "symlink to X" when its file is a
+// symlink (never followed), or "-".
+func orLink(g sysprep.GuestFacts, p, v string) string {
+	if l, ok := g.LinkAt(p); ok {
+		return l.String() + " (not followed)"
+	}
+	return orDash(v)
+}
+
 func idString(f sysprep.IDFact) string {
+	if f.Target != "" {
+		return "symlink to " + f.Target + " (not followed)"
+	}
 	if f.Value != "" {
 		return f.State + " " + f.Value
 	}

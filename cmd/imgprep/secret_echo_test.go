@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/fixture"
+	"github.com/imgprep/imgprep/pkg/fs/memfs"
 	"github.com/imgprep/imgprep/pkg/sysprep"
+	"github.com/imgprep/imgprep/pkg/sysprep/syspreptest"
 )
 
 // Finding 9: TestWriteAndAppendLineContentIsNeverEchoed: the content of
@@ -61,4 +63,41 @@ func TestWriteAndAppendLineContentIsNeverEchoed(t *testing.T) {
 		t.Fatalf("clone with a bad --write: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 	t.Logf("command lines tried: %d, content echoed by none", len(cases)+1)
+}
+
+// Finding 9: TestInspectShowsSymlinkedIdentityFilesAsSymlinks: inspect's
+// text and --json name a symlinked /etc/hostname, machine-id, Netdata GUID
+// and SSH host key as "symlink to X" and never read through them.
+func TestInspectShowsSymlinkedIdentityFilesAsSymlinks(t *testing.T) {
+	const hash = "$6$saltsalt$CliMustNeverShowThisHash"
+	root := memfs.New().
+		AddFile("/etc/shadow", "root:"+hash+":19675:0:99999:7:::\n", 0o640).
+		AddFile("/etc/ssh/ssh_host_ed25519_key", "-----BEGIN OPENSSH PRIVATE KEY-----\n", 0o600).
+		AddSymlink("/etc/hostname", "/etc/shadow").
+		AddSymlink("/etc/machine-id", "/etc/shadow").
+		AddSymlink("/var/lib/netdata/registry/netdata.public.unique.id", "/etc/shadow").
+		AddSymlink("/etc/ssh/ssh_host_ed25519_key.pub", "ssh_host_ed25519_key")
+	b := &syspreptest.Backend{Images: map[string]*syspreptest.Image{
+		"hostile.raw": {Info: sysprep.ImageInfo{Format: "raw", Table: "none"}, Guests: []syspreptest.Guest{{Root: "ext4", FS: root}}},
+	}}
+	text := runCLI(t, b, "inspect", "hostile.raw")
+	js := runCLI(t, b, "inspect", "--json", "hostile.raw")
+	for _, r := range []cliResult{text, js} {
+		if r.code != 0 || strings.Contains(r.stdout+r.stderr, "CliMustNeverShowThisHash") || strings.Contains(r.stdout, "root:") {
+			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, want := range []string{
+		"hostname: symlink to /etc/shadow (not followed)",
+		"/etc/machine-id: symlink to /etc/shadow (not followed)",
+		"netdata guid: symlink to /etc/shadow (not followed)",
+		"ssh host key /etc/ssh/ssh_host_ed25519_key.pub: symlink to ssh_host_ed25519_key (not followed)",
+	} {
+		if !strings.Contains(text.stdout, want) {
+			t.Errorf("inspect does not say %q:\n%s", want, text.stdout)
+		}
+	}
+	if !strings.Contains(js.stdout, `{"path":"/etc/hostname","target":"/etc/shadow"}`) {
+		t.Errorf("inspect --json does not name the symlink:\n%s", js.stdout)
+	}
 }

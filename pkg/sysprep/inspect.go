@@ -41,6 +41,10 @@ type GuestFacts struct {
 	DbusID    IDFact      `json:"dbus_machine_id"`
 	Netdata   NetdataFact `json:"netdata"`
 	SSHKeys   []SSHKey    `json:"ssh_host_keys"`
+	// Symlinks are the identity files (/etc/hostname, the Netdata GUID
+	// and claimed_id, SSH host keys) that are symlinks: they are never
+	// followed, since a link to /etc/shadow would print its first line.
+	Symlinks []Symlink `json:"symlinks,omitempty"`
 	// Notes say what of the guest could not be read (a file on a
 	// filesystem imgprep has no engine for, an fstab entry whose disk is
 	// missing); the facts above are what could.
@@ -50,10 +54,31 @@ type GuestFacts struct {
 // IDFact is the state of an ID file: "set", "empty", "uninitialized",
 // "missing", "symlink", "invalid", or "unreadable" (it lies on a
 // filesystem imgprep cannot read; see GuestFacts.Notes), and the ID when
-// set.
+// set. A symlink is not followed; Target is where it points.
 type IDFact struct {
-	State string `json:"state"`
-	Value string `json:"value,omitempty"`
+	State  string `json:"state"`
+	Value  string `json:"value,omitempty"`
+	Target string `json:"target,omitempty"`
+}
+
+// Symlink is an identity file that is a symlink, and its target as
+// stored (not followed).
+type Symlink struct {
+	Path   string `json:"path"`
+	Target string `json:"target"`
+}
+
+// String says "symlink to TARGET", as inspect prints it.
+func (l Symlink) String() string { return "symlink to " + l.Target }
+
+// LinkAt returns the identity file at p if it is a symlink.
+func (f GuestFacts) LinkAt(p string) (Symlink, bool) {
+	for _, l := range f.Symlinks {
+		if l.Path == p {
+			return l, true
+		}
+	}
+	return Symlink{}, false
 }
 
 // NetdataFact is what identifies a Netdata agent.
@@ -144,7 +169,11 @@ var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func idFact(g fs.ReadTree, p string) (IDFact, error) {
 	if a, err := g.Lstat(p); err == nil && a.Type() == fs.TypeSymlink {
-		return IDFact{State: "symlink"}, nil
+		target, err := g.Readlink(p)
+		if err != nil {
+			return IDFact{State: "symlink"}, err
+		}
+		return IDFact{State: "symlink", Target: target}, nil
 	}
 	data, ok, err := readSmall(g, p)
 	if err != nil || !ok {
@@ -175,6 +204,7 @@ type facts struct {
 	g       Guest
 	skipped map[string][]string
 	order   []string
+	links   []Symlink
 }
 
 // soft reports whether err means "imgprep cannot read there" and notes
@@ -198,9 +228,22 @@ func (c *facts) soft(p string, err error) bool {
 	return true
 }
 
-// read reads a small file; ok is false when it is missing, or could not
-// be read for a soft reason (noted).
+// read reads a small identity file; ok is false when it is missing, is a
+// symlink (recorded in links, never followed: the identity path is all
+// inspect and audit read), or could not be read for a soft reason
+// (noted).
 func (c *facts) read(p string) ([]byte, bool, error) {
+	if a, err := c.g.Lstat(p); err == nil && a.Type() == fs.TypeSymlink {
+		target, err := c.g.Readlink(p)
+		if err != nil {
+			if c.soft(p, err) {
+				return nil, false, nil
+			}
+			return nil, false, err
+		}
+		c.links = append(c.links, Symlink{Path: p, Target: target})
+		return nil, false, nil
+	}
 	data, ok, err := readSmall(c.g, p)
 	if err != nil && c.soft(p, err) {
 		return nil, false, nil
@@ -277,6 +320,7 @@ func guestFacts(g Guest) (GuestFacts, error) {
 			f.SSHKeys = append(f.SSHKeys, k)
 		}
 	}
+	f.Symlinks = c.links
 	f.Notes = append(g.Warnings(), c.notes()...)
 	return f, nil
 }
