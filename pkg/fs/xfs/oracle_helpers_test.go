@@ -225,4 +225,3 @@ func firstDiff(a, b []string) []string {
 	}
 	return out[:min(len(out), 5)]
 }
-
