@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgprep/imgprep/internal/deadline"
 	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/fs"
@@ -315,7 +316,7 @@ func TestCreateErrors(t *testing.T) {
 		{"Utimes of a missing file is ErrNotExist", func() error { return f.Utimes("/nope", fs.Times{Mtime: time.Now()}) }, fs.ErrNotExist},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.do()
+			err := deadline.Err(t, tc.name, tc.do)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
