@@ -249,12 +249,12 @@ func (d *dirMap) dataEntries(b []byte, off int64, want int) ([]dirent, error) {
 	return out, nil
 }
 
-// entries returns every entry of the directory, "." and ".." included,
-// reading each data block below the leaf offset.
-func (d *dirMap) entries() ([]dirent, error) {
+// each calls fn for every entry of the directory, "." and ".."
+// included, reading one data block below the leaf offset at a time,
+// until fn returns false.
+func (d *dirMap) each(fn func(dirent) bool) error {
 	f := d.f
 	leafFB := uint64(dirLeafOffset) >> f.g.blockLog
-	var out []dirent
 	dbs := uint64(f.g.dirBlkFSBs)
 	done := int64(-1)
 	for _, e := range d.m.ext {
@@ -268,35 +268,46 @@ func (d *dirMap) entries() ([]dirent, error) {
 			done = int64(db)
 			b, off, err := d.readDirBlock(db*dbs, "directory data block")
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if b == nil {
 				continue
 			}
 			es, err := d.dataEntries(b, off, -1)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if uint64(len(out)+len(es)) > f.g.dblocks<<f.g.blockLog/16 {
-				return nil, f.corruptAt(off, "directory", "more entries than the filesystem can hold")
+			for _, e := range es {
+				if !fn(e) {
+					return nil
+				}
 			}
-			out = append(out, es...)
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// dirEntries returns every entry of directory in.
-func (f *FS) dirEntries(in *inode) ([]dirent, error) {
+// eachEntry calls fn for every entry of directory in until it returns
+// false.
+func (f *FS) eachEntry(in *inode, fn func(dirent) bool) error {
 	if !in.isDir() {
-		return nil, fs.ErrNotDir
+		return fs.ErrNotDir
 	}
 	if in.d.Format == fmtLocal {
-		return f.parseShortform(in)
+		es, err := f.parseShortform(in)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			if !fn(e) {
+				break
+			}
+		}
+		return nil
 	}
 	d, err := f.openDir(in)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return d.entries()
+	return d.each(fn)
 }

@@ -20,16 +20,18 @@ func (f *FS) lookup(in *inode, name string) (dirent, error) {
 		return dirent{}, fs.ErrNotDir
 	}
 	if in.d.Format == fmtLocal || f.g.asciiCI || name == "." || name == ".." {
-		es, err := f.dirEntries(in)
+		found, ok := dirent{}, false
+		err := f.eachEntry(in, func(e dirent) bool {
+			found, ok = e, e.name == name
+			return !ok
+		})
 		if err != nil {
 			return dirent{}, err
 		}
-		for _, e := range es {
-			if e.name == name {
-				return e, nil
-			}
+		if !ok {
+			return dirent{}, fs.ErrNotExist
 		}
-		return dirent{}, fs.ErrNotExist
+		return found, nil
 	}
 	d, err := f.openDir(in)
 	if err != nil {

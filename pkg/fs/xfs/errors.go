@@ -3,6 +3,8 @@ package xfs
 import (
 	"errors"
 	"fmt"
+
+	"github.com/imgprep/imgprep/pkg/fs"
 )
 
 // Sentinel errors. Errors returned by this package wrap them with %w and
@@ -22,8 +24,8 @@ var (
 	// ErrDirtyLog: the log holds changes not yet written in place (head
 	// != tail). Reads warn; writes are refused.
 	ErrDirtyLog = errors.New("xfs: dirty log")
-	// ErrReadOnly: this package does not write xfs yet. It also satisfies
-	// errors.Is(err, fs.ErrReadOnly).
+	// ErrReadOnly: this package does not write xfs yet. Every
+	// *RefusalError also satisfies errors.Is(err, fs.ErrReadOnly).
 	ErrReadOnly = errors.New("xfs: filesystem opened read-only")
 )
 
@@ -72,5 +74,5 @@ func (e *RefusalError) Error() string {
 	return name + e.Why
 }
 
-// Unwrap returns the reason and ErrReadOnly.
-func (e *RefusalError) Unwrap() []error { return []error{e.Err, ErrReadOnly} }
+// Unwrap returns the reason, ErrReadOnly and fs.ErrReadOnly.
+func (e *RefusalError) Unwrap() []error { return []error{e.Err, ErrReadOnly, fs.ErrReadOnly} }

@@ -18,6 +18,9 @@ type Options struct {
 // FS is an open xfs filesystem, read-only. It is not safe for concurrent
 // use.
 type FS struct {
+	// Tree resolves paths (fs.ReadTree) over the inode-level engine.
+	fs.Tree
+
 	r    io.ReaderAt
 	size int64
 	name string
@@ -73,6 +76,8 @@ func Open(r io.ReaderAt, size int64, opts Options) (*FS, error) {
 	default:
 		f.refusal = &RefusalError{Name: name, Why: ": imgprep cannot write xfs yet", Err: ErrReadOnly}
 	}
+	f.Tree = fs.NewTree(engine{f}, name)
+	f.Check = func(string, *fs.Resolved) error { return f.refusal }
 	return f, nil
 }
 
