@@ -192,10 +192,26 @@ func (l *Layout) ChangeLVMUUIDs(r io.Reader) ([]VGChange, error) {
 			}
 			l.lvm.changed[vg] = ch
 			l.changes++
+			l.followLVMUUIDs(ch)
 		}
 		out = append(out, VGChange{VG: vg.Name, Seqno: vg.Seqno, IDs: l.lvm.changed[vg]})
 	}
 	return out, nil
+}
+
+// followLVMUUIDs brings the layout's filesystems along after a VG's UUID
+// changes: a PV's UUID (as blkid shows it) and an LV's VG.
+func (l *Layout) followLVMUUIDs(ch []lvm.IDChange) {
+	for _, c := range ch {
+		for _, f := range l.Filesystems {
+			switch {
+			case f.pv != nil && f.pv.Label.UUID == c.New:
+				f.UUID = lvm.FormatID(c.New)
+			case f.LV != "" && f.vgID == c.Old:
+				f.vgID = c.New
+			}
+		}
+	}
 }
 
 // VGChange is what ChangeLVMUUIDs did to one volume group.

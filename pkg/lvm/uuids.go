@@ -38,6 +38,9 @@ func NewID(r io.Reader) (string, error) {
 type IDChange struct {
 	What     string // "VG ubuntu-vg", "PV pv0 (partition 3 of vm.qcow2)"
 	Old, New string
+	// Device is the PV's device name (PV.Name) for a PV's change, empty
+	// for the VG's.
+	Device string
 }
 
 // ChangeUUIDs gives the VG and each of its PVs a new UUID drawn from r
@@ -68,7 +71,7 @@ func (vg *VG) ChangeUUIDs(r io.Reader) ([]IDChange, error) {
 			return nil, err
 		}
 		newPV[info.Key] = id
-		changes = append(changes, IDChange{What: "PV " + info.Key + " (" + vg.devs[info.Key].Name + ")", Old: info.ID, New: id})
+		changes = append(changes, IDChange{What: "PV " + info.Key + " (" + vg.devs[info.Key].Name + ")", Old: info.ID, New: id, Device: vg.devs[info.Key].Name})
 		splices = append(splices, splice{info.idNode, strconv.Quote(FormatID(id))})
 	}
 	sort.Slice(splices, func(i, j int) bool { return splices[i].n.Start < splices[j].n.Start })

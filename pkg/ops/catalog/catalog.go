@@ -10,6 +10,7 @@ import (
 	"github.com/imgprep/imgprep/pkg/ops/cloudinit"
 	"github.com/imgprep/imgprep/pkg/ops/fsuuids"
 	"github.com/imgprep/imgprep/pkg/ops/logs"
+	"github.com/imgprep/imgprep/pkg/ops/lvmuuids"
 	"github.com/imgprep/imgprep/pkg/ops/machineid"
 	"github.com/imgprep/imgprep/pkg/ops/misc"
 	"github.com/imgprep/imgprep/pkg/ops/netdata"
@@ -59,6 +60,7 @@ func All(cfg Config) []ops.Operation {
 		misc.KerberosHostKeytab(),
 		logs.Logfiles(),
 		misc.LVMSystemDevices(),
+		lvmuuids.New(nil),
 		machineid.New(cfg.MachineID),
 		misc.MailSpool(),
 		network.Hostname(),

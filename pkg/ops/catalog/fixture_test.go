@@ -69,6 +69,8 @@ var fixtureCases = []fixtureCase{
 		"removed /var/log/journal/4c8ab9d6b1d24a0c9e0f3b2a1c5d7e9f", "removed /var/log/apt/eipp.log.xz",
 		"removed /var/log/apt/history.log", "removed /var/log/apt/term.log"}},
 	{op: "lvm-system-devices", changes: []string{"removed /etc/lvm/devices/system.devices"}},
+	// The catalog fixture has no LVM2 (pkg/ops/lvmuuids has its tests).
+	{op: "lvm-uuids"},
 	{op: "machine-id", changes: []string{"truncated /etc/machine-id", "truncated /var/lib/dbus/machine-id"},
 		content: map[string]string{"/etc/machine-id": ""}},
 	{op: "mail-spool", changes: []string{"removed /var/spool/mail/alice", "removed /var/spool/mail/bob"}},
