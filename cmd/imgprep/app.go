@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/urfave/cli/v3"
 
@@ -17,6 +20,9 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // some image failed; the others were still processed
 	exitUsage  = 2
+	// exitInterrupted: SIGINT or SIGTERM stopped the run, after it
+	// cleaned up (as a shell reports a process killed by SIGINT).
+	exitInterrupted = 130
 )
 
 // env is everything a command reaches outside itself, so that tests run
@@ -32,6 +38,12 @@ type env struct {
 	// argv is the command line as typed (set by run): it tells the
 	// operands escaped by "--" from the others, which urfave does not.
 	argv []string
+	// signals makes SIGINT (Ctrl-C) and SIGTERM cancel the run's context,
+	// so that work in progress is undone and temporary files removed
+	// (a clone under construction); a second signal kills at once. The
+	// program sets it; tests that call run leave the process's signals
+	// alone.
+	signals bool
 }
 
 // usageError marks an error in the command line.
@@ -81,9 +93,23 @@ func newApp(e env) *cli.Command {
 // run runs the CLI and returns the process exit code.
 func run(args []string, e env) int {
 	e.argv = args
-	err := newApp(e).Run(context.Background(), args)
+	ctx := context.Background()
+	if e.signals {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		go func() {
+			<-ctx.Done()
+			stop() // the next signal has its default effect
+		}()
+	}
+	err := newApp(e).Run(ctx, args)
 	if err == nil {
 		return exitOK
+	}
+	if e.signals && ctx.Err() != nil {
+		fmt.Fprintln(e.stderr, "imgprep: interrupted: "+err.Error())
+		return exitInterrupted
 	}
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) && !errors.As(err, new(usageError)) {

@@ -9,5 +9,5 @@ import "os"
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args, env{stdout: os.Stdout, stderr: os.Stderr, backend: stackBackend(), recover: stackRecover, lookupEnv: os.LookupEnv}))
+	os.Exit(run(os.Args, env{stdout: os.Stdout, stderr: os.Stderr, backend: stackBackend(), recover: stackRecover, lookupEnv: os.LookupEnv, signals: true}))
 }

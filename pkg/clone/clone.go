@@ -67,7 +67,11 @@ type Result struct {
 }
 
 // Clone makes dest a clone of template and prepares it. The template is
-// opened read-only, never for writing. dest must not exist; when any step
+// opened read-only, never for writing. dest must not exist. The clone is
+// built and prepared under a temporary name in dest's directory and
+// renamed to dest only then: a clone interrupted (killed, or ctx
+// cancelled by Ctrl-C) never leaves an unprepared machine under its
+// final name, and a rerun removes what a killed one left. When any step
 // fails, the file Clone created is removed and the error names dest.
 func Clone(ctx context.Context, template, dest string, opts Options) (res *Result, err error) {
 	res = &Result{Path: dest, Mode: opts.Mode, Operations: []string{}}
@@ -103,14 +107,18 @@ func Clone(ctx context.Context, template, dest string, opts Options) (res *Resul
 		return res, fmt.Errorf("%s: %w (%s: %s); shut it down first", dest, ErrTemplateBusy, template, l)
 	}
 	res.VirtualSize = (h.Size() + 511) &^ 511
-	f, err := storage.CreateFile(dest)
+	if err := cleanStale(destAbs); err != nil {
+		h.Close()
+		return res, fmt.Errorf("%s: %w", dest, err)
+	}
+	f, tmp, err := createStaging(destAbs)
 	if err != nil {
 		h.Close()
 		return res, fmt.Errorf("%s: %w", dest, err)
 	}
 	defer func() {
 		if err != nil {
-			os.Remove(dest)
+			removeStaging(tmp)
 		}
 	}()
 	if opts.Mode == Linked {
@@ -135,12 +143,15 @@ func Clone(ctx context.Context, template, dest string, opts Options) (res *Resul
 		return res, fmt.Errorf("%s: creating the %s clone: %w", dest, opts.Mode, err)
 	}
 	if opts.Mode == Full {
-		if err := sparsify(dest); err != nil {
+		if err := sparsify(tmp); err != nil {
 			return res, fmt.Errorf("%s: making the copy sparse: %w", dest, err)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("%s: %w", dest, err)
+	}
 	if len(opts.Operations) == 0 && opts.Identity.IsZero() {
-		return res, nil
+		return res, publish(tmp, destAbs)
 	}
 	list := append([]ops.Operation(nil), opts.Operations...)
 	if !opts.Identity.IsZero() {
@@ -150,12 +161,21 @@ func Clone(ctx context.Context, template, dest string, opts Options) (res *Resul
 	if opts.Mode == Linked {
 		allow = append(allow, filepath.Dir(tmplAbs))
 	}
-	rep, err := sysprep.Run(ctx, dest, sysprep.Options{
+	rep, err := sysprep.Run(ctx, tmp, sysprep.Options{
 		Format: outFormat, Operations: list, AllowBacking: allow,
-		BackingFormat: opts.BackingFormat, Backend: opts.Backend,
+		BackingFormat: opts.BackingFormat, Backend: opts.Backend, Fresh: true,
 	})
+	if rep != nil {
+		rep.Image = dest
+	}
 	res.Report = rep
 	if err != nil {
+		return res, fmt.Errorf("%s: preparing the clone: %w", dest, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("%s: %w", dest, err)
+	}
+	if err := publish(tmp, destAbs); err != nil {
 		return res, err
 	}
 	res.Operations = rep.Operations

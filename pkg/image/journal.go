@@ -20,6 +20,10 @@ import (
 // power loss it is there for.
 const DefaultDeviceJournalDir = "/var/lib/imgprep"
 
+// JournalSuffix ends the name of a regular file's journal, beside it
+// (txn.JournalSuffix).
+const JournalSuffix = txn.JournalSuffix
+
 // ErrVolatileJournal means the journal would be on tmpfs or devtmpfs,
 // where a power loss loses the only copy of the original bytes.
 var ErrVolatileJournal = errors.New("image: journal directory is in memory (tmpfs or devtmpfs)")

@@ -23,6 +23,9 @@ type OpenOptions struct {
 	Disks []string
 	// Journal says where rollback journals live (a --journal-dir).
 	Journal image.JournalOptions
+	// Fresh: the image was just created by the caller (see
+	// Options.Fresh); with Write only.
+	Fresh bool
 }
 
 // Backend opens images. Stack is the real one.

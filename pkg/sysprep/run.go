@@ -42,6 +42,10 @@ type Options struct {
 	Protect func(path string) error
 	// Journal says where rollback journals live (a --journal-dir).
 	Journal image.JournalOptions
+	// Fresh says the caller has just created the image (a clone): a
+	// journal found for it belongs to an earlier file and is refused,
+	// never applied (image.OpenOptions.Fresh).
+	Fresh bool
 	// Backend opens the image; nil means Stack{}, the real disk stack.
 	Backend Backend
 	// Now is the clock used for the duration; time.Now when nil.
@@ -127,7 +131,7 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 	img, err := opts.Backend.Open(ctx, path, OpenOptions{
 		Format: format, Write: !opts.DryRun, DryRun: opts.DryRun,
 		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat,
-		Disks: opts.Disks, Journal: opts.Journal,
+		Disks: opts.Disks, Journal: opts.Journal, Fresh: opts.Fresh,
 	})
 	if err != nil {
 		return named(path, err)

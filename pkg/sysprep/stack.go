@@ -39,6 +39,7 @@ func (s Stack) Open(ctx context.Context, path string, o OpenOptions) (Image, err
 			AllowBacking: o.AllowBacking, BackingFormat: o.BackingFormat,
 			ForceShare: o.ForceShare && !o.Write && !o.DryRun,
 			Journal:    o.Journal,
+			Fresh:      o.Fresh && o.Write,
 			Inject:     s.Inject,
 		})
 		if err != nil {
