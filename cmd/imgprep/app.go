@@ -46,14 +46,25 @@ type env struct {
 	signals bool
 }
 
-// usageError marks an error in the command line.
-type usageError struct{ err error }
+// usageError marks an error in the command line. own says its text is
+// the CLI's (usagef), not a lower layer's.
+type usageError struct {
+	err error
+	own bool
+}
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// usagef makes a usage error; an error among args is shown without its
+// package prefixes (userMessage).
 func usagef(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			args[i] = userMessage(err.Error())
+		}
+	}
+	return usageError{err: fmt.Errorf(format, args...), own: true}
 }
 
 // newApp builds the command tree. urfave/cli v3 reads options anywhere on
@@ -118,8 +129,12 @@ func run(args []string, e env) int {
 		}
 		return ec.ExitCode()
 	}
-	fmt.Fprintln(e.stderr, "imgprep: "+err.Error())
 	var ue usageError
+	msg := err.Error()
+	if !errors.As(err, &ue) || !ue.own {
+		msg = userMessage(msg)
+	}
+	fmt.Fprintln(e.stderr, "imgprep: "+escape(msg))
 	if errors.As(err, &ue) || !isRunError(err) {
 		fmt.Fprintln(e.stderr, "Run 'imgprep --help' or 'imgprep COMMAND --help' for usage.")
 		return exitUsage
@@ -140,7 +155,7 @@ func isRunError(err error) bool {
 
 // onUsageError makes urfave's flag errors usage errors.
 func onUsageError(_ context.Context, _ *cli.Command, err error, _ bool) error {
-	return usageError{err}
+	return usageError{err: err}
 }
 
 // action wraps a command's work with what every command does first:
@@ -152,6 +167,9 @@ func action(e env, fn cli.ActionFunc) cli.ActionFunc {
 			return printVersion(c)
 		}
 		if err := checkOperands(e.argv, c); err != nil {
+			return err
+		}
+		if err := checkNeedsBoot(c); err != nil {
 			return err
 		}
 		return fn(ctx, c)

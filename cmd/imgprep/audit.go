@@ -62,7 +62,7 @@ func auditAction(ctx context.Context, c *cli.Command, e env) error {
 		}
 	}
 	rep := run(ctx, images, audit.Options{
-		Inspect: sysprep.Options{Format: c.String("format"), Backend: e.backend,
+		Inspect: sysprep.Options{Format: c.String("format"), Backend: backendOf(c, e),
 			AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format")},
 		Jobs: jobs, FilesystemUUIDWarning: !strict,
 		Observer: observer{start: prog.started, finish: func(o batch.Outcome) { prog.finished(o, e, "", "") }},
@@ -84,7 +84,7 @@ func auditAction(ctx context.Context, c *cli.Command, e env) error {
 		printAudit(e.stdout, rep)
 	}
 	for _, f := range rep.Failures {
-		fmt.Fprintf(e.stderr, "imgprep: %s\n", f.Error)
+		fmt.Fprintf(e.stderr, "imgprep: %s\n", escape(userMessage(f.Error)))
 	}
 	failed := rep.Shared > 0 || len(rep.Failures) > 0 || (strict && rep.Warnings > 0)
 	if !failed {
@@ -107,9 +107,9 @@ func auditAction(ctx context.Context, c *cli.Command, e env) error {
 func printAudit(w io.Writer, r *audit.Report) {
 	fmt.Fprintf(w, "audited %d %s (%d read)\n", r.Images, plural(r.Images, "image"), r.Inspected)
 	for _, g := range r.Groups {
-		fmt.Fprintf(w, "%s: %s %s shared by %d images\n", g.Severity, g.Kind, g.Value, g.Images)
+		fmt.Fprintf(w, "%s: %s %s shared by %d images\n", g.Severity, g.Kind, escape(g.Value), g.Images)
 		for _, h := range g.Holders {
-			fmt.Fprintf(w, "    %s  %s\n", h.Image, h.Where)
+			fmt.Fprintf(w, "    %s  %s\n", escape(h.Image), escape(h.Where))
 		}
 	}
 	if len(r.Clusters) > 0 {
@@ -119,8 +119,11 @@ func printAudit(w io.Writer, r *audit.Report) {
 			for j, k := range c.Kinds {
 				kinds[j] = string(k)
 			}
-			fmt.Fprintf(w, "  group %d: %d images (%s): %s\n", i+1, len(c.Images), strings.Join(kinds, ", "), strings.Join(c.Images, " "))
+			fmt.Fprintf(w, "  group %d: %d images (%s): %s\n", i+1, len(c.Images), strings.Join(kinds, ", "), strings.Join(escapeAll(c.Images), " "))
 		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s: %s\n", escape(n.Image), escape(userMessage(n.Note)))
 	}
 	fmt.Fprintf(w, "result: %d shared %s, %d %s\n", r.Shared, identities(r.Shared), r.Warnings, plural(r.Warnings, "warning"))
 }

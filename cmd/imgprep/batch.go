@@ -195,11 +195,11 @@ func failedExit(s batch.Summary, noun string) error {
 		var b strings.Builder
 		b.WriteString(msg + ":")
 		for _, f := range s.Failures {
-			line := f.Error
+			line := userMessage(f.Error)
 			if !strings.HasPrefix(line, f.Item+": ") {
 				line = f.Item + ": " + line
 			}
-			b.WriteString("\n  " + line)
+			b.WriteString("\n  " + escape(line))
 		}
 		msg = b.String()
 	}

@@ -34,7 +34,7 @@ func cloneCommand(e env) *cli.Command {
 			&cli.StringFlag{Name: "hostname-pattern", Usage: "give each clone a host name, {n} its number ('web-{n}')"},
 			&cli.StringFlag{Name: "machine-id", Usage: "'random': write a fresh /etc/machine-id into each clone"},
 			&cli.StringFlag{Name: "manifest", Usage: "write a JSON manifest of the clones to `FILE`"},
-			&cli.StringSliceFlag{Name: "operations", Usage: "operations to run on each clone, as in sysprep (repeatable)"},
+			&cli.StringSliceFlag{Name: "operations", Aliases: []string{"operation"}, Usage: "operations to run on each clone, as in sysprep (repeatable)"},
 			&cli.StringFlag{Name: "enable", Usage: "run exactly these operations on each clone (comma list)"},
 			&cli.BoolFlag{Name: "no-sysprep", Usage: "create the clones only; run no operation"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "clones made at once (default: the number of CPUs)"},
@@ -186,7 +186,10 @@ func cloneAction(ctx context.Context, c *cli.Command, e env, custom *customizati
 	if e.backend == nil {
 		return runError{errNoBackend}
 	}
-	p.opts.Backend = e.backend
+	p.opts.Backend = backendOf(c, e)
+	if c.Bool("trace") {
+		p.opts.Operations = traceOperations(e.stderr, p.opts.Operations)
+	}
 	asJSON, quiet := c.Bool("json"), c.Bool("quiet")
 	jobs := batch.Jobs(c.Int("jobs"), len(p.dests))
 	prog := newProgress(e, !asJSON && !quiet, len(p.dests), jobs, "clones")
@@ -244,9 +247,9 @@ func cloneAction(ctx context.Context, c *cli.Command, e env, custom *customizati
 // cloneLine is the plain report of one clone.
 func cloneLine(template string, r *clone.Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s): %s clone of %s", r.Path, r.Format, r.Mode, template)
+	fmt.Fprintf(&b, "%s (%s): %s clone of %s", escape(r.Path), r.Format, r.Mode, escape(template))
 	if r.BackingFile != "" {
-		fmt.Fprintf(&b, ", backing file %s (%s)", r.BackingFile, r.BackingFormat)
+		fmt.Fprintf(&b, ", backing file %s (%s)", escape(r.BackingFile), r.BackingFormat)
 	}
 	if r.Report != nil {
 		fmt.Fprintf(&b, "; prepared: %d %s changed", len(r.Report.Changes()), plural(len(r.Report.Changes()), "path"))
@@ -254,7 +257,7 @@ func cloneLine(template string, r *clone.Result) string {
 		b.WriteString("; not prepared (--no-sysprep)")
 	}
 	if r.Hostname != "" {
-		fmt.Fprintf(&b, "; hostname %s", r.Hostname)
+		fmt.Fprintf(&b, "; hostname %s", escape(r.Hostname))
 	}
 	if r.MachineID != "" {
 		fmt.Fprintf(&b, "; machine-id %s", r.MachineID)

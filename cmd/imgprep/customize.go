@@ -37,7 +37,7 @@ func (v *stepValue) Set(arg string) error {
 	s, err := customize.Parse(v.kind, arg)
 	if err != nil {
 		if v.rec.err == nil {
-			v.rec.err = usageError{err}
+			v.rec.err = usageError{err: err}
 		}
 		return nil
 	}
@@ -81,6 +81,13 @@ func (c *customizations) flags() []cli.Flag {
 			Category: "customizations",
 			Value:    &stepValue{kind: kind, rec: c},
 		})
+	}
+	for _, nb := range needsBoot {
+		var f cli.Flag = &cli.StringSliceFlag{Name: nb.name, Category: "customizations", Usage: nb.usage + ": refused, see --firstboot-command"}
+		if nb.arg == "" {
+			f = &cli.BoolFlag{Name: nb.name, Category: "customizations", Usage: nb.usage + ": refused, see --firstboot-command"}
+		}
+		out = append(out, f)
 	}
 	return append(out,
 		&cli.BoolFlag{Name: customize.SELinuxRelabel, Category: "customizations", Destination: &c.relabel,
@@ -136,4 +143,27 @@ func (c *customizations) addTo(cmd *cli.Command) *cli.Command {
 		return ctx, nil
 	}
 	return cmd
+}
+
+// needsBoot are virt-customize's options that run programs in the guest,
+// which needs it running: imgprep never starts it, so they are refused
+// with a pointer to --firstboot-command, which runs them at its first
+// boot instead.
+var needsBoot = []struct{ name, arg, usage string }{
+	{"run-command", "CMD", "virt-customize runs CMD in the guest"},
+	{"run", "SCRIPT", "virt-customize runs SCRIPT in the guest"},
+	{"install", "PKG,PKG..", "virt-customize installs packages with the guest's package manager"},
+	{"uninstall", "PKG,PKG..", "virt-customize removes packages with the guest's package manager"},
+	{"update", "", "virt-customize updates the guest's packages"},
+}
+
+// checkNeedsBoot refuses the needsBoot options, before anything is
+// opened.
+func checkNeedsBoot(c *cli.Command) error {
+	for _, nb := range needsBoot {
+		if c.IsSet(nb.name) {
+			return usagef("--%s needs a running guest, which imgprep never starts; use --firstboot-command CMD (or --firstboot SCRIPT) to run it once at the guest's first boot", nb.name)
+		}
+	}
+	return nil
 }

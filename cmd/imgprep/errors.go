@@ -12,7 +12,7 @@ import (
 
 // printError writes err, which names its image, and what to do about it.
 func printError(w io.Writer, err error) {
-	fmt.Fprintf(w, "imgprep: %v\n", err)
+	fmt.Fprintf(w, "imgprep: %s\n", escape(userMessage(err.Error())))
 	if h := hint(err); h != "" {
 		fmt.Fprintf(w, "  hint: %s\n", h)
 	}

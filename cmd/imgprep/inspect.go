@@ -22,6 +22,7 @@ func inspectCommand(e env) *cli.Command {
 		OnUsageError: onUsageError,
 		Flags: append([]cli.Flag{
 			formatFlag(),
+			addFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per image on stdout, one line each (with --shard, then a summary line)"},
 			&cli.StringFlag{Name: "from", Usage: "also read image paths, one per line, from `FILE` ('-': standard input)"},
 			shardFlag(),
@@ -37,7 +38,7 @@ func inspectCommand(e env) *cli.Command {
 			if e.backend == nil {
 				return runError{errNoBackend}
 			}
-			opts := sysprep.Options{Format: c.String("format"), Backend: e.backend,
+			opts := sysprep.Options{Format: c.String("format"), Backend: backendOf(c, e),
 				AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format")}
 			failed := 0
 			sum := batch.Summary{Total: len(set.paths), Failures: []batch.Failure{}}
@@ -78,24 +79,24 @@ func inspectCommand(e env) *cli.Command {
 
 func printInspection(w io.Writer, in *sysprep.Inspection) {
 	i := in.Info
-	fmt.Fprintf(w, "%s: %s, virtual size %s\n", in.Image, i.Format, size(i.VirtualSize))
+	fmt.Fprintf(w, "%s: %s, virtual size %s\n", escape(in.Image), i.Format, size(i.VirtualSize))
 	for n, l := range i.Chain {
 		if n == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "  backing file: %s (%s)\n", l.Path, l.Format)
+		fmt.Fprintf(w, "  backing file: %s (%s)\n", escape(l.Path), l.Format)
 	}
 	table := i.Table
 	if i.DiskUUID != "" {
 		table += " " + i.DiskUUID
 	}
-	fmt.Fprintf(w, "  partition table: %s\n", table)
+	fmt.Fprintf(w, "  partition table: %s\n", escape(table))
 	for _, p := range i.Partitions {
 		name := ""
 		if p.Name != "" {
 			name = " " + fmt.Sprintf("%q", p.Name)
 		}
-		fmt.Fprintf(w, "    %d: start %d, %s, type %s%s, uuid %s\n", p.Number, p.Start, size(p.Size), p.Type, name, p.UUID)
+		fmt.Fprintf(w, "    %d: start %d, %s, type %s%s, uuid %s\n", p.Number, p.Start, size(p.Size), escape(p.Type), name, escape(p.UUID))
 	}
 	fmt.Fprintf(w, "  filesystems:\n")
 	mounted := map[string][]string{}
@@ -123,31 +124,37 @@ func printInspection(w io.Writer, in *sysprep.Inspection) {
 		case !f.Supported && f.Type != "":
 			attrs = append(attrs, "imgprep has no "+f.Type+" engine")
 		}
-		fmt.Fprintf(w, "    %s: %s\n", f.Desc, strings.Join(attrs, ", "))
+		fmt.Fprintf(w, "    %s: %s\n", escape(f.Desc), escape(strings.Join(attrs, ", ")))
 	}
 	for _, g := range in.Guests {
-		fmt.Fprintf(w, "  guest on %s: %s\n", g.Root, orDash(g.OS))
-		fmt.Fprintf(w, "    hostname: %s\n", orLink(g, "/etc/hostname", g.Hostname))
+		fmt.Fprintf(w, "  guest on %s: %s\n", escape(g.Root), escape(orDash(g.OS)))
+		fmt.Fprintf(w, "    hostname: %s\n", escape(orLink(g, "/etc/hostname", g.Hostname)))
 		for _, m := range g.Mounts {
-			fmt.Fprintf(w, "    mount %s: %s\n", m.Point, m.Filesystem)
+			fmt.Fprintf(w, "    mount %s: %s\n", escape(m.Point), escape(m.Filesystem))
 		}
-		fmt.Fprintf(w, "    /etc/machine-id: %s\n", idString(g.MachineID))
-		fmt.Fprintf(w, "    /var/lib/dbus/machine-id: %s\n", idString(g.DbusID))
-		fmt.Fprintf(w, "    netdata guid: %s\n", orLink(g, netdata.GUIDPath, g.Netdata.GUID))
-		fmt.Fprintf(w, "    netdata claimed_id: %s\n", orLink(g, netdata.CloudDir+"/claimed_id", g.Netdata.ClaimedID))
+		fmt.Fprintf(w, "    /etc/machine-id: %s\n", escape(idString(g.MachineID)))
+		fmt.Fprintf(w, "    /var/lib/dbus/machine-id: %s\n", escape(idString(g.DbusID)))
+		fmt.Fprintf(w, "    netdata guid: %s\n", escape(orLink(g, netdata.GUIDPath, g.Netdata.GUID)))
+		fmt.Fprintf(w, "    netdata claimed_id: %s\n", escape(orLink(g, netdata.CloudDir+"/claimed_id", g.Netdata.ClaimedID)))
 		claim := "absent"
 		if g.Netdata.ClaimConf {
 			claim = "present (token not shown)"
 		}
 		fmt.Fprintf(w, "    netdata claim.conf: %s\n", claim)
 		for _, k := range g.SSHKeys {
-			fmt.Fprintf(w, "    ssh host key %s: %s %s\n", k.Path, k.Type, k.Fingerprint)
+			fmt.Fprintf(w, "    ssh host key %s: %s %s\n", escape(k.Path), escape(k.Type), escape(k.Fingerprint))
 		}
 		for _, l := range g.Symlinks {
 			if strings.HasPrefix(l.Path, "/etc/ssh/") {
-				fmt.Fprintf(w, "    ssh host key %s: %s (not followed)\n", l.Path, l)
+				fmt.Fprintf(w, "    ssh host key %s: %s (not followed)\n", escape(l.Path), escape(l.String()))
 			}
 		}
+		for _, n := range g.Notes {
+			fmt.Fprintf(w, "    note: %s\n", escape(userMessage(n)))
+		}
+	}
+	for _, n := range in.Notes {
+		fmt.Fprintf(w, "  note: %s\n", escape(userMessage(n)))
 	}
 }
 

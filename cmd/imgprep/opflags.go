@@ -72,7 +72,7 @@ func selectOperations(c *cli.Command, custom *customizations) ([]ops.Operation, 
 	}
 	selected, err := catalog.Select(catalog.All(cfg), c.StringSlice("operations"), c.String("enable"))
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{err: err}
 	}
 	if err := checkOpFlags(c, selected); err != nil {
 		return nil, err

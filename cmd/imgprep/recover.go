@@ -28,9 +28,9 @@ func recoverCommand(e env) *cli.Command {
 				return cli.Exit("", exitFailed)
 			}
 			if rolledBack {
-				fmt.Fprintf(e.stdout, "%s: rolled back an interrupted run; the image is as it was before it\n", img)
+				fmt.Fprintf(e.stdout, "%s: rolled back an interrupted run; the image is as it was before it\n", escape(img))
 			} else {
-				fmt.Fprintf(e.stdout, "%s: nothing to recover\n", img)
+				fmt.Fprintf(e.stdout, "%s: nothing to recover\n", escape(img))
 			}
 			return nil
 		}),

@@ -122,14 +122,14 @@ func printMerged(w io.Writer, m *shard.Merged) {
 		fmt.Fprintf(w, "images: %d, done %d, failed %d\n", m.Images, m.Done, m.Failed)
 	}
 	for _, f := range m.Failures {
-		line := f.Error
+		line := userMessage(f.Error)
 		if !strings.HasPrefix(line, f.Item+": ") {
 			line = f.Item + ": " + line
 		}
-		fmt.Fprintf(w, "  failed: %s\n", line)
+		fmt.Fprintf(w, "  failed: %s\n", escape(line))
 	}
 	if len(m.Repeated) > 0 {
-		fmt.Fprintf(w, "reported by more than one shard (counted once): %s\n", strings.Join(m.Repeated, " "))
+		fmt.Fprintf(w, "reported by more than one shard (counted once): %s\n", strings.Join(escapeAll(m.Repeated), " "))
 	}
 	if m.Audit != nil {
 		printMergedAudit(w, m.Audit)
@@ -140,13 +140,13 @@ func printMerged(w io.Writer, m *shard.Merged) {
 func printMergedAudit(w io.Writer, r *audit.Report) {
 	fmt.Fprintf(w, "audit: %d %s (%d read)\n", r.Images, plural(r.Images, "image"), r.Inspected)
 	for _, g := range r.Groups {
-		fmt.Fprintf(w, "%s: %s (digest %.16s) shared by %d images\n", g.Severity, g.Kind, g.Value, g.Images)
+		fmt.Fprintf(w, "%s: %s (digest %.16s) shared by %d images\n", g.Severity, g.Kind, escape(g.Value), g.Images)
 		for _, h := range g.Holders {
-			fmt.Fprintf(w, "    %s  %s\n", h.Image, h.Where)
+			fmt.Fprintf(w, "    %s  %s\n", escape(h.Image), escape(h.Where))
 		}
 	}
 	for _, f := range r.Failures {
-		fmt.Fprintf(w, "  unreadable: %s\n", f.Error)
+		fmt.Fprintf(w, "  unreadable: %s\n", escape(userMessage(f.Error)))
 	}
 	fmt.Fprintf(w, "result: %d shared %s, %d %s\n", r.Shared, identities(r.Shared), r.Warnings, plural(r.Warnings, "warning"))
 }

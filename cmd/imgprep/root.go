@@ -14,6 +14,7 @@ import (
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "print imgprep's version and exit"},
+		&cli.BoolFlag{Name: "trace", Aliases: []string{"x"}, Usage: "trace on standard error each image opened, guest found, operation applied and commit"},
 	}
 }
 

@@ -37,7 +37,7 @@ func shardImages(c *cli.Command, e env, images []string, quiet bool) ([]string, 
 	}
 	spec, src, err := shard.Parse(v, e.lookup)
 	if err != nil {
-		return nil, nil, usageError{err}
+		return nil, nil, usageError{err: err}
 	}
 	part := shard.Paths(spec.Select(shard.Items(images, shard.Resolve)))
 	if !quiet {
@@ -65,6 +65,9 @@ type imageSet struct {
 	// backing are directories where the images' backing files may live
 	// (a libvirt domain's backing chains), besides --allow-backing.
 	backing []string
+	// disks are the further disks of the one image in paths (-a): the
+	// same VM, one guest.
+	disks []string
 }
 
 // options are opts for the image path.
@@ -75,12 +78,18 @@ func (s imageSet) options(path string, opts sysprep.Options) sysprep.Options {
 	if len(s.backing) > 0 {
 		opts.AllowBacking = append(append([]string(nil), opts.AllowBacking...), s.backing...)
 	}
+	if len(s.disks) > 0 {
+		opts.Disks = s.disks
+	}
 	return opts
 }
 
 // imageSetOf returns the images of the command line (operands, --from),
 // each once, and of them this worker's part with --shard.
 func imageSetOf(ctx context.Context, c *cli.Command, e env) (imageSet, error) {
+	if set, ok, err := addedImages(c); ok || err != nil {
+		return set, err
+	}
 	if set, ok, err := vmImages(ctx, c, e); ok || err != nil {
 		return set, err
 	}

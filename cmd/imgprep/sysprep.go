@@ -57,9 +57,11 @@ func sysprepCommand(e env) *cli.Command {
 		OnUsageError: onUsageError,
 		Flags: flagGroups([]cli.Flag{
 			formatFlag(),
-			&cli.StringSliceFlag{Name: "operations", Usage: "operations to run: comma list, 'defaults', 'all', '-name' removes (repeatable)"},
+			addFlag(),
+			&cli.StringSliceFlag{Name: "operations", Aliases: []string{"operation"}, Usage: "operations to run: comma list, 'defaults', 'all', '-name' removes (repeatable)"},
 			&cli.StringFlag{Name: "enable", Usage: "run exactly these operations (comma list)"},
-			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "do everything but write; report what would change"},
+			&cli.BoolFlag{Name: "list-operations", Usage: "list the operations, as imgprep list-operations, and exit"},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n", "dryrun"}, Usage: "do everything but write; report what would change"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON report per image on stdout, one line each"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print the filesystem of each change and the bytes written"},
@@ -69,6 +71,9 @@ func sysprepCommand(e env) *cli.Command {
 }
 
 func sysprepAction(ctx context.Context, c *cli.Command, e env, custom *customizations) error {
+	if c.Bool("list-operations") {
+		return listOperations(c)
+	}
 	set, err := imageSetOf(ctx, c, e)
 	if err != nil {
 		return err
@@ -89,8 +94,11 @@ func sysprepAction(ctx context.Context, c *cli.Command, e env, custom *customiza
 	}
 	opts := sysprep.Options{
 		Format: c.String("format"), DryRun: c.Bool("dry-run"), Operations: selected,
-		AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format"), Backend: e.backend,
+		AllowBacking: c.StringSlice("allow-backing"), BackingFormat: c.String("backing-format"), Backend: backendOf(c, e),
 		Journal: journalOptions(c),
+	}
+	if c.Bool("trace") {
+		opts.Operations = traceOperations(e.stderr, opts.Operations)
 	}
 	return runSysprepBatch(ctx, c, e, set, opts)
 }
@@ -104,7 +112,7 @@ func printReport(w io.Writer, r *sysprep.Report, verbose bool) {
 	if r.DryRun {
 		verb = "dry run, nothing written"
 	}
-	fmt.Fprintf(w, "%s (%s): %s in %s\n", r.Image, r.Format, verb, formatMS(r.DurationMS))
+	fmt.Fprintf(w, "%s (%s): %s in %s\n", escape(r.Image), r.Format, verb, formatMS(r.DurationMS))
 	// The operation and action columns are as wide as their longest
 	// entry in this report.
 	opWidth, actWidth := 0, 0
@@ -115,19 +123,19 @@ func printReport(w io.Writer, r *sysprep.Report, verbose bool) {
 	for _, g := range r.Guests {
 		os := ""
 		if g.OS != "" {
-			os = " (" + g.OS + ")"
+			os = " (" + escape(g.OS) + ")"
 		}
-		fmt.Fprintf(w, "  guest on %s%s\n", g.Root, os)
+		fmt.Fprintf(w, "  guest on %s%s\n", escape(g.Root), os)
 		if len(g.Changes) == 0 {
 			fmt.Fprintf(w, "    nothing to change\n")
 		}
 		for _, ch := range g.Changes {
-			line := fmt.Sprintf("    %-*s %-*s %s", opWidth, ch.Operation, actWidth, ch.Action, ch.Path)
+			line := fmt.Sprintf("    %-*s %-*s %s", opWidth, ch.Operation, actWidth, ch.Action, escape(ch.Path))
 			if ch.Detail != "" {
-				line += " (" + ch.Detail + ")"
+				line += " (" + escape(ch.Detail) + ")"
 			}
 			if verbose {
-				line += "  [" + ch.Filesystem + "]"
+				line += "  [" + escape(ch.Filesystem) + "]"
 			}
 			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}
@@ -138,7 +146,7 @@ func printReport(w io.Writer, r *sysprep.Report, verbose bool) {
 	}
 	fmt.Fprintf(w, "  operations: %s; %d %s %schanged\n", strings.Join(r.Operations, ", "), len(changes), plural(len(changes), "path"), would)
 	if len(r.Filesystems) > 0 {
-		fmt.Fprintf(w, "  filesystems touched: %s\n", strings.Join(r.Filesystems, ", "))
+		fmt.Fprintf(w, "  filesystems touched: %s\n", strings.Join(escapeAll(r.Filesystems), ", "))
 	}
 	if verbose {
 		fmt.Fprintf(w, "  bytes %swritten: %d\n", would, r.BytesStaged)

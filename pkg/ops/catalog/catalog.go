@@ -117,6 +117,13 @@ func Select(all []ops.Operation, operations []string, enable string) ([]ops.Oper
 			return fmt.Errorf("%s: %w", opt, ErrEmptyName)
 		}
 		if byName[name] == nil {
+			names := make([]string, 0, len(all))
+			for _, op := range all {
+				names = append(names, op.Name())
+			}
+			if near, ok := Closest(name, names); ok {
+				return fmt.Errorf("%s: %w %q; did you mean %s?", opt, ErrUnknownOperation, name, near)
+			}
 			return fmt.Errorf("%s: %w %q (see imgprep list-operations)", opt, ErrUnknownOperation, name)
 		}
 		return nil
