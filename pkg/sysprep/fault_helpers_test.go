@@ -2,6 +2,7 @@ package sysprep_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/ops"
 	"github.com/imgprep/imgprep/pkg/ops/catalog"
+	"github.com/imgprep/imgprep/pkg/ops/lvmuuids"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 	"github.com/imgprep/imgprep/pkg/txn"
 )
@@ -44,7 +46,11 @@ func loadPristine(tb testing.TB, name string) *pristine {
 	}
 	pr := &pristine{name: name, data: data}
 	for _, f := range in.Info.Filesystems {
-		if strings.HasPrefix(f.Type, "ext") {
+		switch {
+		case !strings.HasPrefix(f.Type, "ext"):
+		case strings.Contains(f.Desc, " on LV "):
+			pr.extFS = append(pr.extFS, lvOffset(tb, p, in.Info, strings.TrimPrefix(f.Desc[strings.Index(f.Desc, " on LV "):], " on LV ")))
+		default:
 			pr.extFS = append(pr.extFS, f.Offset)
 		}
 	}
@@ -80,7 +86,17 @@ func sameImage(tb testing.TB, path string, want []byte) bool {
 }
 
 // defaultOps is the default operation set, as `imgprep sysprep` runs it.
-func defaultOps() []ops.Operation { return catalog.Defaults(catalog.All(catalog.Config{})) }
+// lvm-uuids draws its UUIDs from a fixed seed, so that two complete runs
+// write the same bytes.
+func defaultOps() []ops.Operation {
+	list := catalog.Defaults(catalog.All(catalog.Config{}))
+	for i, op := range list {
+		if op.Name() == lvmuuids.Name {
+			list[i] = lvmuuids.New(rand.NewChaCha8([32]byte{'i', 'm', 'g', 'p', 'r', 'e', 'p'}))
+		}
+	}
+	return list
+}
 
 // runWith runs a full default sysprep of path on the real Stack with inj
 // under the image file and its journal.
@@ -121,4 +137,28 @@ func journalLeft(tb testing.TB, path string) bool {
 		tb.Fatal(err)
 	}
 	return false
+}
+
+// lvOffset returns the byte offset on the raw image p of the linear LV
+// "VG/LV" in one piece, as lvm2's tools read it from loop devices over
+// the image's LVM2 partitions.
+func lvOffset(tb testing.TB, p string, info sysprep.ImageInfo, name string) int64 {
+	tb.Helper()
+	vg, lv, _ := strings.Cut(name, "/")
+	var devs []string
+	starts := map[string]int64{}
+	for _, f := range info.Filesystems {
+		if f.Type != "LVM2_member" || f.Partition == 0 {
+			continue
+		}
+		part := oracle.Partitions(tb, p)[f.Partition]
+		dev := oracle.Loop(tb, p, part.Start, part.Size, true)
+		devs = append(devs, dev)
+		starts[dev] = part.Start
+	}
+	pieces := oracle.LVPieces(tb, devs, vg, lv)
+	if len(pieces) != 1 {
+		tb.Fatalf("LV %s in %d pieces", name, len(pieces))
+	}
+	return starts[pieces[0].Dev] + pieces[0].Offset
 }

@@ -19,8 +19,11 @@ import (
 )
 
 // faultFixtures are the realistic fixtures of the fault matrix: GPT, an
-// ESP, ext4 root and a separate ext4 /var, in both image formats.
-var faultFixtures = []string{"disk-gpt.qcow2", "disk-gpt.raw"}
+// ESP, ext4 root and a separate ext4 /var, in both image formats; and
+// Ubuntu Server's LVM layout (ESP, ext4 /boot, the ext4 root on an LV,
+// written through the LV's mapping, and the PV's metadata, which the
+// default lvm-uuids rewrites, all in the one transaction).
+var faultFixtures = []string{"disk-gpt.qcow2", "disk-gpt.raw", "lvm-ubuntu.raw"}
 
 // inject returns an Injection putting d under the image file and under
 // the directory of its journal.
@@ -44,6 +47,10 @@ func cleanRun(t *testing.T, p *pristine) (path string, after []byte, log []strin
 	if !rep.Committed || len(rep.Changes()) == 0 || len(rep.Filesystems) < 2 {
 		t.Fatalf("clean run: committed %v, %d changes, filesystems %v: the matrix needs a run that changes root and /var",
 			rep.Committed, len(rep.Changes()), rep.Filesystems)
+	}
+	if strings.HasPrefix(p.name, "lvm-") && (!slices.Contains(rep.Filesystems, "ext4 on LV ubuntu-vg/ubuntu-lv (/)") ||
+		!slices.Contains(rep.Filesystems, "LVM2_member on partition 3")) {
+		t.Fatalf("clean run on %s touched %v: the matrix needs a run that writes the LV's filesystem and the PV's metadata", p.name, rep.Filesystems)
 	}
 	after = readImage(t, path)
 	if bytes.Equal(after, p.data) {
