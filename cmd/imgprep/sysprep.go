@@ -139,6 +139,9 @@ func printReport(w io.Writer, r *sysprep.Report, verbose bool) {
 			}
 			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}
+		for _, n := range g.Notes {
+			fmt.Fprintf(w, "    note: %s\n", n)
+		}
 	}
 	would := ""
 	if r.DryRun {

@@ -76,6 +76,15 @@
 // Removing or renaming a mount point, or a tree holding one, fails with
 // ErrMountPoint and changes nothing.
 //
+// fstab is read as systemd reads it at boot. A bind mount (option bind or
+// rbind) shows its source directory, resolved in the guest as mounted,
+// at its point, so a change there lands on the source's filesystem; rbind
+// brings the mounts below the source along. A noauto entry (without
+// x-systemd.automount) is not mounted and is listed by Unmounted, as is a
+// bind whose source is missing; other x-systemd.* options change nothing.
+// Parents are mounted before children whatever the line order, and of two
+// entries for one point the later line wins.
+//
 // Three judges check this package's behaviour in its tests: Linux itself
 // (openat2 with RESOLVE_IN_ROOT, with bind mounts in a private mount
 // namespace, for path resolution; a read-only loop mount of every

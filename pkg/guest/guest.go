@@ -16,6 +16,22 @@ type Mount struct {
 	Point string      // "/", "/var", "/boot/efi"
 	FS    *Filesystem // never nil
 	Spec  string      // the fstab source that named it ("UUID=…"); "" for a root fstab does not name
+	// Root is the directory of FS that appears at Point: "/" for a
+	// filesystem, the source's directory for a bind mount.
+	Root string
+	// Bind is the canonical guest path a bind mount (fstab option bind
+	// or rbind) shows at Point; "" for a filesystem.
+	Bind string
+	line int // the fstab line; 0 for the root
+}
+
+// Unmounted is an fstab entry the guest does not mount at boot: a
+// noauto filesystem (without x-systemd.automount), or a bind mount whose
+// source is missing. Paths under Point are those of the filesystem below.
+type Unmounted struct {
+	Point  string
+	Spec   string
+	Reason string // "noauto: not mounted at boot"
 }
 
 // Unresolved is an fstab entry whose source names no filesystem on this
@@ -37,6 +53,7 @@ type Guest struct {
 	root       *Filesystem
 	mounts     []Mount // resolved, root first, by depth then point
 	unresolved []Unresolved
+	unmounted  []Unmounted
 	fstab      *Fstab
 	osRelease  map[string]string
 	// dirs caches canonical guest paths known to be directories (see
@@ -56,6 +73,9 @@ func (g *Guest) Mounts() []Mount { return append([]Mount(nil), g.mounts...) }
 
 // Unresolved returns the fstab entries naming nothing on this disk.
 func (g *Guest) Unresolved() []Unresolved { return append([]Unresolved(nil), g.unresolved...) }
+
+// Unmounted returns the fstab entries the guest does not mount at boot.
+func (g *Guest) Unmounted() []Unmounted { return append([]Unmounted(nil), g.unmounted...) }
 
 // Fstab returns the guest's parsed /etc/fstab.
 func (g *Guest) Fstab() *Fstab { return g.fstab }
@@ -144,15 +164,24 @@ func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
 	}
 	g := &Guest{root: root, fstab: tab, layout: l, dirsAt: l.changes}
 	points := map[string]int{} // mount point -> index in g.mounts or ^index in g.unresolved
-	g.mounts = append(g.mounts, Mount{Point: "/", FS: root})
+	g.mounts = append(g.mounts, Mount{Point: "/", FS: root, Root: "/"})
 	points["/"] = 0
+	var binds []FstabEntry
 	for _, e := range tab.Entries {
+		if isBind(e) {
+			binds = append(binds, e)
+			continue
+		}
 		if skipFstabEntry(e) {
 			continue
 		}
 		point := path.Clean(e.File)
 		if point == "/" {
 			g.mounts[0].Spec = e.Spec
+			continue
+		}
+		if notAtBoot(e) {
+			g.unmounted = append(g.unmounted, Unmounted{Point: point, Spec: e.Spec, Reason: noautoReason})
 			continue
 		}
 		f, reason := l.resolveSpec(e.Spec)
@@ -169,11 +198,14 @@ func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
 			points[point] = ^(len(g.unresolved) - 1)
 			continue
 		}
-		g.mounts = append(g.mounts, Mount{Point: point, FS: f, Spec: e.Spec})
+		g.mounts = append(g.mounts, Mount{Point: point, FS: f, Spec: e.Spec, Root: "/", line: e.Line})
 		points[point] = len(g.mounts) - 1
 	}
 	sortMounts(g.mounts)
 	g.canonicalizeMountPoints()
+	for _, e := range binds {
+		g.bind(e)
+	}
 	for _, p := range osReleasePaths {
 		data, err := readConfig(g, p)
 		if missing(err) {
@@ -297,9 +329,10 @@ var skippedVFSTypes = map[string]bool{
 	"davfs": true, "fuse.s3fs": true, "virtiofs": true, "afs": true, "lustre": true,
 }
 
-// skipFstabEntry reports whether an fstab entry mounts nothing from this
-// disk: swap, bind mounts, pseudo and network filesystems, and entries
-// whose mount point is not an absolute path ("none", "swap").
+// skipFstabEntry reports whether an fstab entry mounts no filesystem from
+// this disk: swap, bind mounts (assemble takes those apart, see bind),
+// pseudo and network filesystems, and entries whose mount point is not an
+// absolute path ("none", "swap").
 func skipFstabEntry(e FstabEntry) bool {
 	if !strings.HasPrefix(e.File, "/") || skippedVFSTypes[e.VFSType] {
 		return true

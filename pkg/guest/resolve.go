@@ -69,14 +69,16 @@ func (g *Guest) locate(p string) (target, error) {
 		}
 		return target{}, &UnsupportedError{Type: t, Point: m.Point, Why: why}
 	}
-	inner := "/"
+	rest := p
 	if m.Point != "/" {
-		inner = strings.TrimPrefix(p, m.Point)
-		if inner == "" {
-			inner = "/"
-		}
-	} else {
-		inner = p
+		rest = strings.TrimPrefix(p, m.Point)
+	}
+	inner := rest
+	if m.Root != "" && m.Root != "/" {
+		inner = m.Root + rest // a bind mount: below its source
+	}
+	if inner == "" {
+		inner = "/"
 	}
 	return target{guestPath: p, point: m.Point, fs: m.FS, inner: inner, offDisk: u}, nil
 }

@@ -116,4 +116,6 @@ type MountInfo struct {
 	Point      string `json:"point"`
 	Filesystem string `json:"filesystem"` // FilesystemInfo.Desc
 	Spec       string `json:"spec,omitempty"`
+	// Bind is the guest directory a bind mount shows at Point.
+	Bind string `json:"bind,omitempty"`
 }

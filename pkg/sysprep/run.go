@@ -75,6 +75,9 @@ type GuestReport struct {
 	Root    string   `json:"root"`
 	OS      string   `json:"os,omitempty"`
 	Changes []Change `json:"changes"`
+	// Notes say what of the guest was left alone: fstab entries whose
+	// filesystem is missing, or that the guest does not mount at boot.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Change is an ops.Change with the operation that made it.
@@ -162,7 +165,7 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 	}
 	touched := map[string]bool{}
 	for _, g := range guests {
-		gr := GuestReport{Root: g.Root(), OS: g.OSRelease()["PRETTY_NAME"], Changes: []Change{}}
+		gr := GuestReport{Root: g.Root(), OS: g.OSRelease()["PRETTY_NAME"], Changes: []Change{}, Notes: g.Warnings()}
 		for _, op := range opts.Operations {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("%s: %w", path, err)

@@ -225,11 +225,16 @@ type stackGuest struct {
 
 func (g stackGuest) Root() string { return g.Guest.Root().Desc() }
 
-// Warnings names each fstab entry whose filesystem is not on the disk.
+// Warnings names each fstab entry whose filesystem is not on the disk,
+// and each the guest does not mount at boot (noauto), whose files are
+// left as they are.
 func (g stackGuest) Warnings() []string {
 	var out []string
 	for _, u := range g.Guest.Unresolved() {
 		out = append(out, "fstab mounts "+u.Point+" from "+u.Spec+", which is missing: "+u.Reason)
+	}
+	for _, u := range g.Guest.Unmounted() {
+		out = append(out, "fstab names "+u.Point+" ("+u.Spec+") but the guest does not mount it at boot ("+u.Reason+"): not prepared")
 	}
 	return out
 }
@@ -237,7 +242,7 @@ func (g stackGuest) Warnings() []string {
 func (g stackGuest) Mounts() []MountInfo {
 	var out []MountInfo
 	for _, m := range g.Guest.Mounts() {
-		out = append(out, MountInfo{Point: m.Point, Filesystem: m.FS.Desc(), Spec: m.Spec})
+		out = append(out, MountInfo{Point: m.Point, Filesystem: m.FS.Desc(), Spec: m.Spec, Bind: m.Bind})
 	}
 	return out
 }
