@@ -4,13 +4,16 @@ import (
 	"github.com/imgprep/imgprep/pkg/fs"
 	"github.com/imgprep/imgprep/pkg/fs/ext4"
 	"github.com/imgprep/imgprep/pkg/fs/vfat"
+	"github.com/imgprep/imgprep/pkg/fs/xfs"
 	"github.com/imgprep/imgprep/pkg/partition"
 )
 
 // openBuiltinEngine opens ext2/3/4 with pkg/fs/ext4, for writing when
 // asked and the engine agrees, read-only otherwise; vfat with pkg/fs/vfat
 // (whose writing covers removal, truncation and rewriting existing
-// files). Every other type gets no engine.
+// files); xfs with pkg/fs/xfs, read-only, its Why saying why it cannot be
+// written (a dirty log, a feature, or no xfs writer yet). Every other type
+// gets no engine.
 func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, opts Options) (fs.FS, bool, string, error) {
 	switch f.Type {
 	case TypeExt2, TypeExt3, TypeExt4:
@@ -27,13 +30,19 @@ func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, 
 			return nil, false, err.Error(), err
 		}
 		return v, false, "image opened read-only", nil
+	case TypeXFS:
+		x, err := xfs.Open(dev, size, xfs.Options{Name: fsName(f, opts)})
+		if err != nil {
+			return nil, false, err.Error(), err
+		}
+		if opts.Writable {
+			return x, false, withNote(x.Refusal().Error(), x), nil
+		}
+		return x, false, withNote("image opened read-only", x), nil
 	default:
 		return nil, false, unsupportedWhy(f.Type), nil
 	}
-	name := f.Desc()
-	if opts.Name != "" {
-		name += " of " + opts.Name
-	}
+	name := fsName(f, opts)
 	if opts.Writable {
 		w, err := ext4.OpenWritable(dev, size, ext4.Options{Name: name, Now: opts.Now})
 		if err == nil {
@@ -50,6 +59,16 @@ func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, 
 		return nil, false, err.Error(), err
 	}
 	return r, false, withNote("image opened read-only", r), nil
+}
+
+// fsName names filesystem f in an engine's errors: "ext4 on partition 2
+// of disk.img".
+func fsName(f *Filesystem, opts Options) string {
+	name := f.Desc()
+	if opts.Name != "" {
+		name += " of " + opts.Name
+	}
+	return name
 }
 
 // withNote adds what the engine did to present the filesystem (a journal

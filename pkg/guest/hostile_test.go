@@ -75,7 +75,10 @@ func TestHostileGuestPathsOnExt4(t *testing.T) {
 		}},
 		{"guest-varxfs.raw", []check{
 			{"the root is readable", read("/etc/hostname"), "template\n", nil},
-			{"a path on the xfs /var fails naming it", stat("/var/lib/netdata"), "", ErrUnsupportedFS},
+			{"the (empty) xfs /var is read: a path on it does not exist", stat("/var/lib/netdata"), "", fs.ErrNotExist},
+			{"a change on the xfs /var is refused naming it", func(g *Guest) (string, error) {
+				return "", g.WriteFile("/var/x", []byte("x"), fs.WriteOptions{Perm: 0o644})
+			}, "", ErrUnsupportedFS},
 		}},
 	}
 	for _, tt := range tests {
@@ -106,10 +109,19 @@ func TestHostileGuestPathsOnExt4(t *testing.T) {
 	}
 }
 
+// TestUnsupportedVarErrorReadsLikeTheContract: xfs is read, and a change
+// on it is refused in one line naming the mount point, the filesystem and
+// why.
 func TestUnsupportedVarErrorReadsLikeTheContract(t *testing.T) {
-	g, _, _ := scanGuest(t, "guest-varxfs.raw", false)
-	_, err := g.Stat("/var/lib/netdata/registry/netdata.public.unique.id")
-	if err == nil || !strings.Contains(err.Error(), "xfs mounted at /var: imgprep cannot read or write xfs") {
-		t.Fatalf("got %v", err)
+	g, _, _ := scanGuest(t, "guest-varxfs.raw", true)
+	if _, err := g.Stat("/var"); err != nil {
+		t.Fatalf("stat /var on xfs: %v", err)
+	}
+	err := g.WriteFile("/var/x", []byte("x"), fs.WriteOptions{Perm: 0o644})
+	if want := "xfs mounted at /var: xfs on partition 2 of guest-varxfs.raw: imgprep cannot write xfs yet"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	if !errors.Is(err, fs.ErrReadOnly) || !errors.Is(err, ErrUnsupportedFS) {
+		t.Fatalf("%v is not both ErrUnsupportedFS and fs.ErrReadOnly", err)
 	}
 }

@@ -157,7 +157,7 @@ func TestUnsupportedFilesystemErrorNamesTypeAndMountPoint(t *testing.T) {
 	if !errors.Is(err, ErrUnsupportedFS) {
 		t.Fatalf("WriteFile on xfs: %v, want ErrUnsupportedFS", err)
 	}
-	if want := "xfs mounted at /srv: imgprep cannot read or write xfs"; !strings.Contains(err.Error(), want) {
+	if want := "xfs mounted at /srv: imgprep cannot write xfs yet"; !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %q does not say %q", err, want)
 	}
 }

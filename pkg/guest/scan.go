@@ -200,6 +200,8 @@ func unsupportedWhy(t string) string {
 		return "imgprep cannot read LVM2 physical volumes"
 	case TypeLUKS:
 		return "imgprep cannot open LUKS encrypted volumes"
+	case TypeXFS:
+		return "imgprep cannot write xfs yet"
 	}
 	return "imgprep cannot read or write " + t
 }

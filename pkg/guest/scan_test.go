@@ -48,10 +48,10 @@ func TestScanFindsEveryFilesystemBySignature(t *testing.T) {
 		{"disk-gpt-4k.raw", "gpt\n" +
 			"1 ext4 uuid=" + fxRoot + " label=root partuuid=" + fxRootPt + " partlabel=root engine=true\n" +
 			"2 ext4 uuid=" + fxVar + " label=var partuuid=" + fxVarPt + " partlabel=var engine=true\n"},
-		{"guest-xfsroot.raw", "none\n0 xfs uuid=" + fxXFS + " label=xroot partuuid= partlabel= engine=false\n"},
+		{"guest-xfsroot.raw", "none\n0 xfs uuid=" + fxXFS + " label=xroot partuuid= partlabel= engine=true\n"},
 		{"guest-varxfs.raw", "gpt\n" +
 			"1 ext4 uuid=" + fxRoot + " label=root partuuid=" + fxRootPt + " partlabel=root engine=true\n" +
-			"2 xfs uuid=" + fxXFS + " label=var partuuid=" + fxVarPt + " partlabel=var engine=false\n"},
+			"2 xfs uuid=" + fxXFS + " label=var partuuid=" + fxVarPt + " partlabel=var engine=true\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.image, func(t *testing.T) {
@@ -126,7 +126,7 @@ func TestXFSRootIsNoGuestAndSaysWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = l.Guests()
-	if !errors.Is(err, ErrNoGuest) || !strings.Contains(err.Error(), "xfs on the whole disk (imgprep cannot read or write xfs)") {
+	if !errors.Is(err, ErrNoGuest) || !strings.Contains(err.Error(), "xfs on the whole disk (not a guest root: no /etc/fstab)") {
 		t.Fatalf("Guests: %v, want ErrNoGuest naming the xfs filesystem", err)
 	}
 }

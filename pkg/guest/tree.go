@@ -43,9 +43,14 @@ func (g *Guest) writer(op, p string, follow bool) (target, error) {
 		return target{}, &PathError{Op: op, Path: p, Err: unresolvedErr(t.offDisk)}
 	}
 	if !t.fs.Writable && !writableType(t.fs.Type) {
-		// A type imgprep reads but cannot write (vfat): both an
-		// unsupported filesystem and a read-only one.
-		u := &UnsupportedError{Type: t.fs.Type, Point: t.point, Why: unsupportedWhy(t.fs.Type)}
+		// A type imgprep reads but cannot write (xfs): both an
+		// unsupported filesystem and a read-only one, with the engine's
+		// reason when it gave one (a dirty log).
+		why := unsupportedWhy(t.fs.Type)
+		if r, ok := t.fs.FS.(interface{ Refusal() error }); ok {
+			why = r.Refusal().Error()
+		}
+		u := &UnsupportedError{Type: t.fs.Type, Point: t.point, Why: why}
 		return target{}, &PathError{Op: op, Path: p, Err: fmt.Errorf("%w: %w", u, fs.ErrReadOnly)}
 	}
 	if !t.fs.Writable {

@@ -27,6 +27,16 @@
 #   xfs-dir8k.img     -n size=8192 (two blocks per directory block)
 #   xfs-sect4k.img    -s size=4096
 #   xfs-tinyag.img    128 MiB in 8 AGs of 16 MiB (-d agcount=8)
+#   guest-rocky-xfs.raw  a Rocky-like guest, as Rocky, Alma and Amazon
+#                     Linux cloud images are: GPT (disk GUID
+#                     5e1f0000-0000-4000-8000-0000000000d0), p1 /boot xfs
+#                     (UUID ...00b1, 32 MiB), p2 / xfs (UUID ...00b2,
+#                     32 MiB), fstab by UUID=; hostname rocky-template,
+#                     a machine-id, Rocky 9 os-release, the D-Bus
+#                     machine-id a symlink to /etc/machine-id as on RHEL,
+#                     an ssh host key pair, security.selinux on the
+#                     identity files; /boot holds grub2/grubenv and a BLS
+#                     entry.
 #
 # A full filesystem, a fragmented (bmbt) file, remote symlinks, unwritten
 # extents and real SELinux labels are made by the kernel in the tests
@@ -140,3 +150,87 @@ mkxfs "$OUT/xfs-rmapbt.img" 32m "$work/tree.proto" -m rmapbt=1
 mkxfs "$OUT/xfs-dir8k.img" 32m "$work/tree.proto" -n size=8192
 mkxfs "$OUT/xfs-sect4k.img" 32m "$work/tree.proto" -s size=4096
 mkxfs "$OUT/xfs-tinyag.img" 128m "$work/tree.proto" -d agcount=8
+
+# ---- guest-rocky-xfs --------------------------------------------------------
+BOOT_UUID=5e1f0000-0000-4000-8000-0000000000b1
+ROOT_UUID=5e1f0000-0000-4000-8000-0000000000b2
+printf 'UUID=%s / xfs defaults 0 0\nUUID=%s /boot xfs defaults 0 0\n' "$ROOT_UUID" "$BOOT_UUID" >"$src/fstab"
+printf 'rocky-template\n' >"$src/rhostname"
+printf 'NAME="Rocky Linux"\nVERSION="9.4 (Blue Onyx)"\nID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"\nPRETTY_NAME="Rocky Linux 9.4 (Blue Onyx)"\n' >"$src/ros"
+# A well-formed ed25519 public key blob with a key of 32 spaces.
+printf 'ssh-ed25519 %s root@rocky-template\n' "$(printf '\0\0\0\013ssh-ed25519\0\0\0\040%32s' '' | base64 -w0)" >"$src/key.pub"
+printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\nfixture, not a key\n-----END OPENSSH PRIVATE KEY-----\n' >"$src/key"
+printf 'saved_entry=fixture\n' >"$src/grubenv"
+printf 'title Rocky Linux\nlinux /vmlinuz\noptions root=UUID=%s ro\n' "$ROOT_UUID" >"$src/bls"
+cat >"$work/root.proto" <<P
+/dev/null
+0 0
+d--555 0 0
+boot d--555 0 0
+\$
+etc d--755 0 0
+fstab ---644 0 0 $src/fstab
+hostname ---644 0 0 $src/rhostname
+machine-id ---444 0 0 $src/machine-id
+os-release l--777 0 0 ../usr/lib/os-release
+ssh d--755 0 0
+ssh_host_ed25519_key ---600 0 0 $src/key
+ssh_host_ed25519_key.pub ---644 0 0 $src/key.pub
+\$
+\$
+usr d--755 0 0
+lib d--755 0 0
+os-release ---644 0 0 $src/ros
+\$
+\$
+var d--755 0 0
+lib d--755 0 0
+dbus d--755 0 0
+machine-id l--777 0 0 /etc/machine-id
+\$
+\$
+log d--755 0 0
+\$
+\$
+tmp d--777 0 0
+\$
+\$
+P
+cat >"$work/boot.proto" <<P
+/dev/null
+0 0
+d--555 0 0
+grub2 d--700 0 0
+grubenv ---600 0 0 $src/grubenv
+\$
+loader d--755 0 0
+entries d--755 0 0
+fixture.conf ---644 0 0 $src/bls
+\$
+\$
+\$
+P
+# guestfs IMG UUID LABEL PROTO: a 32 MiB xfs for the guest.
+guestfs() {
+  rm -f "$1"; truncate -s 32m "$1"
+  faketime -f "$CLOCK" env QA_CHECK_FS=1 TEST_DIR=/tmp TEST_DEV=/dev/null \
+    mkfs.xfs -q -m uuid="$2" -L "$3" -p "$4" -d file,name="$1",size=32m
+}
+guestfs "$work/rboot.img" "$BOOT_UUID" boot "$work/boot.proto"
+guestfs "$work/rroot.img" "$ROOT_UUID" root "$work/root.proto"
+label() { # IMG PATH CONTEXT-LENGTH
+  faketime -f "$CLOCK" xfs_db -x -c "path $2" -c "attr_set -s -v $3 selinux" "$1" >/dev/null
+}
+label "$work/rroot.img" /etc/machine-id 38
+label "$work/rroot.img" /etc/hostname 36
+label "$work/rroot.img" /etc/ssh/ssh_host_ed25519_key 38
+for f in rboot rroot; do
+  out=$(xfs_repair -n -f "$work/$f.img" 2>&1) || { echo "xfs.sh: xfs_repair -n $f: $out" >&2; exit 1; }
+done
+disk=$OUT/guest-rocky-xfs.raw
+rm -f "$disk"; truncate -s 72M "$disk"
+sgdisk -o -U 5e1f0000-0000-4000-8000-0000000000d0 \
+  -n 1:2048:+32M -t 1:8300 -c 1:boot -u 1:5e1f0000-0000-4000-8000-0000000000d1 \
+  -n 2:0:+32M -t 2:8300 -c 2:root -u 2:5e1f0000-0000-4000-8000-0000000000d2 "$disk" >/dev/null
+dd if="$work/rboot.img" of="$disk" bs=64K seek=$((2048 * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
+dd if="$work/rroot.img" of="$disk" bs=64K seek=$(((2048 + 65536) * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
