@@ -9,7 +9,7 @@ import "strings"
 // the list whole.
 var internalPackages = []string{
 	"accounts", "audit", "batch", "catalog", "clone", "cloudinit", "customize", "ext4", "fs", "fsuuids",
-	"guest", "image", "jbd2", "libvirt", "logs", "lvm", "machineid", "memfile", "memfs", "misc",
+	"guest", "image", "jbd2", "libvirt", "logs", "lvm", "lvmuuids", "machineid", "memfile", "memfs", "misc",
 	"netdata", "network", "ops", "packages", "partition", "pathop", "proxmox", "qcow2", "randomseed",
 	"shacrypt", "shard", "ssh", "storage", "sysprep", "txn", "vfat", "xfs", "btrfs",
 }
