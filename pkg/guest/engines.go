@@ -52,6 +52,7 @@ func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, 
 		if rerr != nil {
 			return nil, false, rerr.Error(), rerr
 		}
+		f.refused = err
 		return r, false, withNote(err.Error(), r), nil
 	}
 	r, err := ext4.Open(dev, size)

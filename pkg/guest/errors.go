@@ -3,6 +3,8 @@ package guest
 import (
 	"errors"
 	"fmt"
+
+	"github.com/imgprep/imgprep/pkg/fs"
 )
 
 // Sentinel errors; test them with errors.Is.
@@ -52,6 +54,35 @@ func (e *UnresolvedError) Error() string {
 
 // Unwrap returns ErrUnresolvedMount.
 func (e *UnresolvedError) Unwrap() error { return ErrUnresolvedMount }
+
+// ReadOnlyError reports a change to a path on a filesystem imgprep opened
+// read-only. It matches fs.ErrReadOnly and, for an engine's refusal, the
+// refusal's sentinels (ext4.ErrOrphansPresent, ext4.ErrNeedsRecovery, ...).
+type ReadOnlyError struct {
+	Path  string // the guest path
+	FS    string // "ext4 on partition 2"
+	Point string // where the guest mounts it
+	// Reason is the engine's refusal, completing "ext4 on partition 2
+	// ...": "has orphan inodes"; empty for another cause, said in Why.
+	Reason string
+	Why    string
+	Cause  error
+}
+
+func (e *ReadOnlyError) Error() string {
+	if e.Reason != "" {
+		return e.FS + " mounted at " + e.Point + " " + e.Reason + ": imgprep does not write it"
+	}
+	return e.FS + " mounted at " + e.Point + " is read-only (" + e.Why + ")"
+}
+
+// Unwrap returns fs.ErrReadOnly and the engine's refusal.
+func (e *ReadOnlyError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{fs.ErrReadOnly}
+	}
+	return []error{fs.ErrReadOnly, e.Cause}
+}
 
 // PathError is the error of one guest operation on one guest path.
 type PathError struct {

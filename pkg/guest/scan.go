@@ -100,6 +100,9 @@ type Filesystem struct {
 
 	pv   *lvm.PV // the PV on this partition, when Type is LVM2_member
 	vgID string  // the VG of an LV
+	// refused is the engine's refusal to write (an *ext4.RefusalError)
+	// when it opened the filesystem read-only instead.
+	refused error
 }
 
 // Desc names the filesystem for people: "ext4 on partition 2",

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/pkg/fs/ext4"
 )
 
 // The fs.WriteTree methods of Guest. Each resolves its guest path(s) with
@@ -54,7 +55,12 @@ func (g *Guest) writer(op, p string, follow bool) (target, error) {
 		return target{}, &PathError{Op: op, Path: p, Err: fmt.Errorf("%w: %w", u, fs.ErrReadOnly)}
 	}
 	if !t.fs.Writable {
-		return target{}, &PathError{Op: op, Path: p, Err: fmt.Errorf("%s mounted at %s is read-only (%s): %w", t.fs.Desc(), t.point, t.fs.Why, fs.ErrReadOnly)}
+		ro := &ReadOnlyError{Path: p, FS: t.fs.Desc(), Point: t.point, Why: t.fs.Why, Cause: t.fs.refused}
+		var re *ext4.RefusalError
+		if errors.As(t.fs.refused, &re) {
+			ro.Reason = re.Reason
+		}
+		return target{}, &PathError{Op: op, Path: p, Err: ro}
 	}
 	if _, ok := t.fs.FS.(fs.WritableFS); !ok {
 		return target{}, &PathError{Op: op, Path: p, Err: fmt.Errorf("%s mounted at %s has no write support: %w", t.fs.Desc(), t.point, fs.ErrReadOnly)}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imgprep/imgprep/pkg/guest"
 	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/ops"
 )
@@ -171,6 +172,12 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 				return fmt.Errorf("%s: %w", path, err)
 			}
 			changes, err := op.Apply(ctx, g)
+			var ro *guest.ReadOnlyError
+			if errors.As(err, &ro) {
+				// One line: the image, the path, the filesystem and why
+				// it is not written, without the layers between.
+				return fmt.Errorf("%s: operation %s: %s: %w (nothing was written)", path, op.Name(), ro.Path, ro)
+			}
 			if err != nil {
 				return fmt.Errorf("%s: operation %s on the guest with root %s: %w (nothing was written)", path, op.Name(), g.Root(), err)
 			}
