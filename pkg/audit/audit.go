@@ -240,6 +240,11 @@ func notes(ins []*sysprep.Inspection) []Note {
 		for _, n := range in.Notes {
 			out = append(out, Note{Image: in.Image, Note: n})
 		}
+		for _, f := range in.Info.Filesystems {
+			if f.Note != "" {
+				out = append(out, Note{Image: in.Image, Note: f.Desc + ": " + f.Note})
+			}
+		}
 		for _, g := range in.Guests {
 			for _, n := range g.Notes {
 				out = append(out, Note{Image: in.Image, Note: "guest on " + g.Root + ": " + n})

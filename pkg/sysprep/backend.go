@@ -109,6 +109,10 @@ type FilesystemInfo struct {
 	Supported bool   `json:"supported"`
 	Writable  bool   `json:"writable"`
 	Why       string `json:"why,omitempty"`
+	// Note says what the engine did to present the filesystem: "journal
+	// replayed in memory (2 transactions, 5 blocks)" when its journal
+	// needed recovery and the image was only read.
+	Note string `json:"note,omitempty"`
 }
 
 // MountInfo is one mount of a guest.

@@ -32,10 +32,22 @@ type pristine struct {
 	extFS []int64 // byte offsets of the ext filesystems on the virtual disk
 }
 
+// dirtyFixture names the GPT fixture with an unreplayed transaction in
+// its root's journal (oracle.DirtyJournal rewriting /etc/hostname), made
+// when loaded: a run replays it into its transaction, so a crash during
+// the replay is one of the matrix's crash points.
+const dirtyFixture = "disk-gpt-dirty.raw"
+
 // loadPristine reads fixture name and finds its ext filesystems.
 func loadPristine(tb testing.TB, name string) *pristine {
 	tb.Helper()
-	p := fixture.Path(tb, name)
+	var p string
+	if name == dirtyFixture {
+		p = fixture.Path(tb, "disk-gpt.raw")
+		oracle.DirtyJournal(tb, p, oracle.Partitions(tb, p)[2].Start, "/etc/hostname", []byte("replayed\n"))
+	} else {
+		p = fixture.Path(tb, name)
+	}
 	data, err := os.ReadFile(p)
 	if err != nil {
 		tb.Fatal(err)

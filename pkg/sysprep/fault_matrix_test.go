@@ -12,6 +12,7 @@ import (
 
 	"github.com/imgprep/imgprep/internal/faultfile"
 	"github.com/imgprep/imgprep/internal/killtest"
+	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/storage"
 	"github.com/imgprep/imgprep/pkg/sysprep"
@@ -22,8 +23,9 @@ import (
 // ESP, ext4 root and a separate ext4 /var, in both image formats; and
 // Ubuntu Server's LVM layout (ESP, ext4 /boot, the ext4 root on an LV,
 // written through the LV's mapping, and the PV's metadata, which the
-// default lvm-uuids rewrites, all in the one transaction).
-var faultFixtures = []string{"disk-gpt.qcow2", "disk-gpt.raw", "lvm-ubuntu.raw"}
+// default lvm-uuids rewrites, all in the one transaction); and the GPT
+// raw image with its root's journal left to replay (dirtyFixture).
+var faultFixtures = []string{"disk-gpt.qcow2", "disk-gpt.raw", "lvm-ubuntu.raw", dirtyFixture}
 
 // inject returns an Injection putting d under the image file and under
 // the directory of its journal.
@@ -51,6 +53,11 @@ func cleanRun(t *testing.T, p *pristine) (path string, after []byte, log []strin
 	if strings.HasPrefix(p.name, "lvm-") && (!slices.Contains(rep.Filesystems, "ext4 on LV ubuntu-vg/ubuntu-lv (/)") ||
 		!slices.Contains(rep.Filesystems, "LVM2_member on partition 3")) {
 		t.Fatalf("clean run on %s touched %v: the matrix needs a run that writes the LV's filesystem and the PV's metadata", p.name, rep.Filesystems)
+	}
+	if p.name == dirtyFixture {
+		if b, _ := oracle.DebugfsCat(t, oracle.Device(path, p.extFS[0]), "/etc/hostname"); string(b) != "replayed\n" {
+			t.Fatalf("clean run on %s: hostname %q on disk, want the journal's replayed one", p.name, b)
+		}
 	}
 	after = readImage(t, path)
 	if bytes.Equal(after, p.data) {

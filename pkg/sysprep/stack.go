@@ -118,6 +118,9 @@ func (s *stackImage) diskInfo(i int) ImageInfo {
 		if f.Err != nil {
 			fi.Why = f.Err.Error()
 		}
+		if f.FS != nil {
+			fi.Note = f.FS.Info().Note
+		}
 		info.Filesystems = append(info.Filesystems, fi)
 	}
 	if others := h.Others(); others.Writing() {
