@@ -77,7 +77,11 @@
 // whose refcount says free could still be referenced by a damaged L2
 // table, and proving otherwise would mean reading every L2 table. Holes
 // left by earlier sessions are therefore not reused (QEMU reuses them);
-// the file grows by what a session copies on write.
+// the file grows by what a session copies on write. Past the end of the
+// file nothing is looked up: new runs are appended one after another
+// from there, as QEMU appends, and whatever the refcounts said of those
+// clusters (a leak: refcounts marking clusters past the end as used) is
+// overwritten, so leaked refcounts up to the 2^56 limit cost no scan.
 //
 // CreateOptions.NoOrderingSync drops the ordering syncs (not the final
 // one) for new images nobody reads before Close, such as copy

@@ -59,7 +59,14 @@ type refcounts struct {
 	perBlock     int64 // entries per refcount block
 	order        uint32
 	max          uint64
-	freeHint     int64 // no free cluster below this index
+	// next is where the next run of new clusters goes: the end of the
+	// file at the first write (floor), then past every run allocated
+	// since. Nothing at or past floor was in the file, so whatever the
+	// refcounts say of it is a leak (refcounts past the end of the file,
+	// which qemu-img check reports as leaked clusters): new clusters are
+	// appended there without reading those refcounts, as QEMU appends at
+	// the end of the file, and their refcounts are overwritten with 1.
+	next int64
 	// floor is the first cluster past the end of the file at the first
 	// write. Below it the allocator only reuses clusters this Image freed
 	// itself (reusable): a hole whose refcount is 0 may still be
@@ -99,7 +106,7 @@ func (img *Image) loadRefcounts() (*refcounts, error) {
 		perBlock:     h.clusterSize * 8 / int64(h.refcountBits),
 		order:        h.RefcountOrder,
 		max:          1<<h.refcountBits - 1,
-		freeHint:     ceilDiv(img.h.fileSize, img.h.clusterSize),
+		next:         ceilDiv(img.h.fileSize, img.h.clusterSize),
 		floor:        ceilDiv(img.h.fileSize, img.h.clusterSize),
 	}
 	if h.refcountBits == 64 {
@@ -181,10 +188,13 @@ func (rc *refcounts) set(c int64, v uint64) error {
 }
 
 // alloc finds n contiguous free clusters, sets their refcounts to 1 and
-// returns the host offset of the first. Ranges of the run without a
-// refcount block get new blocks placed right after the run (k clusters),
-// so that a run longer than a block's range still fits and every new
-// block is counted by itself or a neighbour.
+// returns the host offset of the first. A single cluster this Image freed
+// is reused; otherwise the run is appended at next, past the end of the
+// file (see next), costing no scan of what the refcounts say is in use
+// there. Ranges of the run without a refcount block get new blocks placed
+// right after the run (k clusters), so that a run longer than a block's
+// range still fits and every new block is counted by itself or a
+// neighbour.
 func (rc *refcounts) alloc(n int64) (int64, error) {
 	bits := rc.img.h.clusterBits
 	for n == 1 && len(rc.reusable) > 0 {
@@ -202,41 +212,39 @@ func (rc *refcounts) alloc(n int64) (int64, error) {
 		}
 	}
 	limit := int64(maxVirtualSize) >> bits // host offsets are 56 bits
-	for c := max(rc.freeHint, rc.floor, 1); c+n <= limit; {
-		missing, err := rc.missingBlocks(c, n)
-		if err != nil {
-			return 0, err
-		}
-		total := n + int64(len(missing))
-		busy, err := rc.firstBusy(c, total)
-		if err != nil {
-			return 0, err
-		}
-		if busy >= 0 {
-			c = busy + 1
-			continue
-		}
-		for i, ri := range missing {
-			at := c + n + int64(i)
-			for int64(len(rc.table)) <= ri {
-				rc.table = append(rc.table, 0)
-			}
-			rc.table[ri] = uint64(at) << bits
-			rc.dirtyEntries[ri] = true
-			rc.blocks[ri] = &refblock{data: make([]byte, rc.img.h.clusterSize), dirty: true}
-			rc.meta.add(at, metaRefblock)
-		}
-		for k := int64(0); k < total; k++ {
-			if err := rc.set(c+k, 1); err != nil {
-				return 0, err
-			}
-		}
-		if c == rc.freeHint || n == 1 {
-			rc.freeHint = c + total
-		}
-		return c << bits, nil
+	c := max(rc.next, rc.floor, 1)
+	missing, err := rc.missingBlocks(c, n)
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("%w: no %d free clusters below host offset 2^56", ErrTooLarge, n)
+	total := n + int64(len(missing))
+	if c+total > limit {
+		return 0, fmt.Errorf("%w: no %d free clusters below host offset 2^56", ErrTooLarge, n)
+	}
+	for x := c; x < c+total; x++ {
+		if k, ok := rc.meta.kinds[x]; ok {
+			// Only this Image places metadata past the end of the file,
+			// and always below next.
+			return 0, corrupt(x<<bits, "refcount", "cluster past the end of the file already holds %v", k)
+		}
+	}
+	for i, ri := range missing {
+		at := c + n + int64(i)
+		for int64(len(rc.table)) <= ri {
+			rc.table = append(rc.table, 0)
+		}
+		rc.table[ri] = uint64(at) << bits
+		rc.dirtyEntries[ri] = true
+		rc.blocks[ri] = &refblock{data: make([]byte, rc.img.h.clusterSize), dirty: true}
+		rc.meta.add(at, metaRefblock)
+	}
+	for k := int64(0); k < total; k++ {
+		if err := rc.set(c+k, 1); err != nil {
+			return 0, err
+		}
+	}
+	rc.next = c + total
+	return c << bits, nil
 }
 
 // missingBlocks lists the refcount ranges without a block that a run of n
@@ -261,29 +269,6 @@ func (rc *refcounts) missingBlocks(c, n int64) ([]int64, error) {
 	}
 }
 
-// firstBusy returns the first cluster of [c, c+n) that is in use (a
-// non-zero refcount, or metadata whatever its refcount says), or -1.
-func (rc *refcounts) firstBusy(c, n int64) (int64, error) {
-	for x := c; x < c+n; x++ {
-		if _, ok := rc.meta.kinds[x]; ok {
-			return x, nil
-		}
-		b, err := rc.block(x / rc.perBlock)
-		if err != nil {
-			return 0, err
-		}
-		if b == nil {
-			// A range without a block is free; skip to its end.
-			x = (x/rc.perBlock+1)*rc.perBlock - 1
-			continue
-		}
-		if refcountGet(b.data, x%rc.perBlock, rc.order) != 0 {
-			return x, nil
-		}
-	}
-	return -1, nil
-}
-
 // decrement drops one reference from each cluster of r.
 func (rc *refcounts) decrement(r release) error {
 	for c := r.first; c < r.first+r.n; c++ {
@@ -298,11 +283,7 @@ func (rc *refcounts) decrement(r release) error {
 			return err
 		}
 		if v == 1 {
-			if c >= rc.floor {
-				rc.freeHint = min(rc.freeHint, c)
-			} else {
-				rc.reusable = append(rc.reusable, c)
-			}
+			rc.reusable = append(rc.reusable, c)
 		}
 	}
 	return nil
