@@ -1,7 +1,8 @@
 // Package ops defines imgprep's Operation interface: one named, pluggable
 // change to a guest (emptying /etc/machine-id, removing Netdata's identity,
-// …). Each family of operations lives in its own package below pkg/ops; the
-// explicit list of them is in pkg/ops/catalog. There is no init()
+// …). The operations that only remove or truncate paths are rows of one
+// table (pkg/ops/pathops); each that is code of its own lives in its own
+// package below pkg/ops; pkg/ops/catalog lists them all. There is no init()
 // registration.
 package ops
 

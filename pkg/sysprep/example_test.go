@@ -8,8 +8,8 @@ import (
 
 	"github.com/imgprep/imgprep/internal/fixture"
 	"github.com/imgprep/imgprep/pkg/ops"
+	"github.com/imgprep/imgprep/pkg/ops/catalog"
 	"github.com/imgprep/imgprep/pkg/ops/machineid"
-	"github.com/imgprep/imgprep/pkg/ops/ssh"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -26,8 +26,14 @@ func ExampleRun() {
 		log.Fatal(err)
 	}
 
+	// machine-id with its options; ssh-hostkeys, a row of the path-only
+	// operations' table, chosen by name from the catalog.
+	chosen, err := catalog.Select(catalog.All(catalog.Config{}), []string{"ssh-hostkeys"}, "")
+	if err != nil {
+		log.Fatal(err)
+	}
 	rep, err := sysprep.Run(context.Background(), path, sysprep.Options{
-		Operations: []ops.Operation{machineid.New(machineid.Options{}), ssh.HostKeys()},
+		Operations: append([]ops.Operation{machineid.New(machineid.Options{})}, chosen...),
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -1,6 +1,7 @@
-// Package accounts holds virt-sysprep's account operations: passwd-backups,
-// pam-data and user-account (libguestfs guestfs-tools,
-// sysprep/sysprep_operation_*.ml).
+// Package accounts holds virt-sysprep's user-account operation (libguestfs
+// guestfs-tools, sysprep/sysprep_operation_user_account.ml); the other
+// account operations, passwd-backups and pam-data, only remove paths and
+// are rows of pkg/ops/pathops.
 //
 // user-account (off by default) removes the users whose uid lies between
 // UID_MIN and UID_MAX of /etc/login.defs (login.defs(5); shadow-utils'

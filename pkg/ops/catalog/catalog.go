@@ -3,21 +3,22 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/imgprep/imgprep/pkg/ops"
 	"github.com/imgprep/imgprep/pkg/ops/accounts"
+	"github.com/imgprep/imgprep/pkg/ops/backupfiles"
 	"github.com/imgprep/imgprep/pkg/ops/cloudinit"
+	"github.com/imgprep/imgprep/pkg/ops/cronspool"
+	"github.com/imgprep/imgprep/pkg/ops/flagreconf"
 	"github.com/imgprep/imgprep/pkg/ops/fsuuids"
-	"github.com/imgprep/imgprep/pkg/ops/logs"
 	"github.com/imgprep/imgprep/pkg/ops/lvmuuids"
 	"github.com/imgprep/imgprep/pkg/ops/machineid"
-	"github.com/imgprep/imgprep/pkg/ops/misc"
 	"github.com/imgprep/imgprep/pkg/ops/netdata"
 	"github.com/imgprep/imgprep/pkg/ops/network"
-	"github.com/imgprep/imgprep/pkg/ops/packages"
-	"github.com/imgprep/imgprep/pkg/ops/randomseed"
-	"github.com/imgprep/imgprep/pkg/ops/ssh"
+	"github.com/imgprep/imgprep/pkg/ops/pacct"
+	"github.com/imgprep/imgprep/pkg/ops/pathops"
 )
 
 // Errors of Select; all are usage errors.
@@ -38,56 +39,25 @@ type Config struct {
 	CloudInit cloudinit.Options
 }
 
-// All returns every operation, sorted by name.
+// All returns every operation, sorted by name: the path-only operations
+// of pkg/ops/pathops' table and those that are code of their own.
 func All(cfg Config) []ops.Operation {
-	return []ops.Operation{
-		logs.AbrtData(),
-		misc.BackupFiles{},
-		logs.BashHistory(),
-		misc.BlkidTab(),
-		misc.CACertificates(),
+	all := append(pathops.All(),
+		accounts.NewUserAccount(cfg.UserAccount),
+		backupfiles.Op{},
 		cloudinit.New(cfg.CloudInit),
-		logs.CrashData(),
-		misc.CronSpool{},
-		network.DHCPClientState(),
-		network.DHCPServerState(),
-		misc.DovecotData(),
-		network.FirewallRules(),
-		misc.FlagReconfiguration{},
+		cronspool.Op{},
+		flagreconf.Op{},
 		fsuuids.New(nil),
-		misc.IPAClient(),
-		misc.KerberosData(),
-		misc.KerberosHostKeytab(),
-		logs.Logfiles(),
-		misc.LVMSystemDevices(),
 		lvmuuids.New(nil),
 		machineid.New(cfg.MachineID),
-		misc.MailSpool(),
+		netdata.New(cfg.Netdata),
 		network.Hostname(),
 		network.HWAddr(),
-		network.NMConn(),
-		netdata.New(cfg.Netdata),
-		logs.Pacct{},
-		packages.ManagerCache(),
-		accounts.PAMData(),
-		accounts.PasswdBackups(),
-		logs.PuppetDataLog(),
-		randomseed.New(),
-		packages.RHSubscriptionManager(),
-		packages.RHNSystemID(),
-		packages.RPMDB(),
-		logs.SambaDBLog(),
-		packages.SmoltUUID(),
-		ssh.HostKeys(),
-		ssh.UserDir(),
-		logs.SSSDDBLog(),
-		misc.TmpFiles(),
-		network.UdevPersistentNet(),
-		accounts.NewUserAccount(cfg.UserAccount),
-		logs.Utmp(),
-		packages.YumUUID(),
-		logs.ZshHistory(),
-	}
+		pacct.Op{},
+	)
+	slices.SortFunc(all, func(a, b ops.Operation) int { return strings.Compare(a.Name(), b.Name()) })
+	return all
 }
 
 // Defaults returns the operations of all that run when none are named.

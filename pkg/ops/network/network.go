@@ -12,47 +12,6 @@ import (
 // IfcfgGlob matches Red Hat's interface configuration files.
 const IfcfgGlob = "/etc/sysconfig/network-scripts/ifcfg-*"
 
-// DHCPClientState returns the dhcp-client-state operation.
-func DHCPClientState() *pathop.Op {
-	return pathop.New(pathop.Spec{
-		Name: "dhcp-client-state", Description: "Remove DHCP client leases", Default: true,
-		Rules: pathop.Globs(pathop.RemoveAll, "/var/lib/dhclient/*", "/var/lib/dhcp/*"),
-	})
-}
-
-// DHCPServerState returns the dhcp-server-state operation.
-func DHCPServerState() *pathop.Op {
-	return pathop.New(pathop.Spec{
-		Name: "dhcp-server-state", Description: "Remove DHCP server leases", Default: true,
-		Rules: pathop.Globs(pathop.RemoveAll, "/var/lib/dhcpd/*"),
-	})
-}
-
-// NMConn returns the net-nmconn operation.
-func NMConn() *pathop.Op {
-	return pathop.New(pathop.Spec{
-		Name: "net-nmconn", Description: "Remove system-local NetworkManager connection profiles (keyfiles)", Default: true,
-		Rules: pathop.Globs(pathop.RemoveNonDir, "/etc/NetworkManager/system-connections/*.nmconnection"),
-	})
-}
-
-// UdevPersistentNet returns the udev-persistent-net operation.
-func UdevPersistentNet() *pathop.Op {
-	return pathop.New(pathop.Spec{
-		Name: "udev-persistent-net", Description: "Remove udev persistent net rules", Default: true,
-		Rules: pathop.Globs(pathop.RemoveNonDir, "/etc/udev/rules.d/70-persistent-net.rules"),
-	})
-}
-
-// FirewallRules returns the firewall-rules operation (off by default: it
-// may expose the guest).
-func FirewallRules() *pathop.Op {
-	return pathop.New(pathop.Spec{
-		Name: "firewall-rules", Description: "Remove the firewall rules", Default: false,
-		Rules: pathop.Globs(pathop.RemoveNonDir, "/etc/sysconfig/iptables", "/etc/firewalld/services/*", "/etc/firewalld/zones/*"),
-	})
-}
-
 // IfcfgEdit is an operation dropping KEY= lines from every ifcfg file.
 type IfcfgEdit struct {
 	name, desc string
