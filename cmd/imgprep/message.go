@@ -8,10 +8,11 @@ import "strings"
 // message without them (userMessage). TestInternalPackagesAreListed keeps
 // the list whole.
 var internalPackages = []string{
-	"accounts", "audit", "batch", "catalog", "clone", "cloudinit", "customize", "ext4", "fs", "fsuuids",
-	"guest", "image", "jbd2", "libvirt", "logs", "lvm", "lvmuuids", "machineid", "memfile", "memfs", "misc",
-	"netdata", "network", "ops", "packages", "partition", "pathop", "proxmox", "qcow2", "randomseed",
-	"shacrypt", "shard", "ssh", "storage", "sysprep", "txn", "vfat", "xfs", "btrfs",
+	"accounts", "audit", "backupfiles", "batch", "btrfs", "catalog", "clone", "cloudinit",
+	"cronspool", "customize", "ext4", "flagreconf", "fs", "fsuuids", "guest", "image", "jbd2",
+	"libvirt", "lvm", "lvmuuids", "machineid", "memfile", "memfs", "netdata", "network", "ops",
+	"pacct", "partition", "pathop", "pathops", "proxmox", "qcow2", "shacrypt", "shard", "storage",
+	"sysprep", "txn", "vfat", "xfs",
 }
 
 // userMessage drops the internal package prefixes from an error's text:
