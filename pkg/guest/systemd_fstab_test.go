@@ -10,7 +10,7 @@ import (
 	"github.com/imgprep/imgprep/pkg/fs/memfs"
 	"github.com/imgprep/imgprep/pkg/guest"
 	"github.com/imgprep/imgprep/pkg/ops/netdata"
-	"github.com/imgprep/imgprep/pkg/ops/ssh"
+	"github.com/imgprep/imgprep/pkg/ops/pathops"
 )
 
 // systemdGuest assembles a guest from a root whose /etc/fstab is fstab
@@ -105,7 +105,8 @@ func TestNoautoFilesystemIsNotMountedButReported(t *testing.T) {
 			keys.AddFile("/ssh_host_ed25519_key", "NOAUTO KEY\n", 0o600)
 			g := systemdGuest(t, "LABEL=root / ext4 defaults 0 1\nLABEL=keys /etc/ssh ext4 "+c.opts+" 0 2\n",
 				root, map[string]*memfs.FS{"keys": keys}, "keys")
-			if _, err := ssh.HostKeys().Apply(context.Background(), g); err != nil {
+			hostKeys, _ := pathops.Get("ssh-hostkeys")
+			if _, err := hostKeys.Apply(context.Background(), g); err != nil {
 				t.Fatal(err)
 			}
 			_, rootErr := root.Lstat("/etc/ssh/ssh_host_ed25519_key")

@@ -126,3 +126,13 @@ func All() []ops.Operation {
 	}
 	return out
 }
+
+// Get returns the table's operation of that name, and whether it has one.
+func Get(name string) (ops.Operation, bool) {
+	for _, s := range table {
+		if s.Name == name {
+			return pathop.New(s), true
+		}
+	}
+	return nil, false
+}

@@ -63,3 +63,14 @@ func TestAllIsTheTable(t *testing.T) {
 		}
 	}
 }
+
+func TestGetFindsEveryRowAndNothingElse(t *testing.T) {
+	for _, s := range table {
+		if op, ok := Get(s.Name); !ok || op.Name() != s.Name {
+			t.Errorf("Get(%q) = %v, %t", s.Name, op, ok)
+		}
+	}
+	if op, ok := Get("machine-id"); ok {
+		t.Errorf("Get(machine-id) = %v: not a path-only operation", op.Name())
+	}
+}
