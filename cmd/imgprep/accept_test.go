@@ -403,6 +403,33 @@ func TestAcceptanceXFSRefused(t *testing.T) {
 	}
 }
 
+// TestAcceptanceBtrfsFedora: a Fedora-like guest whose root and /home are
+// btrfs subvolumes is inspected and audited from the root subvolume, and
+// sysprep fails it with exit 1, naming the btrfs partition, and leaves
+// the image byte-identical.
+func TestAcceptanceBtrfsFedora(t *testing.T) {
+	img := fixture.Path(t, "guest-fedora.raw")
+	sum := fixture.SHA256(t, img)
+	r := runCLI(t, sysprep.Stack{}, "inspect", img)
+	if r.code != 0 || !strings.Contains(r.stdout, "fedora") || !strings.Contains(r.stdout, "fedora-template") {
+		t.Fatalf("inspect: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	// Two copies of one template share its identities; audit reads them
+	// from the btrfs root subvolume of each.
+	img2 := fixture.Path(t, "guest-fedora.raw")
+	r = runCLI(t, sysprep.Stack{}, "audit", img, img2)
+	if !strings.Contains(r.stdout+r.stderr, "machine-id") || strings.Contains(r.stdout, "0 shared identities") {
+		t.Fatalf("audit: exit %d, output %q%q: want the shared machine-id finding", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, sysprep.Stack{}, "sysprep", img)
+	if r.code != 1 || !strings.Contains(r.stderr, "btrfs on partition 3: imgprep cannot write btrfs yet") || !strings.Contains(r.stderr, "guest-fedora.raw") {
+		t.Fatalf("sysprep: exit %d, stderr %q: want 1 and an error naming the image and the btrfs partition", r.code, r.stderr)
+	}
+	if fixture.SHA256(t, img) != sum {
+		t.Fatalf("%s changed", img)
+	}
+}
+
 func TestAcceptanceNetdataClaim(t *testing.T) {
 	img := fixture.Path(t, "disk-none.raw")
 	r := runCLI(t, sysprep.Stack{}, "sysprep", "--netdata-claim-token", "TOKEN-XYZ", "--netdata-claim-rooms", "room-1", img)

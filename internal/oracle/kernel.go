@@ -87,3 +87,27 @@ func KernelMountType(tb testing.TB, fstype, dev string) (dir string, cleanup fun
 	tb.Cleanup(cleanup)
 	return dir, cleanup
 }
+
+// KernelMountRO mounts bytes [offset, offset+size) of the image file path
+// read-only as fstype with the extra mount options opts ("" for none;
+// "subvolid=5" for btrfs) through a read-only loop device, and returns
+// the mount directory; it is unmounted at cleanup, before the loop device
+// is detached. It needs root and loop devices, as KernelMount.
+func KernelMountRO(tb testing.TB, fstype, path string, offset, size int64, opts string) string {
+	tb.Helper()
+	dev := Loop(tb, path, offset, size, true)
+	o := "ro"
+	if opts != "" {
+		o += "," + opts
+	}
+	dir := tb.TempDir()
+	if out, err := exec.Command("mount", "-t", fstype, "-o", o, dev, dir).CombinedOutput(); err != nil {
+		tb.Fatalf("the kernel does not mount %s as %s (-o %s): %v: %s", path, fstype, o, err, out)
+	}
+	tb.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			tb.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}

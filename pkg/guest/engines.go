@@ -2,6 +2,7 @@ package guest
 
 import (
 	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/pkg/fs/btrfs"
 	"github.com/imgprep/imgprep/pkg/fs/ext4"
 	"github.com/imgprep/imgprep/pkg/fs/vfat"
 	"github.com/imgprep/imgprep/pkg/fs/xfs"
@@ -12,11 +13,19 @@ import (
 // asked and the engine agrees, read-only otherwise; vfat with pkg/fs/vfat
 // (whose writing covers removal, truncation and rewriting existing
 // files); xfs with pkg/fs/xfs, read-only, its Why saying why it cannot be
-// written (a dirty log, a feature, or no xfs writer yet). Every other type
-// gets no engine.
+// written (a dirty log, a feature, or no xfs writer yet); btrfs read-only
+// with pkg/fs/btrfs. Every other type gets no engine.
 func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, opts Options) (fs.FS, bool, string, error) {
 	switch f.Type {
 	case TypeExt2, TypeExt3, TypeExt4:
+	case TypeBtrfs:
+		// Read only: the default subvolume; fstab's subvol= options get
+		// views of their own (btrfs.go).
+		b, err := btrfs.OpenOptions(dev, size, btrfs.Options{Name: fsName(f, opts)})
+		if err != nil {
+			return nil, false, err.Error(), err
+		}
+		return b, false, withNote(unsupportedWhy(TypeBtrfs), b), nil
 	case TypeVFAT:
 		if opts.Writable {
 			v, err := vfat.OpenWritable(dev, size, vfat.Options{Now: opts.Now})

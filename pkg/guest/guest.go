@@ -128,15 +128,17 @@ func (l *Layout) Guests() ([]*Guest, error) {
 			}
 			continue
 		}
-		g, err := l.assemble(f)
-		if err != nil {
-			if errors.Is(err, errNotRoot) {
-				why = append(why, f.Desc()+" ("+err.Error()+")")
-				continue
+		for _, root := range l.rootCandidates(f) {
+			g, err := l.assemble(root)
+			if err != nil {
+				if errors.Is(err, errNotRoot) {
+					why = append(why, root.Desc()+" ("+err.Error()+")")
+					continue
+				}
+				return nil, err
 			}
-			return nil, err
+			guests = append(guests, g)
 		}
-		guests = append(guests, g)
 	}
 	if len(guests) == 0 {
 		if len(why) == 0 {
@@ -177,6 +179,9 @@ func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
 		}
 		point := path.Clean(e.File)
 		if point == "/" {
+			if !l.rootSubvolMatches(root, e) {
+				return nil, fmt.Errorf("%w: its /etc/fstab mounts / from another btrfs subvolume (%s)", errNotRoot, e.MntOps)
+			}
 			g.mounts[0].Spec = e.Spec
 			continue
 		}
@@ -185,6 +190,9 @@ func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
 			continue
 		}
 		f, reason := l.resolveSpec(e.Spec)
+		if f != nil && f.Type == TypeBtrfs {
+			f, reason = l.btrfsSubvol(f, e)
+		}
 		if i, ok := points[point]; ok { // a later entry mounts over an earlier one
 			if i >= 0 {
 				g.mounts = append(g.mounts[:i], g.mounts[i+1:]...)

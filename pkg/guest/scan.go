@@ -52,6 +52,10 @@ type Layout struct {
 	// the disks (Join); Scan's layout has one.
 	disks []*partition.Table
 
+	// btrfsViews holds the Filesystems presenting btrfs subvolumes other
+	// than the default one (btrfs.go).
+	btrfsViews map[btrfsViewKey]*Filesystem
+
 	// fsUUIDs holds the filesystems ChangeFilesystemUUIDs renamed, at
 	// most once per layout.
 	fsUUIDs map[*Filesystem]FSUUIDChange
@@ -87,6 +91,10 @@ type Filesystem struct {
 	// layout of one disk leaves DiskName empty.
 	Disk     int
 	DiskName string
+	// Subvolume is, for btrfs, the id of the subvolume FS presents when
+	// an fstab entry's subvol= or subvolid= chose one; 0 for the default
+	// subvolume.
+	Subvolume uint64
 	// FS is the opened engine (an fs.WritableFS when Writable), nil when
 	// imgprep has none for Type or it failed to open (see Err).
 	FS fs.FS
@@ -205,6 +213,8 @@ func unsupportedWhy(t string) string {
 		return "imgprep cannot open LUKS encrypted volumes"
 	case TypeXFS:
 		return "imgprep cannot write xfs yet"
+	case TypeBtrfs:
+		return "imgprep cannot write btrfs yet"
 	}
 	return "imgprep cannot read or write " + t
 }

@@ -50,6 +50,8 @@ func (g *Guest) writer(op, p string, follow bool) (target, error) {
 		why := unsupportedWhy(t.fs.Type)
 		if r, ok := t.fs.FS.(interface{ Refusal() error }); ok {
 			why = r.Refusal().Error()
+		} else if t.fs.FS != nil { // readable (btrfs): name the filesystem
+			why = t.fs.Desc() + ": " + why
 		}
 		u := &UnsupportedError{Type: t.fs.Type, Point: t.point, Why: why}
 		return target{}, &PathError{Op: op, Path: p, Err: fmt.Errorf("%w: %w", u, fs.ErrReadOnly)}

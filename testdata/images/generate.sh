@@ -33,7 +33,15 @@ for name in "${scripts[@]}"; do
   mkdir -p "$OUT"
   echo "generate: $name" >&2
   bash "$here/gen.d/$name.sh"
-  ( cd "$OUT" && sha256sum $(ls | sort) ) > "$tmp/$name.sha256"
+  # Images listed in $OUT/.bycontent are not byte-reproducible (made by
+  # the kernel): their NAME.manifest is checked instead of their bytes.
+  ( cd "$OUT" && for f in $(ls | sort); do
+      if [ -f .bycontent ] && grep -qxF "$f" .bycontent; then
+        echo "by-content  $f"
+      else
+        sha256sum "$f"
+      fi
+    done ) > "$tmp/$name.sha256"
   if [ $check = 1 ]; then
     if diff -u "$here/sums/$name.sha256" "$tmp/$name.sha256"; then
       echo "fixtures $name: no drift"
