@@ -52,11 +52,15 @@ func (t *Tx) prepare() error {
 		return t.done
 	}
 	t.done = fmt.Errorf("%w (committed)", ErrFinished)
-	if len(t.ext) == 0 && t.size == t.base && t.low == t.base {
+	if len(t.st.pages) == 0 && t.size == t.base && t.low == t.base {
 		t.prep = &prepared{}
 		return nil
 	}
-	j, jf, err := t.writeJournal(t.originals())
+	recs, err := t.originals()
+	if err != nil {
+		return err
+	}
+	j, jf, err := t.writeJournal(recs)
 	if err != nil {
 		return err
 	}
@@ -88,7 +92,7 @@ func (t *Tx) finish() error {
 	// directory reaches the disk, is removed by the next Recover. So the
 	// directory is not synced: that saves an fsync.
 	_ = t.opts.Dir.Remove(t.opts.JournalPath)
-	t.ext = nil
+	t.st.reset()
 	return nil
 }
 
@@ -225,14 +229,17 @@ func (t *Tx) apply() error {
 		}
 	}
 	cur := t.low
-	for _, e := range t.ext {
-		if n, err := t.f.WriteAt(e.data, e.off); err != nil || n != len(e.data) {
-			if err == nil {
-				err = io.ErrShortWrite
-			}
+	if len(t.st.pages) > 0 {
+		rs, err := t.st.regions()
+		if err != nil {
 			return err
 		}
-		cur = max(cur, e.end())
+		if k := len(rs); k > 0 {
+			cur = max(cur, rs[k-1].End())
+		}
+		if err := t.st.writeTo(t.f, t.opts.BufferSize); err != nil {
+			return err
+		}
 	}
 	if cur != t.size {
 		if err := t.f.Truncate(t.size); err != nil {

@@ -24,7 +24,11 @@ func buildJournal(tb testing.TB, before []byte, steps []step) []byte {
 	stage(tb, tx, steps)
 	tx.opts.BufferSize = 1 << 20
 	jf := faultfile.NewMem(nil)
-	if _, err := tx.fillJournal(jf, tx.originals()); err != nil {
+	recs, err := tx.originals()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := tx.fillJournal(jf, recs); err != nil {
 		tb.Fatal(err)
 	}
 	b := jf.Bytes()
@@ -246,7 +250,11 @@ func TestRecoverRefusesAJournalOfAnotherFile(t *testing.T) {
 	stage(t, tx, steps)
 	tx.opts.BufferSize = 1 << 20
 	jf := faultfile.NewMem(nil)
-	if _, err := tx.fillJournal(jf, tx.originals()); err != nil {
+	recs, err := tx.originals()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.fillJournal(jf, recs); err != nil {
 		t.Fatal(err)
 	}
 	jb := jf.Bytes()

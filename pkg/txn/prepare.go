@@ -56,7 +56,7 @@ func (t *Tx) Rollback() error {
 		return ErrNotPrepared
 	}
 	t.prep = &prepared{finished: true}
-	t.ext = nil
+	t.st.reset()
 	if p.jf == nil {
 		return nil
 	}

@@ -1,9 +1,10 @@
 package txn
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"io/fs"
 	"sync"
 
 	"github.com/imgprep/imgprep/pkg/storage"
@@ -35,7 +36,14 @@ type Options struct {
 	// ImageName names the image in errors. Empty: the file's Name(),
 	// or "the image".
 	ImageName string
+	// MemoryLimit bounds the staged bytes kept in memory; past it they
+	// spill to a temporary file beside the journal (made through Dir
+	// and removed at once, so none outlives the process). Zero: 8 MiB.
+	MemoryLimit int64
 }
+
+// DefaultMemoryLimit is the MemoryLimit of a zero Options.
+const DefaultMemoryLimit = 8 << 20
 
 // JournalPathFor returns the default journal path of the image at path.
 func JournalPathFor(imagePath string) string { return imagePath + JournalSuffix }
@@ -46,6 +54,9 @@ func (o Options) resolve(f storage.File) (Options, error) {
 	}
 	if o.BufferSize <= 0 {
 		o.BufferSize = 1 << 20
+	}
+	if o.MemoryLimit <= 0 {
+		o.MemoryLimit = DefaultMemoryLimit
 	}
 	if o.Identity.IsZero() {
 		if idf, ok := f.(interface {
@@ -91,14 +102,6 @@ type Stats struct {
 	SizeAfter  int64 // its size if committed
 }
 
-// extent is one staged region and its new bytes.
-type extent struct {
-	off  int64
-	data []byte
-}
-
-func (e *extent) end() int64 { return e.off + int64(len(e.data)) }
-
 // Tx is one transaction over a storage.File. It implements storage.File:
 // WriteAt and Truncate are staged in memory, ReadAt sees the staged bytes
 // over the file's, and nothing reaches the file before Commit. It is safe
@@ -108,12 +111,12 @@ type Tx struct {
 	opts Options
 
 	mu   sync.RWMutex
-	base int64     // the file's size at Begin
-	low  int64     // the lowest size reached: beyond it, unstaged bytes read as zero
-	size int64     // the current size
-	ext  []extent  // sorted, disjoint, not adjacent
-	done error     // non-nil once committed or discarded
-	prep *prepared // set by Prepare
+	base int64       // the file's size at Begin
+	low  int64       // the lowest size reached: beyond it, unstaged bytes read as zero
+	size int64       // the current size
+	st   stagedPages // the staged bytes
+	done error       // non-nil once committed or discarded
+	prep *prepared   // set by Prepare
 }
 
 var _ storage.File = (*Tx)(nil)
@@ -130,7 +133,34 @@ func Begin(f storage.File, opts Options) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("txn: begin: size of image: %w", err)
 	}
-	return &Tx{f: f, opts: o, base: size, low: size, size: size}, nil
+	t := &Tx{f: f, opts: o, base: size, low: size, size: size}
+	t.st = newStagedPages(o.MemoryLimit, t.openSpill)
+	return t, nil
+}
+
+// SpillSuffix is appended to the journal's path to name the spill file
+// of staged writes past Options.MemoryLimit, which lives only while it
+// is open.
+const SpillSuffix = ".spill"
+
+// openSpill makes the spill file beside the journal and unlinks it.
+func (t *Tx) openSpill() (storage.File, error) {
+	p := t.opts.JournalPath + SpillSuffix
+	f, err := t.opts.Dir.Create(p)
+	if errors.Is(err, fs.ErrExist) {
+		// Left by a process that died between making and unlinking it.
+		if err = t.opts.Dir.Remove(p); err == nil {
+			f, err = t.opts.Dir.Create(p)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := t.opts.Dir.Remove(p); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // JournalPath returns where Commit writes the journal.
@@ -171,11 +201,8 @@ func (t *Tx) readLocked(p []byte, off int64) (int, error) {
 	} else {
 		clear(q)
 	}
-	i := sort.Search(len(t.ext), func(i int) bool { return t.ext[i].end() > off })
-	for ; i < len(t.ext) && t.ext[i].off < end; i++ {
-		e := &t.ext[i]
-		lo, hi := max(e.off, off), min(e.end(), end)
-		copy(q[lo-off:hi-off], e.data[lo-e.off:hi-e.off])
+	if err := t.st.overlay(q, off); err != nil {
+		return 0, err
 	}
 	if n < len(p) {
 		return n, io.EOF
@@ -197,41 +224,8 @@ func (t *Tx) WriteAt(p []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	end := off + int64(len(p))
-	// Extents [i, j) overlap or touch [off, end).
-	i := sort.Search(len(t.ext), func(i int) bool { return t.ext[i].end() >= off })
-	j := i
-	for j < len(t.ext) && t.ext[j].off <= end {
-		j++
-	}
-	switch {
-	case i == j:
-		t.ext = append(t.ext, extent{})
-		copy(t.ext[i+1:], t.ext[i:])
-		t.ext[i] = extent{off: off, data: append([]byte(nil), p...)}
-	case j-i == 1 && t.ext[i].off <= off:
-		// Grow one extent in place (amortised for sequential writes).
-		e := &t.ext[i]
-		if need := int(end - e.off); need > len(e.data) {
-			// Every byte past the old end is covered by p below.
-			if need <= cap(e.data) {
-				e.data = e.data[:need]
-			} else {
-				nd := make([]byte, need, max(need, 2*cap(e.data)))
-				copy(nd, e.data)
-				e.data = nd
-			}
-		}
-		copy(e.data[off-e.off:], p)
-	default:
-		lo := min(off, t.ext[i].off)
-		hi := max(end, t.ext[j-1].end())
-		data := make([]byte, hi-lo)
-		for k := i; k < j; k++ {
-			copy(data[t.ext[k].off-lo:], t.ext[k].data)
-		}
-		copy(data[off-lo:], p)
-		t.ext[i] = extent{off: lo, data: data}
-		t.ext = append(t.ext[:i+1], t.ext[j:]...)
+	if err := t.st.write(p, off); err != nil {
+		return 0, err
 	}
 	t.size = max(t.size, end)
 	return len(p), nil
@@ -259,13 +253,7 @@ func (t *Tx) Truncate(size int64) error {
 	}
 	t.size = size
 	t.low = min(t.low, size)
-	i := sort.Search(len(t.ext), func(i int) bool { return t.ext[i].end() > size })
-	if i < len(t.ext) && t.ext[i].off < size {
-		t.ext[i].data = t.ext[i].data[:size-t.ext[i].off]
-		i++
-	}
-	t.ext = t.ext[:i]
-	return nil
+	return t.st.truncate(size)
 }
 
 // Sync does nothing: Commit is the durability point.
@@ -290,18 +278,15 @@ func (t *Tx) Discard() {
 	if t.done == nil {
 		t.done = fmt.Errorf("%w (discarded)", ErrFinished)
 	}
-	t.ext = nil
+	t.st.reset()
 }
 
 // Stats summarises the staged changes.
 func (t *Tx) Stats() Stats {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	s := Stats{Regions: len(t.ext), SizeBefore: t.base, SizeAfter: t.size}
-	for _, e := range t.ext {
-		s.Bytes += int64(len(e.data))
-	}
-	return s
+	rs, _ := t.st.regions()
+	return Stats{Bytes: t.st.bytes(), Regions: len(rs), SizeBefore: t.base, SizeAfter: t.size}
 }
 
 // Regions returns the staged regions, in increasing order, disjoint.
@@ -309,17 +294,18 @@ func (t *Tx) Stats() Stats {
 func (t *Tx) Regions() []Region {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	rs := make([]Region, len(t.ext))
-	for i, e := range t.ext {
-		rs[i] = Region{Off: e.off, Len: int64(len(e.data))}
-	}
+	rs, _ := t.st.regions()
 	return rs
 }
 
 // originals returns the regions of the file Commit overwrites or cuts,
 // clipped to the original size and merged: what the journal must keep.
 // The caller holds the lock.
-func (t *Tx) originals() []Region {
+func (t *Tx) originals() ([]Region, error) {
+	staged, err := t.st.regions()
+	if err != nil {
+		return nil, err
+	}
 	var rs []Region
 	add := func(r Region) {
 		if r.Len <= 0 {
@@ -331,14 +317,14 @@ func (t *Tx) originals() []Region {
 		}
 		rs = append(rs, r)
 	}
-	for _, e := range t.ext {
-		if e.off >= t.low {
+	for _, e := range staged {
+		if e.Off >= t.low {
 			break
 		}
-		add(Region{Off: e.off, Len: min(e.end(), t.low) - e.off})
+		add(Region{Off: e.Off, Len: min(e.End(), t.low) - e.Off})
 	}
 	if t.low < t.base {
 		add(Region{Off: t.low, Len: t.base - t.low})
 	}
-	return rs
+	return rs, nil
 }

@@ -133,18 +133,20 @@ func (f *FS) remove(p string, all bool) error {
 	if child.d.LinksCount == 0 {
 		return corrupt(f.inodeOffset(child.ino), fmt.Sprintf("inode %d", child.ino), "linked from %q with a link count of 0", name)
 	}
-	// Plan everything before changing anything.
+	// Plan everything before changing anything; a tree is checked
+	// whole (streaming) and then freed as it is walked again.
 	var plans []*freePlan
 	var drops []*inode // inodes that only lose a link
-	if child.isDir() {
-		if all {
-			plans, drops, err = f.planTree(child)
-		} else {
-			plans, err = f.planEmptyDir(child)
-		}
-	} else if child.d.LinksCount > 1 {
+	var treeLinks map[uint32]int
+	tree := child.isDir() && all
+	switch {
+	case tree:
+		treeLinks, err = f.checkTree(child)
+	case child.isDir():
+		plans, err = f.planEmptyDir(child)
+	case child.d.LinksCount > 1:
 		drops = []*inode{child}
-	} else {
+	default:
 		var pl *freePlan
 		pl, err = f.planFree(child)
 		plans = []*freePlan{pl}
@@ -179,6 +181,9 @@ func (f *FS) remove(p string, all bool) error {
 		if err := f.applyFree(pl); err != nil {
 			return err
 		}
+	}
+	if tree {
+		return f.freeTree(child, treeLinks)
 	}
 	return nil
 }
@@ -222,71 +227,6 @@ func (f *FS) planEmptyDir(in *inode) ([]*freePlan, error) {
 		return nil, err
 	}
 	return []*freePlan{pl}, nil
-}
-
-// planTree plans removing directory top and everything below it. Inodes
-// whose every link lies inside the tree are freed; the others lose the
-// links the tree held. Nothing inside the tree's directories is edited:
-// they are freed whole.
-func (f *FS) planTree(top *inode) ([]*freePlan, []*inode, error) {
-	inodes := map[uint32]*inode{top.ino: top}
-	links := map[uint32]int{top.ino: 1}
-	var order []uint32
-	seenDir := map[uint32]bool{top.ino: true}
-	var walk func(d *inode) error
-	walk = func(d *inode) error {
-		var ents []dirent
-		err := f.forEachDirent(d, func(e *dirent, _ dirLoc) bool {
-			if e.name != "." && e.name != ".." {
-				ents = append(ents, *e)
-			}
-			return false
-		})
-		if err != nil {
-			return err
-		}
-		for i := range ents {
-			c, ok := inodes[ents[i].ino]
-			if !ok {
-				c, err = f.readInode(ents[i].ino)
-				if err != nil {
-					return err
-				}
-				inodes[c.ino] = c
-				order = append(order, c.ino)
-			}
-			links[c.ino]++
-			if c.isDir() {
-				if seenDir[c.ino] {
-					return corrupt(f.inodeOffset(c.ino), fmt.Sprintf("inode %d", c.ino), "directory linked twice")
-				}
-				seenDir[c.ino] = true
-				if err := walk(c); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	if err := walk(top); err != nil {
-		return nil, nil, err
-	}
-	var plans []*freePlan
-	var drops []*inode
-	for _, ino := range append(order, top.ino) {
-		in := inodes[ino]
-		if in.isDir() || links[ino] >= int(in.d.LinksCount) {
-			pl, err := f.planFree(in)
-			if err != nil {
-				return nil, nil, err
-			}
-			plans = append(plans, pl)
-			continue
-		}
-		in.d.LinksCount -= uint16(links[ino] - 1) // remove applies the last drop
-		drops = append(drops, in)
-	}
-	return plans, drops, nil
 }
 
 // checkPlans validates all plans' block lists together, so a block

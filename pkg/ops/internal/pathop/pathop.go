@@ -140,9 +140,13 @@ func (s *Session) Remove(p string, nonDir bool) error {
 // Walk calls fn for every path below dir (dir itself excluded) with its
 // type, parents before children, never following a symlink below dir.
 // dir itself is resolved in the guest; a dir that is absent or not a
-// directory has nothing below it. The walk lists everything before fn is
-// called, so fn may remove what it is given. Types come from the
-// directory entries (an Lstat only where the filesystem records none).
+// directory has nothing below it. The walk streams: it lists one
+// directory, calls fn for each of its entries, then goes on to the next
+// directory (breadth first), so memory holds one directory's entries and
+// the paths of the directories still to visit, never the whole tree. fn may remove
+// what it is given (a directory removed is not visited). Types come from
+// the directory entries (an Lstat only where the filesystem records
+// none).
 func (s *Session) Walk(dir string, fn func(p string, t fs.FileType) error) error {
 	a, err := s.g.Stat(dir)
 	if err != nil {
@@ -154,11 +158,7 @@ func (s *Session) Walk(dir string, fn func(p string, t fs.FileType) error) error
 	if a.Type() != fs.TypeDir {
 		return nil
 	}
-	type item struct {
-		p string
-		t fs.FileType
-	}
-	var found []item
+	n := 0
 	todo := []string{dir}
 	for len(todo) > 0 {
 		d := todo[0]
@@ -171,7 +171,7 @@ func (s *Session) Walk(dir string, fn func(p string, t fs.FileType) error) error
 			return s.Errorf("reading %s: %w", d, err)
 		}
 		for _, e := range ents {
-			if len(found) >= MaxWalk {
+			if n++; n > MaxWalk {
 				return s.Errorf("%s: %w (over %d entries)", dir, ErrTooMany, MaxWalk)
 			}
 			p := path.Join(d, e.Name)
@@ -186,15 +186,12 @@ func (s *Session) Walk(dir string, fn func(p string, t fs.FileType) error) error
 				}
 				t = ea.Type()
 			}
-			found = append(found, item{p, t})
+			if err := fn(p, t); err != nil {
+				return err
+			}
 			if t == fs.TypeDir {
 				todo = append(todo, p)
 			}
-		}
-	}
-	for _, it := range found {
-		if err := fn(it.p, it.t); err != nil {
-			return err
 		}
 	}
 	return nil
