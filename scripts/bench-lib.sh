@@ -6,11 +6,13 @@ have_time=0
 [ -x /usr/bin/time ] && have_time=1
 
 # run_n LABEL MASTER CMD...: runs CMD (every @ replaced by a fresh sparse
-# copy of MASTER) N times; prints the median ms and the peak RSS in KiB,
-# and leaves the median (µs) in $tmp/last and the last copy in $tmp/copy.
+# copy of MASTER) N times; prints the median wall ms, the median CPU ms
+# (user + system, which a loaded host disturbs less) and the peak RSS in
+# KiB, and leaves the median wall (µs) in $tmp/last, the median CPU (µs)
+# in $tmp/lastcpu and the last copy in $tmp/copy.
 run_n() {
   local label=$1 master=$2; shift 2
-  local times=() rss=0
+  local times=() cpus=() rss=0
   for _ in $(seq "$N"); do
     cp --sparse=always "$master" "$tmp/copy"
     local args=() a
@@ -18,18 +20,23 @@ run_n() {
     local t0 t1
     t0=$(date +%s%N)
     if [ $have_time = 1 ]; then
-      /usr/bin/time -f %M -o "$tmp/rss" "${args[@]}" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; return 1; }
-      local r; r=$(tail -1 "$tmp/rss"); [ "$r" -gt "$rss" ] && rss=$r
+      /usr/bin/time -f '%M %U %S' -o "$tmp/rss" "${args[@]}" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; return 1; }
+      local r u s; read -r r u s <<<"$(tail -1 "$tmp/rss")"
+      [ "$r" -gt "$rss" ] && rss=$r
+      cpus+=("$(echo "($u + $s) * 1000000 / 1" | bc)")
     else
       "${args[@]}" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; return 1; }
+      cpus+=(0)
     fi
     t1=$(date +%s%N)
     times+=($(((t1 - t0) / 1000)))
   done
-  local med
+  local med cmed
   med=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%-58s median %8.1f ms   peak RSS %6s KiB   (N=%d)\n' "$label" "$(echo "$med/1000" | bc -l)" "$rss" "$N"
+  cmed=$(printf '%s\n' "${cpus[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  printf '%-58s median %8.1f ms  cpu %7.1f ms  peak RSS %6s KiB  (N=%d)\n' "$label" "$(echo "$med/1000" | bc -l)" "$(echo "$cmed/1000" | bc -l)" "$rss" "$N"
   echo "$med" >"$tmp/last"
+  echo "$cmed" >"$tmp/lastcpu"
 }
 
 # ratio A B: A/B to two decimals.

@@ -81,8 +81,9 @@ type Handle struct {
 	path   string
 	format string
 	file   *storage.OSFile
-	tx     *txn.Tx // nil when opened read-only
-	disk   Image   // *rawDisk or *qcow2.Image, over tx or file
+	tx     *txn.Tx     // nil when opened read-only
+	disk   Image       // *rawDisk or *qcow2.Image, over tx or file
+	cache  *blockCache // over disk: what ReadAt and WriteAt use
 	layers []Layer
 	dryRun bool
 
@@ -200,6 +201,7 @@ func open(path string, opts OpenOptions) (_ *Handle, err error) {
 		}
 		h.disk = img
 	}
+	h.cache = newBlockCache(h.disk, cacheBlocks)
 	h.layers = append([]Layer{{Path: path, Format: format, VirtualSize: h.disk.Size()}}, c.layers...)
 	return h, nil
 }
@@ -250,7 +252,7 @@ func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
 	if err := h.live(); err != nil {
 		return 0, err
 	}
-	return h.disk.ReadAt(p, off)
+	return h.cache.ReadAt(p, off)
 }
 
 // WriteAt stages a write to the virtual disk; it fails with ErrReadOnly
@@ -262,7 +264,7 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 	if h.tx == nil {
 		return 0, fmt.Errorf("%w: %s", ErrReadOnly, h.path)
 	}
-	return h.disk.WriteAt(p, off)
+	return h.cache.WriteAt(p, off)
 }
 
 // Size returns the virtual disk's size in bytes.
