@@ -43,3 +43,16 @@ func (o *OSFile) seek(off int64, whence int) (int64, error) {
 	}
 	return pos, nil
 }
+
+// PunchHole deallocates n bytes at off, keeping the file's size, as
+// fallocate(2) FALLOC_FL_PUNCH_HOLE: the range then reads as zeros and
+// takes no space. A filesystem without hole punching fails it.
+func (o *OSFile) PunchHole(off, n int64) error {
+	if err := o.writable("punch"); err != nil {
+		return err
+	}
+	if err := unix.Fallocate(int(o.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n); err != nil {
+		return &PathError{Op: "punch", Name: o.name, Err: err}
+	}
+	return nil
+}

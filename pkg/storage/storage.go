@@ -20,6 +20,15 @@ type File interface {
 	Close() error
 }
 
+// Sparse is a File that can tell where its holes are and make new ones:
+// *OSFile on a regular file. Data and holes follow lseek(2) SEEK_DATA and
+// SEEK_HOLE; PunchHole frees a range, which then reads as zeros.
+type Sparse interface {
+	SeekData(off int64) (int64, error)
+	SeekHole(off int64) (int64, error)
+	PunchHole(off, n int64) error
+}
+
 // Dir is the directory-level access the transaction layer needs for its
 // rollback journal: creating, opening and removing a file by path, and
 // making a directory's entries durable. OSDir is the real one; a

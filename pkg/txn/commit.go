@@ -128,12 +128,66 @@ func (t *Tx) writeJournal(recs []Region) (*Journal, storage.File, error) {
 	return j, jf, nil
 }
 
+// piece is a journal record's range, and whether it was a hole of the
+// image file.
+type piece struct {
+	Region
+	hole bool
+}
+
+func (p piece) header() recordHeader {
+	h := recordHeader{Offset: uint64(p.Off), Length: uint64(p.Len)}
+	if p.hole {
+		h.Length |= holeFlag
+	}
+	return h
+}
+
+// pieces cuts the regions into their data and their holes in the image
+// file, when the file can tell (storage.Sparse); a region it cannot tell
+// of is all data.
+func (t *Tx) pieces(recs []Region) []piece {
+	out := make([]piece, 0, len(recs))
+	sp, ok := t.f.(storage.Sparse)
+	for _, r := range recs {
+		if !ok {
+			out = append(out, piece{Region: r})
+			continue
+		}
+		var cut []piece
+		for off := r.Off; off < r.End(); {
+			d, err := sp.SeekData(off)
+			if err != nil {
+				cut = []piece{{Region: r}}
+				break
+			}
+			if d > off {
+				end := min(d, r.End())
+				cut = append(cut, piece{Region: Region{Off: off, Len: end - off}, hole: true})
+				off = end
+				continue
+			}
+			h, err := sp.SeekHole(off)
+			if err != nil || h <= off {
+				cut = []piece{{Region: r}}
+				break
+			}
+			end := min(h, r.End())
+			cut = append(cut, piece{Region: Region{Off: off, Len: end - off}})
+			off = end
+		}
+		out = append(out, cut...)
+	}
+	return out
+}
+
 // fillJournal writes the journal's content, unsealed (step 1).
-func (t *Tx) fillJournal(jf storage.File, recs []Region) (*Journal, error) {
+func (t *Tx) fillJournal(jf storage.File, regions []Region) (*Journal, error) {
+	recs := t.pieces(regions)
 	var data, digests int64
 	for _, r := range recs {
-		data += r.Len
-		rh := recordHeader{Offset: uint64(r.Off), Length: uint64(r.Len)}
+		rh := r.header()
+		data += int64(rh.dataLen())
 		digests += int64(rh.units()) * digestSize
 	}
 	total := int64(headerSize) + int64(len(recs))*recordSize + data + digests + trailerSize
@@ -165,11 +219,12 @@ func (t *Tx) fillJournal(jf storage.File, recs []Region) (*Journal, error) {
 	if err := jw.write(hb[:]); err != nil {
 		return nil, err
 	}
-	orig := make([]byte, min(data, chunk))
+	orig := make([]byte, chunk)
 	post := make([]byte, len(orig))
 	for _, r := range recs {
 		var rb [recordSize]byte
-		(&recordHeader{Offset: uint64(r.Off), Length: uint64(r.Len)}).marshal(rb[:])
+		rh := r.header()
+		rh.marshal(rb[:])
 		if err := jw.write(rb[:]); err != nil {
 			return nil, err
 		}
@@ -184,8 +239,10 @@ func (t *Tx) fillJournal(jf storage.File, recs []Region) (*Journal, error) {
 				}
 				return nil, fmt.Errorf("reading the image's original bytes at %d: %w", off, err)
 			}
-			if err := jw.write(orig[:n]); err != nil {
-				return nil, err
+			if !r.hole {
+				if err := jw.write(orig[:n]); err != nil {
+					return nil, err
+				}
 			}
 			pn, err := t.readLocked(post[:n], off)
 			if err != nil && err != io.EOF {

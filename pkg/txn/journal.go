@@ -74,7 +74,7 @@ func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 		return nil, badJournal(0, ErrJournalMagic)
 	case h.Version == 0:
 		return nil, badJournal(8, ErrJournalCorrupt)
-	case h.Version != journalVersion || h.HeaderSize != headerSize:
+	case (h.Version != journalVersion && h.Version != journalVersionNoHoles) || h.HeaderSize != headerSize:
 		return nil, badJournal(8, ErrJournalVersion)
 	case h.JournalSize > uint64(size):
 		return nil, badJournal(40, ErrJournalTruncated)
@@ -115,16 +115,18 @@ func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 		var rec recordHeader
 		rec.unmarshal(rb[:])
 		switch {
-		case rec.Length == 0 || rec.Length > uint64(end-pos-recordSize):
+		case rec.hole() && h.Version == journalVersionNoHoles:
 			return nil, badJournal(pos+8, ErrJournalCorrupt)
-		case rec.Offset < prevEnd || rec.Offset > h.OrigSize || rec.Length > h.OrigSize-rec.Offset:
+		case rec.size() == 0 || rec.dataLen() > uint64(end-pos-recordSize):
+			return nil, badJournal(pos+8, ErrJournalCorrupt)
+		case rec.Offset < prevEnd || rec.Offset > h.OrigSize || rec.size() > h.OrigSize-rec.Offset:
 			return nil, badJournal(pos, ErrJournalCorrupt)
-		case rec.units() > uint64(end-pos-recordSize-int64(rec.Length))/digestSize:
+		case rec.units() > uint64(end-pos-recordSize-int64(rec.dataLen()))/digestSize:
 			return nil, badJournal(pos+8, ErrJournalCorrupt)
 		}
 		crc = crc32.Update(crc, castagnoli, rb[:])
 		pos += recordSize
-		for left := int64(rec.Length) + int64(rec.units())*digestSize; left > 0; {
+		for left := int64(rec.dataLen()) + int64(rec.units())*digestSize; left > 0; {
 			n := min(left, chunk)
 			if err := readFull(r, buf[:n], pos); err != nil {
 				return nil, badJournal(pos, err)
@@ -133,8 +135,8 @@ func ParseJournal(r io.ReaderAt, size int64) (*Journal, error) {
 			pos += n
 			left -= n
 		}
-		prevEnd = rec.Offset + rec.Length
-		total += rec.Length
+		prevEnd = rec.Offset + rec.size()
+		total += rec.dataLen()
 	}
 	if pos != end {
 		return nil, badJournal(pos, ErrJournalCorrupt)
@@ -213,7 +215,7 @@ func (j *Journal) walk(fn func(rec recordHeader, data, digests int64) error) err
 		var rec recordHeader
 		rec.unmarshal(rb[:])
 		data := pos + recordSize
-		digests := data + int64(rec.Length)
+		digests := data + int64(rec.dataLen())
 		if err := fn(rec, data, digests); err != nil {
 			return err
 		}
@@ -222,11 +224,28 @@ func (j *Journal) walk(fn func(rec recordHeader, data, digests int64) error) err
 	return nil
 }
 
-// restore writes every record's original bytes back to w at its offset.
+// restore writes every record's original bytes back to w at its offset,
+// and makes every hole a hole again: punched when w can (storage.Sparse),
+// zeros written otherwise.
 func (j *Journal) restore(w io.WriterAt) error {
 	buf := make([]byte, chunk)
 	return j.walk(func(rec recordHeader, pos, _ int64) error {
 		off := int64(rec.Offset)
+		if rec.hole() {
+			if p, ok := w.(storage.Sparse); ok && p.PunchHole(off, int64(rec.size())) == nil {
+				return nil
+			}
+			clear(buf)
+			for left := int64(rec.size()); left > 0; {
+				n := min(left, chunk)
+				if _, err := w.WriteAt(buf[:n], off); err != nil {
+					return err
+				}
+				off += n
+				left -= n
+			}
+			return nil
+		}
 		for left := int64(rec.Length); left > 0; {
 			n := min(left, chunk)
 			if err := readFull(j.r, buf[:n], pos); err != nil {
@@ -257,7 +276,7 @@ func (j *Journal) verify(f io.ReaderAt, size int64) (checked int, err error) {
 	limit := min(j.CutSize, size)
 	err = j.walk(func(rec recordHeader, data, digests int64) error {
 		i := int64(0)
-		return unitsOf(int64(rec.Offset), int64(rec.Length), func(lo, hi int64) error {
+		return unitsOf(int64(rec.Offset), int64(rec.size()), func(lo, hi int64) error {
 			defer func() { i++ }()
 			if hi > limit {
 				return nil
@@ -277,7 +296,9 @@ func (j *Journal) verify(f io.ReaderAt, size int64) (checked int, err error) {
 			if got == d.Pre || got == d.Post {
 				return nil
 			}
-			if err := readFull(j.r, orig[:n], data+lo-int64(rec.Offset)); err != nil {
+			if rec.hole() {
+				clear(orig[:n])
+			} else if err := readFull(j.r, orig[:n], data+lo-int64(rec.Offset)); err != nil {
 				return err
 			}
 			if torn < 0 && img[n-1] == orig[n-1] && !bytes.Equal(img[:n], orig[:n]) {

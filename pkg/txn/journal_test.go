@@ -76,7 +76,7 @@ func TestParseJournalRejectsDamage(t *testing.T) {
 		{"empty file (crash right after create) is truncated", func(b []byte) []byte { return nil }, ErrJournalTruncated, 0},
 		{"header only is truncated", func(b []byte) []byte { return b[:headerSize+trailerSize-1] }, ErrJournalTruncated, 0},
 		{"bad magic", func(b []byte) []byte { b[0] = 'X'; return b }, ErrJournalMagic, 0},
-		{"newer version is unsupported", put32(8, 3), ErrJournalVersion, 8},
+		{"newer version is unsupported", put32(8, journalVersion+1), ErrJournalVersion, 8},
 		{"version 1 (no identity, no seal) is unsupported", put32(8, 1), ErrJournalVersion, 8},
 		{"image kind unknown with an identity is corrupt", put64(64, 7), ErrJournalCorrupt, 96},
 		{"unit size other than 512 is corrupt", put32(100, 4096), ErrJournalCorrupt, 100},
@@ -126,7 +126,7 @@ func TestRecoverCases(t *testing.T) {
 	}
 	committed := with(stateOff, StateCommitted)
 	undoing := with(stateOff, StateUndoing)
-	newer := with(8, 3)
+	newer := with(8, journalVersion+1)
 	unsealed := with(stateOff, StateOpen)
 	unsealed[len(unsealed)-5] ^= 1 // and its checksum bad: a torn, unsealed journal
 	damaged := append([]byte(nil), good...)
@@ -213,6 +213,7 @@ func FuzzJournal(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add(buildJournal(f, before, []step{write(0, "a")}))
+	f.Add(holeJournal(f))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		j, err := ParseJournal(bytes.NewReader(data), int64(len(data)))
 		if err != nil {

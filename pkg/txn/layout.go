@@ -2,16 +2,24 @@ package txn
 
 import "encoding/binary"
 
-// On-disk layout of the rollback journal, version 2. Every integer is
+// On-disk layout of the rollback journal, version 3. Every integer is
 // little-endian.
 //
 //	header   128 bytes (journalHeader)
 //	records  RecordCount times:
 //	           recordHeader (16 bytes)
-//	           Length bytes of the image's ORIGINAL content at Offset
+//	           Length bytes of the image's ORIGINAL content at Offset,
+//	           or none when the record is a hole (see below)
 //	           one unitDigest (16 bytes) per digest unit the record
 //	           touches (see below)
 //	trailer  16 bytes (journalTrailer)
+//
+// Holes: bit 63 of a record's Length (holeFlag) says the range was a hole
+// of the image file (it read as zeros and took no space); the rest of
+// Length is the range's length, and no data follows. A rollback punches
+// the range back into a hole rather than writing zeros, which would take
+// space a nearly full filesystem may not have. Version 2 is version 3
+// without holes, and is still read.
 //
 // The trailer's checksum is crc32c (Castagnoli) over every byte before the
 // trailer, with the header's State field read as zero: State is the one
@@ -37,7 +45,11 @@ import "encoding/binary"
 const (
 	journalMagic   = "IMGPJRNL"
 	trailerMagic   = "IMGPJEND"
-	journalVersion = 2
+	journalVersion = 3
+	// journalVersionNoHoles is the version before holes, still read.
+	journalVersionNoHoles = 2
+	// holeFlag marks a record whose range was a hole (in Length).
+	holeFlag = uint64(1) << 63
 
 	headerSize  = 128
 	recordSize  = 16
@@ -101,7 +113,22 @@ type journalHeader struct {
 // recordHeader precedes Length bytes of original image content.
 type recordHeader struct {
 	Offset uint64 // byte offset in the image
-	Length uint64 // bytes that follow
+	Length uint64 // bytes that follow; with holeFlag, a hole of that length and no bytes
+}
+
+// size is the length of the image range the record covers.
+func (r *recordHeader) size() uint64 { return r.Length &^ holeFlag }
+
+// hole reports whether the range was a hole.
+func (r *recordHeader) hole() bool { return r.Length&holeFlag != 0 }
+
+// dataLen is the number of original bytes the journal holds for the
+// record.
+func (r *recordHeader) dataLen() uint64 {
+	if r.hole() {
+		return 0
+	}
+	return r.Length
 }
 
 // unitDigest is the digest pair of one unit of a record.
@@ -169,10 +196,11 @@ func (r *recordHeader) unmarshal(b []byte) {
 
 // units returns the number of digest units the record touches.
 func (r *recordHeader) units() uint64 {
-	if r.Length == 0 {
+	n := r.size()
+	if n == 0 {
 		return 0
 	}
-	return (r.Offset+r.Length-1)/unitSize - r.Offset/unitSize + 1
+	return (r.Offset+n-1)/unitSize - r.Offset/unitSize + 1
 }
 
 func (d *unitDigest) marshal(b []byte) {
