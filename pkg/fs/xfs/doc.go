@@ -28,7 +28,15 @@
 // the newest changes may be missing); writing is refused with the advice
 // to mount the filesystem once or run xfs_repair -L.
 //
-// This package does not write yet: Refusal says why, naming a dirty log or
-// a feature it would refuse (unknown ro_compat, incompat or log_incompat
-// bits) before saying "imgprep cannot write xfs yet".
+// Open gives a read-only filesystem: Refusal says why it cannot be
+// written, naming a dirty log or a feature it would refuse (unknown
+// ro_compat, incompat or log_incompat bits) before saying "imgprep cannot
+// write xfs yet". OpenWritable makes the first changes: removing a
+// non-directory from a shortform directory (hard links drop a link; the
+// last frees the inode's data and attribute extents into the bnobt and
+// cntbt, merging with free neighbours, and its inode into the inobt and
+// finobt, with the AGF, AGI and superblock counters) and truncating a
+// regular file to 0, when every btree involved is one leaf with room and
+// no extent is shared. Anything else is refused with a *RefusalError
+// before anything changes; rmapbt filesystems are refused whole.
 package xfs

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/imgprep/imgprep/pkg/fs"
 )
@@ -13,6 +14,8 @@ type Options struct {
 	// Name is used in errors and refusals: "xfs on partition 2". Empty
 	// means "xfs".
 	Name string
+	// Now is the clock for ctime and mtime; nil means time.Now.
+	Now func() time.Time
 }
 
 // FS is an open xfs filesystem, read-only. It is not safe for concurrent
@@ -31,8 +34,13 @@ type FS struct {
 	// logDirty is set when the log's head is not its tail.
 	logDirty bool
 	note     string
-	// refusal says why writing is refused.
+	// refusal says why writing is refused; nil when writable.
 	refusal *RefusalError
+	// w is set when opened writable; dirty holds the changed structures
+	// until Sync writes them.
+	w     io.WriterAt
+	dirty []patch
+	now   func() time.Time
 }
 
 // Open reads the xfs filesystem of size bytes in r: the superblock and
@@ -82,8 +90,14 @@ func Open(r io.ReaderAt, size int64, opts Options) (*FS, error) {
 }
 
 // Refusal returns why this filesystem cannot be written: the dirty log,
-// a feature named, or that imgprep does not write xfs yet.
-func (f *FS) Refusal() error { return f.refusal }
+// a feature named, or that imgprep does not write xfs yet; nil when it
+// was opened writable.
+func (f *FS) Refusal() error {
+	if f.refusal == nil {
+		return nil
+	}
+	return f.refusal
+}
 
 // Type returns "xfs".
 func (f *FS) Type() string { return "xfs" }
@@ -94,8 +108,15 @@ func (f *FS) Info() fs.Info {
 		Type: "xfs", UUID: formatUUID(f.sb.UUID), Label: cString(f.sb.FName[:]),
 		BlockSize: f.g.blockSize, Size: int64(f.g.dblocks) << f.g.blockLog,
 		FreeBytes: int64(min(f.sb.FDBlocks, f.g.dblocks)) << f.g.blockLog,
-		Writable:  false, WhyReadOnly: f.refusal.Error(), Note: f.note,
+		Writable:  f.w != nil, WhyReadOnly: f.whyRO(), Note: f.note,
 	}
+}
+
+func (f *FS) whyRO() string {
+	if f.refusal == nil {
+		return ""
+	}
+	return f.refusal.Error()
 }
 
 // agOf splits a filesystem block number (agno << agblklog | agbno).
@@ -130,6 +151,12 @@ func (f *FS) readAt(off int64, n int) ([]byte, error) {
 	b := make([]byte, n)
 	if _, err := f.r.ReadAt(b, off); err != nil && !(err == io.EOF && off+int64(n) == f.size) {
 		return nil, fmt.Errorf("xfs: read at byte %d: %w", off, err)
+	}
+	for _, pt := range f.dirty {
+		lo, hi := max(off, pt.off), min(off+int64(n), pt.off+int64(len(pt.b)))
+		if lo < hi {
+			copy(b[lo-off:hi-off], pt.b[lo-pt.off:hi-pt.off])
+		}
 	}
 	return b, nil
 }

@@ -23,11 +23,6 @@ type overlay struct {
 	patches []patch
 }
 
-type patch struct {
-	off int64
-	b   []byte
-}
-
 func (o *overlay) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 || off >= int64(len(o.base)) {
 		return 0, os.ErrInvalid

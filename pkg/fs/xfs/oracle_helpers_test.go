@@ -34,16 +34,21 @@ func openImage(t *testing.T, path string) *FS {
 	return f
 }
 
-// kernelMountRO mounts the image read-only without log recovery.
+// kernelMountRO mounts the image read-only without log recovery (until
+// the test ends; kernelMountROFor returns the unmount function too).
 func kernelMountRO(t *testing.T, path string) string {
+	dir, _ := kernelMountROFor(t, path)
+	return dir
+}
+
+func kernelMountROFor(t *testing.T, path string) (string, func()) {
 	t.Helper()
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dev := oracle.Loop(t, path, 0, st.Size(), true)
-	dir, _ := oracle.KernelMountOpts(t, "xfs", dev, "ro,norecovery")
-	return dir
+	return oracle.KernelMountOpts(t, "xfs", dev, "ro,norecovery")
 }
 
 // kernelXattrs lists the xattrs of p as the kernel reports them.

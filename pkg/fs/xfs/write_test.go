@@ -1,0 +1,112 @@
+package xfs
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/imgprep/imgprep/internal/fixture"
+	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/fs"
+)
+
+// TestWriteRemoveAndTruncate: on every writable fixture, removing files
+// of every kind from shortform directories (a file with no blocks, one
+// with data blocks and a remote xattr's blocks, a symlink, a device, a
+// file with a shortform SELinux label) and truncating a file to 0 leave a
+// filesystem xfs_repair -n finds nothing wrong with, that the kernel
+// mounts showing exactly that change and every other file unchanged, and
+// on which the kernel then creates and deletes 100 names with xfs_repair
+// still clean.
+func TestWriteRemoveAndTruncate(t *testing.T) {
+	for _, name := range []string{"xfs-default.img", "xfs-noreflink.img", "xfs-dir8k.img", "xfs-sect4k.img", "xfs-tinyag.img"} {
+		t.Run(name, func(t *testing.T) {
+			img := fixture.Path(t, name)
+			before := openImage(t, img)
+			want := map[string][]byte{}
+			for _, p := range []string{"/etc/hostname", "/usr/lib/os-release", "/owned", "/blockdir/entry-with-a-longish-name-00007"} {
+				b, err := before.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[p] = b
+			}
+			fh, err := os.OpenFile(img, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _ := fh.Stat()
+			clock := time.Unix(1700000100, 0)
+			f, err := OpenWritable(fh, st.Size(), Options{Name: name, Now: func() time.Time { return clock }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{"/one", "/big", "/abs", "/chr", "/fifo", "/etc/machine-id", "/dir/sub/deep"} {
+				if err := f.Remove(p); err != nil {
+					t.Fatalf("Remove %s: %v", p, err)
+				}
+			}
+			if err := f.Truncate("/block", 0); err != nil {
+				t.Fatal(err)
+			}
+			// What is not done yet is refused, changing nothing.
+			for _, err := range []error{f.Remove("/blockdir/entry-with-a-longish-name-00001"), f.Remove("/dir"),
+				f.Truncate("/owned", 2), f.Mkdir("/new", 0o755, fs.Owner{})} {
+				if !errors.Is(err, fs.ErrReadOnly) || !errors.Is(err, ErrUnsupported) {
+					t.Errorf("unsupported change: %v", err)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			fh.Close()
+			if p, out := oracle.XfsRepairProblems(t, img); len(p) > 0 {
+				t.Fatalf("xfs_repair -n: %v\n%s", p, out)
+			}
+			after := openImage(t, img)
+			for _, p := range []string{"/one", "/big", "/abs", "/chr", "/fifo", "/etc/machine-id", "/dir/sub/deep"} {
+				if _, err := after.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("%s after Remove: %v", p, err)
+				}
+			}
+			if a, err := after.Stat("/block"); err != nil || a.Size != 0 || !a.Mtime.Equal(clock) {
+				t.Errorf("/block after Truncate: %+v %v", a, err)
+			}
+			for p, b := range want {
+				if got, err := after.ReadFile(p); err != nil || !bytes.Equal(got, b) {
+					t.Errorf("%s changed: %v", p, err)
+				}
+			}
+			mnt, umount := kernelMountROFor(t, img)
+			c := compareTree(t, after, mnt)
+			umount()
+			t.Logf("%s: %d files, %d dirs, %d symlinks, %d xattrs compared after the changes", name, c.files, c.dirs, c.links, c.xattrs)
+			kernelChurn(t, img)
+		})
+	}
+}
+
+// kernelChurn has the kernel create and delete 100 names on img, then
+// checks xfs_repair -n is still clean.
+func kernelChurn(t *testing.T, img string) {
+	t.Helper()
+	mnt, umount := kernelMountRW(t, img)
+	for i := 0; i < 100; i++ {
+		must(t, os.WriteFile(filepath.Join(mnt, "k"+strconv.Itoa(i)), []byte("kernel"), 0o644))
+	}
+	for i := 0; i < 100; i += 2 {
+		must(t, os.Remove(filepath.Join(mnt, "k"+strconv.Itoa(i))))
+	}
+	if out, err := exec.Command("sync").CombinedOutput(); err != nil {
+		t.Fatalf("sync: %v %s", err, out)
+	}
+	umount()
+	if p, out := oracle.XfsRepairProblems(t, img); len(p) > 0 {
+		t.Fatalf("xfs_repair -n after the kernel's own changes: %v\n%s", p, out)
+	}
+}
