@@ -26,9 +26,16 @@ type Options struct {
 // kernel presents it mounted with Options. Nested subvolumes are crossed
 // as directories. It implements fs.FS. It is not safe for concurrent use.
 type FS struct {
+	// Tree resolves paths (fs.ReadTree) over the inode-level engine.
+	fs.Tree
+
 	v    *Volume
 	top  *subvol
 	name string
+	// handles numbers the subvolumes this view has reached, for the
+	// engine's inode handles (engine.go).
+	svIDs []uint64
+	svIdx map[uint64]int
 }
 
 var _ fs.FS = (*FS)(nil)
@@ -61,10 +68,17 @@ func (v *Volume) View(opts Options) (*FS, error) {
 		if err != nil {
 			return nil, err
 		}
-		f := &FS{v: v, top: top, name: name}
-		n, err := f.resolve(opts.Subvol, true)
+		f := newFS(v, top, name)
+		r, err := f.Tree.Resolve("subvol="+opts.Subvol, "/"+opts.Subvol, true)
+		if err == nil && !r.Exists() {
+			err = fmt.Errorf("subvol=%s: %w", opts.Subvol, fs.ErrNotExist)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: subvol=%s: %w", name, opts.Subvol, err)
+			return nil, fmt.Errorf("%w: %w", err, ErrNoSubvolume)
+		}
+		n, err := f.node(r.Node.Ino)
+		if err != nil {
+			return nil, err
 		}
 		if n.sv == nil || n.ino != n.sv.rootDir {
 			return nil, fmt.Errorf("%s: subvol=%s: %w: not a subvolume", name, opts.Subvol, ErrNoSubvolume)
@@ -84,7 +98,17 @@ func (v *Volume) View(opts Options) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &FS{v: v, top: s, name: name}, nil
+	return newFS(v, s, name), nil
+}
+
+// newFS returns the view of subvolume top.
+func newFS(v *Volume, top *subvol, name string) *FS {
+	f := &FS{v: v, top: top, name: name, svIdx: map[uint64]int{}}
+	f.svIdx[top.id] = 0
+	f.svIDs = []uint64{top.id}
+	f.Tree = fs.NewTree(engine{f}, name)
+	f.Check = func(string, *fs.Resolved) error { return fmt.Errorf("%w: %w", ErrReadOnly, fs.ErrReadOnly) }
+	return f
 }
 
 // Volume returns the filesystem the view belongs to.
@@ -128,15 +152,15 @@ type inode struct {
 	item InodeItem
 }
 
-func (n *inode) mode() uint32 { return n.item.Mode }
 func (n *inode) isDir() bool  { return n.item.Mode&fs.ModeTypeMask == fs.ModeDir }
 func (n *inode) isLink() bool { return n.item.Mode&fs.ModeTypeMask == fs.ModeSymlink }
 
 // emptySubvolDir is what the kernel shows for a subvolume entry whose
 // subvolume is not linked there (a snapshot of a directory holding a
 // nested subvolume): an empty directory, inode 2, mode 0755.
-func emptySubvolDir(parent *inode) *inode {
-	it := InodeItem{Mode: fs.ModeDir | 0o755, Nlink: 1, Atime: parent.item.Atime, Mtime: parent.item.Mtime, Ctime: parent.item.Ctime}
+// The kernel stamps it with the current time; here its times are zero.
+func emptySubvolDir() *inode {
+	it := InodeItem{Mode: fs.ModeDir | 0o755, Nlink: 1}
 	return &inode{sv: nil, ino: emptySubvolDirID, item: it}
 }
 
@@ -156,7 +180,7 @@ func (f *FS) step(dir *inode, e dirEnt) (*inode, error) {
 			return nil, err
 		}
 		if !ok || ref.dir != dir.ino || ref.name != e.name {
-			return emptySubvolDir(dir), nil
+			return emptySubvolDir(), nil
 		}
 		s, err := f.v.openSubvol(e.loc.ObjectID)
 		if err != nil {
@@ -169,103 +193,6 @@ func (f *FS) step(dir *inode, e dirEnt) (*inode, error) {
 		return &inode{sv: s, ino: s.rootDir, item: it}, nil
 	}
 	return nil, corrupt(fmt.Sprintf("dir item %q in directory %d of subvolume %d", e.name, dir.ino, dir.sv.id), -1, -1, "location key type %d", e.loc.Type)
-}
-
-func (f *FS) rootInode() (*inode, error) {
-	it, err := f.v.inode(f.top, f.top.rootDir)
-	if err != nil {
-		return nil, err
-	}
-	return &inode{sv: f.top, ino: f.top.rootDir, item: it}, nil
-}
-
-// resolve walks path p from the view's root as the kernel would with it
-// mounted at "/": intermediate symlinks are followed (absolute targets
-// from this root), ".." stops at the root and climbs out of a nested
-// subvolume into the directory holding it, and more than
-// fs.MaxSymlinkHops symlinks fail with fs.ErrLoop. follow says whether a
-// final symlink is followed. A directory entry leading back to a
-// directory already on the way down is a *FormatError.
-func (f *FS) resolve(p string, follow bool) (*inode, error) {
-	root, err := f.rootInode()
-	if err != nil {
-		return nil, err
-	}
-	down := []*inode{root}
-	queue := splitPath(p)
-	hops := 0
-	for len(queue) > 0 {
-		name := queue[0]
-		queue = queue[1:]
-		cur := down[len(down)-1]
-		switch name {
-		case ".":
-			continue
-		case "..":
-			if len(down) > 1 {
-				down = down[:len(down)-1]
-			}
-			continue
-		}
-		if !cur.isDir() {
-			return nil, fs.ErrNotDir
-		}
-		if len(name) > maxNameLen {
-			return nil, fs.ErrNameTooLong
-		}
-		if cur.sv == nil { // an empty placeholder directory
-			return nil, fs.ErrNotExist
-		}
-		e, ok, err := f.v.lookup(cur.sv, cur.ino, name)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fs.ErrNotExist
-		}
-		child, err := f.step(cur, e)
-		if err != nil {
-			return nil, err
-		}
-		if child.isLink() && (len(queue) > 0 || follow) {
-			hops++
-			if hops > fs.MaxSymlinkHops {
-				return nil, fs.ErrLoop
-			}
-			target, err := f.readlink(child)
-			if err != nil {
-				return nil, err
-			}
-			if target == "" {
-				return nil, fs.ErrNotExist
-			}
-			if strings.HasPrefix(target, "/") {
-				down = down[:1]
-			}
-			queue = append(splitPath(target), queue...)
-			continue
-		}
-		if child.isDir() {
-			for _, d := range down {
-				if d.sv == child.sv && d.ino == child.ino && child.sv != nil {
-					return nil, corrupt(fmt.Sprintf("directory %d of subvolume %d", cur.ino, cur.sv.id), -1, -1, "entry %q leads back to directory %d", name, child.ino)
-				}
-			}
-		}
-		down = append(down, child)
-	}
-	return down[len(down)-1], nil
-}
-
-func splitPath(p string) []string {
-	parts := strings.Split(p, "/")
-	out := parts[:0]
-	for _, c := range parts {
-		if c != "" {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // maxSymlinkLen is PATH_MAX - 1: the longest target the kernel stores.
@@ -288,7 +215,7 @@ func (f *FS) readlink(n *inode) (string, error) {
 
 func (f *FS) openInode(n *inode) (*file, error) {
 	size := n.item.Size
-	if size > uint64(1)<<62 {
+	if size > f.v.sb.TotalBytes<<8 || size > uint64(f.v.size)<<8 {
 		return nil, corrupt(fmt.Sprintf("inode %d of subvolume %d", n.ino, n.sv.id), -1, -1, "size %d", size)
 	}
 	exts, err := f.v.extents(n.sv, n.ino, size)
@@ -296,121 +223,4 @@ func (f *FS) openInode(n *inode) (*file, error) {
 		return nil, err
 	}
 	return &file{v: f.v, s: n.sv, ino: n.ino, size: int64(size), exts: exts, nodatasum: n.item.Flags&inodeNoDataSum != 0, cached: -1}, nil
-}
-
-func (f *FS) pathErr(op, p string, err error) error {
-	return fmt.Errorf("%s: %s %s: %w", f.name, op, p, err)
-}
-
-// Lstat describes the file at p without following a final symlink.
-func (f *FS) Lstat(p string) (fs.Attr, error) {
-	n, err := f.resolve(p, false)
-	if err != nil {
-		return fs.Attr{}, f.pathErr("lstat", p, err)
-	}
-	return attr(n.ino, n.item), nil
-}
-
-// Stat describes the file at p, following a final symlink.
-func (f *FS) Stat(p string) (fs.Attr, error) {
-	n, err := f.resolve(p, true)
-	if err != nil {
-		return fs.Attr{}, f.pathErr("stat", p, err)
-	}
-	return attr(n.ino, n.item), nil
-}
-
-// ReadDir lists the directory at p in DIR_INDEX order, without "." and
-// "..". A nested subvolume is listed as a directory with its subvolume
-// id as inode number, as the kernel's readdir reports it.
-func (f *FS) ReadDir(p string) ([]fs.DirEntry, error) {
-	n, err := f.resolve(p, true)
-	if err == nil && !n.isDir() {
-		err = fs.ErrNotDir
-	}
-	if err != nil {
-		return nil, f.pathErr("readdir", p, err)
-	}
-	if n.sv == nil {
-		return nil, nil
-	}
-	ents, err := f.v.readDir(n.sv, n.ino)
-	if err != nil {
-		return nil, f.pathErr("readdir", p, err)
-	}
-	out := make([]fs.DirEntry, 0, len(ents))
-	for _, e := range ents {
-		out = append(out, fs.DirEntry{Name: e.name, Ino: e.loc.ObjectID, Type: fileType(e.typ)})
-	}
-	return out, nil
-}
-
-// Open opens the regular file at p.
-func (f *FS) Open(p string) (fs.File, error) {
-	n, err := f.resolve(p, true)
-	if err == nil && n.isDir() {
-		err = fs.ErrIsDir
-	} else if err == nil && n.item.Mode&fs.ModeTypeMask != fs.ModeRegular {
-		err = fmt.Errorf("%w: not a regular file", fs.ErrInvalid)
-	}
-	var fl *file
-	if err == nil {
-		fl, err = f.openInode(n)
-	}
-	if err != nil {
-		return nil, f.pathErr("open", p, err)
-	}
-	return fl, nil
-}
-
-// maxReadFile bounds ReadFile; larger files are read through Open.
-const maxReadFile = 1 << 30
-
-// ReadFile reads the whole regular file at p.
-func (f *FS) ReadFile(p string) ([]byte, error) {
-	fl, err := f.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	if fl.Size() > maxReadFile || fl.Size() > f.v.size*64 {
-		return nil, f.pathErr("read", p, fmt.Errorf("%w: file of %d bytes", fs.ErrInvalid, fl.Size()))
-	}
-	b := make([]byte, fl.Size())
-	if _, err := fl.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, f.pathErr("read", p, err)
-	}
-	return b, nil
-}
-
-// Readlink returns the target of the symlink at p.
-func (f *FS) Readlink(p string) (string, error) {
-	n, err := f.resolve(p, false)
-	if err == nil && !n.isLink() {
-		err = fs.ErrNotSymlink
-	}
-	var t string
-	if err == nil {
-		t, err = f.readlink(n)
-	}
-	if err != nil {
-		return "", f.pathErr("readlink", p, err)
-	}
-	return t, nil
-}
-
-// Xattrs returns every extended attribute of the file at p, without
-// following a final symlink.
-func (f *FS) Xattrs(p string) (map[string][]byte, error) {
-	n, err := f.resolve(p, false)
-	if err != nil {
-		return nil, f.pathErr("xattrs", p, err)
-	}
-	if n.sv == nil {
-		return map[string][]byte{}, nil
-	}
-	m, err := f.v.xattrs(n.sv, n.ino)
-	if err != nil {
-		return nil, f.pathErr("xattrs", p, err)
-	}
-	return m, nil
 }

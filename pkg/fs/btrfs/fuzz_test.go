@@ -175,13 +175,13 @@ func FuzzTreeBlock(f *testing.F) {
 				_, _ = v.inode(s, k.ObjectID)
 			case typeDirItem, typeDirIndex, typeXattrItem:
 				_, _ = parseDirItems(d, p, "fuzz")
-				_, _ = v.readDir(s, k.ObjectID)
+				_ = v.eachDirIndex(s, k.ObjectID, func(dirEnt) bool { return true })
 				_, _ = v.xattrs(s, k.ObjectID)
 			case typeInodeRef:
 				_, _ = v.dirPath(s, k.ObjectID)
 			case typeExtentData:
 				if _, err := parseFileExtent(k, d, p, "fuzz"); err == nil {
-					fs := &FS{v: v, top: s, name: "fuzz"}
+					fs := newFS(v, s, "fuzz")
 					if it, err := v.inode(s, k.ObjectID); err == nil && it.Size < 1<<20 {
 						if fl, err := fs.openInode(&inode{sv: s, ino: k.ObjectID, item: it}); err == nil {
 							buf := make([]byte, it.Size)

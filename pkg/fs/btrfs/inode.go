@@ -76,27 +76,24 @@ func (v *Volume) lookup(s *subvol, dir uint64, name string) (dirEnt, bool, error
 	return dirEnt{}, false, nil
 }
 
-// maxDirEntries bounds one directory listing.
-const maxDirEntries = 1 << 22
-
-// readDir lists directory dir of subvolume s in DIR_INDEX order, as the
-// kernel's readdir does.
-func (v *Volume) readDir(s *subvol, dir uint64) ([]dirEnt, error) {
-	var out []dirEnt
+// eachDirIndex calls fn for each entry of directory dir of subvolume s
+// in DIR_INDEX order, as the kernel's readdir does, until fn returns
+// false.
+func (v *Volume) eachDirIndex(s *subvol, dir uint64, fn func(dirEnt) bool) error {
 	lo := Key{ObjectID: dir, Type: typeDirIndex}
 	hi := Key{ObjectID: dir, Type: typeDirIndex, Offset: ^uint64(0)}
-	err := v.walk(s.root, lo, hi, func(k Key, d []byte, p int64) (bool, error) {
+	return v.walk(s.root, lo, hi, func(k Key, d []byte, p int64) (bool, error) {
 		ents, err := parseDirItems(d, p, fmt.Sprintf("dir index %d in directory %d of subvolume %d", k.Offset, dir, s.id))
 		if err != nil {
 			return false, err
 		}
-		if len(out)+len(ents) > maxDirEntries {
-			return false, fmt.Errorf("%w: directory %d of subvolume %d has more than %d entries", ErrUnsupported, dir, s.id, maxDirEntries)
+		for _, e := range ents {
+			if !fn(e) {
+				return false, nil
+			}
 		}
-		out = append(out, ents...)
 		return true, nil
 	})
-	return out, err
 }
 
 // maxXattrs bounds the xattrs of one inode.
