@@ -12,9 +12,9 @@ import (
 
 // TestAcceptanceLVMClonesPassAuditStrict: full clones of Ubuntu Server's
 // LVM layout made with --operations defaults,fs-uuids (lvm-uuids is a
-// default) share no PV UUID (blkid reads each PV's own) and no
-// filesystem UUID, so audit --strict passes; clones made without
-// lvm-uuids share the template's PV UUID and fail it.
+// default) share no PV UUID (blkid reads each PV's own), no VG UUID and
+// no filesystem UUID, so audit --strict passes; clones made without
+// lvm-uuids share the template's PV and VG UUIDs and fail it.
 func TestAcceptanceLVMClonesPassAuditStrict(t *testing.T) {
 	tmpl := fixture.Path(t, "lvm-ubuntu.raw")
 	dir := filepath.Dir(tmpl)
@@ -34,13 +34,14 @@ func TestAcceptanceLVMClonesPassAuditStrict(t *testing.T) {
 		seen[pv] = p
 	}
 	r := mustRun(t, 0, append([]string{"audit", "--strict"}, paths...)...)
-	if strings.Contains(r.stdout, "filesystem-uuid") {
+	if strings.Contains(r.stdout, "filesystem-uuid") || strings.Contains(r.stdout, "lvm-vg-uuid") {
 		t.Errorf("audit --strict finds shared UUIDs:\n%s", r.stdout)
 	}
 	mustRun(t, 0, "clone", "--full", "--output-format", "raw", "--count", "2", "--name-pattern", filepath.Join(dir, "plain-{n}.raw"), "--hostname-pattern", "plain-{n}",
 		"--operations", "defaults,fs-uuids,-lvm-uuids", tmpl)
 	s := mustRun(t, 1, "audit", "--strict", filepath.Join(dir, "plain-1.raw"), filepath.Join(dir, "plain-2.raw"))
-	if !strings.Contains(s.stdout, "error: filesystem-uuid "+strings.ToLower(tmplPV)) {
+	if !strings.Contains(s.stdout, "error: filesystem-uuid "+strings.ToLower(tmplPV)) ||
+		!strings.Contains(s.stdout, "error: lvm-vg-uuid Ubuvg0-0000-4000-8000-0000-0000-000001") {
 		t.Errorf("audit --strict of clones without lvm-uuids:\n%s", s.stdout)
 	}
 }

@@ -20,7 +20,10 @@ const (
 	NetdataClaimedID Kind = "netdata-claimed-id"
 	SSHHostKey       Kind = "ssh-host-key"
 	FilesystemUUID   Kind = "filesystem-uuid"
-	Hostname         Kind = "hostname"
+	// LVMVGUUID is an LVM2 volume group's UUID (a PV's is a
+	// filesystem-uuid, as blkid shows it); of the same severity.
+	LVMVGUUID Kind = "lvm-vg-uuid"
+	Hostname  Kind = "hostname"
 )
 
 // Severity of a shared identity.
@@ -168,6 +171,9 @@ func each(ins []*sysprep.Inspection, add0 func(k Kind, value, image, where strin
 		for _, f := range in.Info.Filesystems {
 			add(FilesystemUUID, strings.ToLower(f.UUID), in.Image, f.Desc)
 		}
+		for _, vg := range in.Info.VolumeGroups {
+			add(LVMVGUUID, vg.UUID, in.Image, "LVM2 VG "+vg.Name)
+		}
 		for _, g := range in.Guests {
 			on := " on " + g.Root
 			if g.MachineID.State == "set" {
@@ -199,7 +205,7 @@ func group(holders map[key][]Holder, fsUUIDWarning bool) *Report {
 			continue // one image holding an ID twice (its D-Bus copy) shares nothing
 		}
 		sev := Error
-		if k.kind == Hostname || (k.kind == FilesystemUUID && fsUUIDWarning) {
+		if k.kind == Hostname || ((k.kind == FilesystemUUID || k.kind == LVMVGUUID) && fsUUIDWarning) {
 			sev = Warning
 		}
 		sort.Slice(hs, func(a, b int) bool {
@@ -255,7 +261,7 @@ func notes(ins []*sysprep.Inspection) []Note {
 }
 
 func kindOrder(k Kind) int {
-	for i, o := range []Kind{MachineID, NetdataGUID, NetdataClaimedID, SSHHostKey, FilesystemUUID, Hostname} {
+	for i, o := range []Kind{MachineID, NetdataGUID, NetdataClaimedID, SSHHostKey, FilesystemUUID, LVMVGUUID, Hostname} {
 		if o == k {
 			return i
 		}

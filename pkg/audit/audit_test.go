@@ -168,3 +168,30 @@ func TestRunReadsImagesReadOnlyAndReportsUnreadableOnes(t *testing.T) {
 		}
 	}
 }
+
+// TestAnalyzeVolumeGroupUUIDs: a VG UUID shared by images is an
+// lvm-vg-uuid group, a warning like a filesystem UUID (an error under
+// --strict); a VG UUID of one image alone is no group.
+func TestAnalyzeVolumeGroupUUIDs(t *testing.T) {
+	const vg = "Ubuvg0-0000-4000-8000-0000-0000-000001"
+	var ins []*sysprep.Inspection
+	for i, id := range []string{vg, vg, "Other0-0000-4000-8000-0000-0000-000001"} {
+		in := inspection(fmt.Sprintf("img%d", i), facts{})
+		in.Info.VolumeGroups = []sysprep.VolumeGroupInfo{{Name: "ubuntu-vg", UUID: id}}
+		ins = append(ins, in)
+	}
+	for _, warn := range []bool{true, false} {
+		r := Analyze(ins, warn)
+		if len(r.Groups) != 1 || r.Groups[0].Kind != LVMVGUUID || r.Groups[0].Value != vg || r.Groups[0].Images != 2 ||
+			r.Groups[0].Holders[0].Where != "LVM2 VG ubuntu-vg" {
+			t.Fatalf("warn %v: groups %+v", warn, r.Groups)
+		}
+		want := Error
+		if warn {
+			want = Warning
+		}
+		if r.Groups[0].Severity != want {
+			t.Errorf("warn %v: severity %s, want %s", warn, r.Groups[0].Severity, want)
+		}
+	}
+}

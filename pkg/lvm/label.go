@@ -234,3 +234,6 @@ func readFull(r io.ReaderAt, b []byte, off int64) error {
 	}
 	return err
 }
+
+// UUID returns the VG's UUID as lvm2 prints it (FormatID).
+func (vg *VG) UUID() string { return FormatID(vg.ID) }

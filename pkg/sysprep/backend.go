@@ -78,6 +78,18 @@ type ImageInfo struct {
 	// Disks describes the VM's further disks (OpenOptions.Disks), each
 	// with its own path in Chain[0].
 	Disks []ImageInfo `json:"disks,omitempty"`
+	// VolumeGroups are the LVM2 volume groups the disks' PVs form (the
+	// PVs, as filesystems, carry their own UUIDs).
+	VolumeGroups []VolumeGroupInfo `json:"volume_groups,omitempty"`
+}
+
+// VolumeGroupInfo describes one LVM2 volume group.
+type VolumeGroupInfo struct {
+	Name  string `json:"name"`
+	UUID  string `json:"uuid"` // as vgs prints it, with lvm2's dashes
+	Seqno uint64 `json:"seqno"`
+	// Missing lists the UUIDs of PVs on none of the disks given.
+	Missing []string `json:"missing_pvs,omitempty"`
 }
 
 // Layer is one file of a backing chain, the image first.

@@ -93,6 +93,9 @@ func (s *stackImage) Info() ImageInfo {
 	for i := 1; i < len(s.hs); i++ {
 		info.Disks = append(info.Disks, s.diskInfo(i))
 	}
+	for _, vg := range s.layout.VolumeGroups() {
+		info.VolumeGroups = append(info.VolumeGroups, VolumeGroupInfo{Name: vg.Name, UUID: vg.UUID(), Seqno: vg.Seqno, Missing: vg.Missing})
+	}
 	return info
 }
 
