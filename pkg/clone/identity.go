@@ -3,7 +3,6 @@ package clone
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -163,17 +162,13 @@ func (o *IdentityOp) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, erro
 	return changes, nil
 }
 
-func absent(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrNotDir)
-}
-
 // writeSmall makes the regular file p hold content, creating it (when
 // create) with perm.
 func writeSmall(g ops.Guest, p, content string, perm uint32, create bool) ([]ops.Change, error) {
 	a, err := g.Lstat(p)
 	action := ops.Written
 	switch {
-	case err != nil && absent(err):
+	case err != nil && fs.IsAbsent(err):
 		if !create {
 			return nil, nil
 		}

@@ -1,7 +1,6 @@
 package customize
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -59,7 +58,7 @@ func WithRelabel(steps []Step, mode RelabelMode) []Step {
 func (r *run) relabel() error {
 	if r.step.auto {
 		a, err := r.g.Stat(SELinuxConfigPath)
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrNotDir) {
+		if fs.IsAbsent(err) {
 			return nil
 		}
 		if err != nil {

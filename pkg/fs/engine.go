@@ -1,6 +1,9 @@
 package fs
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Ino identifies an inode within one engine. Engines choose the numbers
 // (ext4: the inode number; vfat: the byte offset of the directory entry);
@@ -37,9 +40,9 @@ type Engine interface {
 	// more than a directory block's worth of entries at a time, so that
 	// memory stays bounded whatever the directory size.
 	ReadDir(dir Ino, fn func(DirEntry) bool) error
-	// OpenFile opens regular file ino for reading. File.Size has been
-	// checked against the filesystem size, so that a caller may allocate
-	// it.
+	// OpenFile opens regular file ino for reading. File.Size may exceed
+	// the filesystem size only for a sparse file, and then the engine is
+	// a FileReader.
 	OpenFile(ino Ino) (File, error)
 	// Xattrs returns every extended attribute of ino, keyed by full name.
 	Xattrs(ino Ino) (map[string][]byte, error)
@@ -95,6 +98,13 @@ const (
 	SetTimes
 )
 
+// FileReader is an optional Engine extension for engines whose files can
+// be sparse: ReadFile reads a whole regular file, refusing one larger than
+// the filesystem before allocating it.
+type FileReader interface {
+	ReadFile(ino Ino) ([]byte, error)
+}
+
 // Mknoder is an optional WriteEngine extension: device nodes, fifos and
 // sockets. mode holds the type bits and the permission bits.
 type Mknoder interface {
@@ -113,6 +123,9 @@ type Linker interface {
 type CycleReporter interface {
 	DirCycle(dir Ino, name string, child Ino) error
 }
+
+// ErrRelativePath: paths given to the walker are absolute.
+var ErrRelativePath = fmt.Errorf("fs: path is not absolute: %w", ErrInvalid)
 
 // ErrDirCycle is the walker's error for a directory cycle when the engine
 // is no CycleReporter.
@@ -139,8 +152,9 @@ func (e *PathError) Error() string {
 func (e *PathError) Unwrap() error { return e.Err }
 
 // IsAbsent reports whether err means the path is not there for a guest:
-// it, or a directory on the way, is missing or not a directory, or a
-// symlink chain on the way never ends.
+// it, or a directory on the way, is missing or not a directory, a symlink
+// chain on the way never ends, or a name is longer than any can be.
 func IsAbsent(err error) bool {
-	return errors.Is(err, ErrNotExist) || errors.Is(err, ErrNotDir) || errors.Is(err, ErrLoop)
+	return errors.Is(err, ErrNotExist) || errors.Is(err, ErrNotDir) ||
+		errors.Is(err, ErrLoop) || errors.Is(err, ErrNameTooLong)
 }

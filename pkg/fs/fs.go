@@ -1,18 +1,24 @@
-// Package fs defines the filesystem interface that imgprep's filesystem
-// engines implement (ext2/3/4 in pkg/fs/ext4) and the guest-path rules they
-// share.
+// Package fs defines the filesystem layer of imgprep: the inode-level
+// Engine interface that filesystem engines implement (ext2/3/4 in
+// pkg/fs/ext4, FAT in pkg/fs/vfat, the in-memory pkg/fs/memfs), the one
+// Walker that resolves paths over engines, and the path-level ReadTree and
+// WriteTree that Tree provides on top of it for the layers above.
 //
-// Paths handed to a filesystem are absolute, slash-separated paths inside
-// that one filesystem ("/etc/machine-id"). A filesystem resolves them as
-// the kernel would with that filesystem mounted at "/": an absolute symlink
-// target is relative to the filesystem root, ".." never climbs above "/",
-// and a chain of more than MaxSymlinkHops symlinks fails with ErrLoop.
-// Lstat, Readlink, Remove, RemoveAll and Rename never follow the final
-// component; Stat, Open and ReadFile do. No path can ever reach a host file.
+// Paths are absolute, slash-separated ("/etc/machine-id"). The Walker
+// resolves them as the kernel would with the root engine mounted at "/"
+// (openat2 with RESOLVE_IN_ROOT): an absolute symlink target is relative
+// to the root, ".." never climbs above "/", and a chain of more than
+// MaxSymlinkHops symlinks fails with ErrLoop. Lstat, Readlink, Xattrs,
+// Remove, RemoveAll, Rename, Mkdir, Symlink, Mknod and Link never follow
+// the final component; Stat, Open, ReadFile, ReadDir, Truncate, WriteFile,
+// Chmod, Chown and Utimes do. No path can ever reach a host file.
 //
-// Crossing mount points and resolving a path across several filesystems of a
-// guest is the job of pkg/guest, which calls into this interface with paths
-// that it has already resolved.
+// Each engine's FS type embeds a Tree over its own engine. pkg/guest
+// embeds one over the guest's root engine with itself as the MountTable,
+// so that a guest path is resolved once, component by component, across
+// mount points. A new engine implements Engine (and WriteEngine, and the
+// optional Mknoder, Linker, FileReader, CycleReporter as it can), embeds
+// a Tree, and passes the suite of pkg/fs/conformance.
 package fs
 
 import (

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 )
 
 // Tree is the path-level WriteTree over a Walker: every method resolves
@@ -59,23 +60,34 @@ func (t *Tree) change(op, p string, follow bool) (Resolved, error) {
 	if err != nil {
 		return r, err
 	}
+	return r, t.check(op, p, &r)
+}
+
+func (t *Tree) check(op, p string, r *Resolved) error {
 	if t.Check != nil {
-		if err := t.Check(op, &r); err != nil {
-			return r, t.err(op, p, err)
+		if err := t.Check(op, r); err != nil {
+			return t.err(op, p, err)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // entry is change for a path naming an entry of a directory (not "/", not
 // ending in "." or "..").
 func (t *Tree) entry(op, p string) (Resolved, WriteEngine, error) {
-	r, err := t.change(op, p, false)
+	r, err := t.Resolve(op, p, false)
 	if err != nil {
 		return r, nil, err
 	}
+	noEntry := t.err(op, p, fmt.Errorf("%w: %s names no directory entry", ErrInvalid, p))
+	if base := path.Base(p); r.Name == "" && (base == "." || base == "..") {
+		return r, nil, noEntry
+	}
+	if err := t.check(op, p, &r); err != nil {
+		return r, nil, err
+	}
 	if r.Name == "" {
-		return r, nil, t.err(op, p, fmt.Errorf("%w: %s names no directory entry", ErrInvalid, p))
+		return r, nil, noEntry
 	}
 	we, ok := r.Dir.E.(WriteEngine)
 	if !ok {
@@ -176,6 +188,9 @@ func (t *Tree) ReadFile(p string) ([]byte, error) {
 
 // ReadAll reads the whole of regular file l.
 func ReadAll(l Loc) ([]byte, error) {
+	if fr, ok := l.E.(FileReader); ok {
+		return fr.ReadFile(l.Ino)
+	}
 	f, err := l.E.OpenFile(l.Ino)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,9 @@ type MountTable interface {
 	// canonical path (absolute, no ".", "..", or symlink) and location.
 	// It returns the location to continue at: the root of the filesystem
 	// mounted there, or under itself when nothing is. An error fails the
-	// resolution (a filesystem without an engine mounted there).
+	// resolution (a filesystem without an engine mounted there). under is
+	// zero for a path that does not exist below: a mount there is still
+	// entered.
 	Cover(path string, under Loc) (Loc, error)
 }
 
@@ -65,7 +67,7 @@ type frame struct {
 // does not Exist); a missing or non-directory intermediate one is.
 func (w *Walker) Resolve(p string, follow bool) (Resolved, error) {
 	if !strings.HasPrefix(p, "/") {
-		return Resolved{}, fmt.Errorf("%w: relative path", ErrInvalid)
+		return Resolved{}, ErrRelativePath
 	}
 	root, err := w.cover("/", Loc{E: w.Root, Ino: w.Root.Root()})
 	if err != nil {
@@ -93,13 +95,21 @@ func (w *Walker) Resolve(p string, follow bool) (Resolved, error) {
 		}
 		ino, attr, err := top.loc.E.Lookup(top.loc.Ino, name)
 		here := top.path + "/" + name
+		child := Loc{E: top.loc.E, Ino: ino}
+		if errors.Is(err, ErrNotExist) && w.Mounts != nil {
+			// A filesystem mounted on a directory its parent lacks.
+			if child, err = w.Mounts.Cover(here, Loc{}); err == nil && child.E == nil {
+				err = ErrNotExist
+			} else if err == nil {
+				attr, err = child.E.Stat(child.Ino)
+			}
+		}
 		if err != nil {
 			if last && errors.Is(err, ErrNotExist) {
 				return Resolved{Path: here, Dir: top.loc, Name: name}, nil
 			}
 			return Resolved{}, err
 		}
-		child := Loc{E: top.loc.E, Ino: ino}
 		if attr.Type() == TypeSymlink && (!last || follow) {
 			hops++
 			if hops > MaxSymlinkHops {

@@ -49,7 +49,6 @@ func (g *Guest) bind(e FstabEntry) {
 		g.unmounted = append(g.unmounted, Unmounted{Point: point, Spec: e.Spec, Reason: bindRelativeWhy})
 		return
 	}
-	g.forgetDirs()
 	if t, err := g.resolve(point, true); err == nil {
 		point = t.guestPath
 	}
@@ -101,7 +100,6 @@ func (g *Guest) bind(e FstabEntry) {
 	}
 	g.mounts = append(g.mounts, added...)
 	sortMounts(g.mounts)
-	g.forgetDirs()
 }
 
 // replaceMount drops what is mounted at point by an fstab line before

@@ -89,8 +89,9 @@
 // (openat2 with RESOLVE_IN_ROOT, with bind mounts in a private mount
 // namespace, for path resolution; a read-only loop mount of every
 // filesystem written), e2fsck/debugfs for ext4, and fsck.fat/mtools for
-// vfat. The result is always a
-// filesystem and a path inside it that contains no symlink, and every byte
-// read or written goes through that filesystem's fs.FS: no path can reach a
-// host file.
+// vfat. The resolution is pkg/fs's one Walker, with the Guest as its
+// mount table: each component is looked up once, by the engine holding
+// it, and every byte read or written goes through that engine: no path
+// can reach a host file. The suite of pkg/fs/conformance runs on an
+// assembled guest (TestConformance).
 package guest

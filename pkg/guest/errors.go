@@ -23,7 +23,7 @@ var (
 	// holding one, which the guest's kernel would refuse with EBUSY.
 	ErrMountPoint = errors.New("guest: mount point in use")
 	// ErrRelativePath: guest paths are absolute.
-	ErrRelativePath = errors.New("guest: path is not absolute")
+	ErrRelativePath = fs.ErrRelativePath
 	// ErrTooLarge: a configuration file is larger than any real one.
 	ErrTooLarge = errors.New("guest: file too large")
 )
@@ -84,17 +84,9 @@ func (e *ReadOnlyError) Unwrap() []error {
 	return []error{fs.ErrReadOnly, e.Cause}
 }
 
-// PathError is the error of one guest operation on one guest path.
-type PathError struct {
-	Op   string // "remove"
-	Path string // the guest path as given
-	Err  error
-}
-
-func (e *PathError) Error() string { return "guest: " + e.Op + " " + e.Path + ": " + e.Err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *PathError) Unwrap() error { return e.Err }
+// PathError is the error of one guest operation on one guest path (FS
+// "guest").
+type PathError = fs.PathError
 
 // ProbeError reports a filesystem signature whose header is malformed, with
 // the byte offset of the header on the disk.

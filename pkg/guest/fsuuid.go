@@ -71,7 +71,6 @@ func (g *Guest) ChangeFilesystemUUIDs(r io.Reader) ([]FSUUIDChange, error) {
 			l.fsUUIDs = map[*Filesystem]FSUUIDChange{}
 		}
 		l.fsUUIDs[f] = c
-		l.changes++
 		out = append(out, c)
 	}
 	return out, nil

@@ -48,20 +48,19 @@ type Unresolved struct {
 // the filesystems its /etc/fstab mounts. Its methods address guest paths
 // and implement ops.Guest. It is not safe for concurrent use (the
 // filesystem engines are not), and every change to its filesystems must
-// go through it: it remembers which directories it has walked.
+// go through it.
 type Guest struct {
+	// Tree gives the path operations (fs.ReadTree, fs.WriteTree) on guest
+	// paths, resolved by the walker of pkg/fs across the mounts.
+	fs.Tree
+
 	root       *Filesystem
 	mounts     []Mount // resolved, root first, by depth then point
 	unresolved []Unresolved
 	unmounted  []Unmounted
 	fstab      *Fstab
 	osRelease  map[string]string
-	// dirs caches canonical guest paths known to be directories (see
-	// rememberDir), as of layout.changes == dirsAt. It is only valid while
-	// every change goes through a Guest of the same Layout.
-	dirs   map[string]bool
-	dirsAt uint64
-	layout *Layout
+	layout     *Layout
 }
 
 // Root returns the root filesystem.
@@ -164,7 +163,8 @@ func (l *Layout) assemble(root *Filesystem) (*Guest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: /etc/fstab: %w", root.Desc(), err)
 	}
-	g := &Guest{root: root, fstab: tab, layout: l, dirsAt: l.changes}
+	g := &Guest{root: root, fstab: tab, layout: l}
+	g.initTree()
 	points := map[string]int{} // mount point -> index in g.mounts or ^index in g.unresolved
 	g.mounts = append(g.mounts, Mount{Point: "/", FS: root, Root: "/"})
 	points["/"] = 0
@@ -259,7 +259,6 @@ func (g *Guest) canonicalizeMountPoints() {
 	full := g.mounts
 	for i := 1; i < len(full); i++ {
 		g.mounts = full[:i]
-		g.forgetDirs() // what was walked with fewer mounts no longer holds
 		if t, err := g.resolve(full[i].Point, true); err == nil && t.guestPath != "/" {
 			full[i].Point = t.guestPath
 		}
@@ -276,7 +275,6 @@ func (g *Guest) canonicalizeMountPoints() {
 	}
 	g.mounts = kept
 	sortMounts(g.mounts)
-	g.forgetDirs()
 }
 
 // readConfig reads a small configuration file, refusing one larger than
@@ -301,8 +299,7 @@ func readConfig(t fs.ReadTree, p string) ([]byte, error) {
 // not a file): it does not exist, a directory on the way is not one, a
 // symlink loops, or it is a directory.
 func missing(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrNotDir) ||
-		errors.Is(err, fs.ErrLoop) || errors.Is(err, fs.ErrIsDir)
+	return fs.IsAbsent(err) || errors.Is(err, fs.ErrIsDir)
 }
 
 func reindex(g *Guest) map[string]int {

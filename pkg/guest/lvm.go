@@ -191,7 +191,6 @@ func (l *Layout) ChangeLVMUUIDs(r io.Reader) ([]VGChange, error) {
 				l.lvm.changed = map[*lvm.VG][]lvm.IDChange{}
 			}
 			l.lvm.changed[vg] = ch
-			l.changes++
 			l.followLVMUUIDs(ch)
 		}
 		out = append(out, VGChange{VG: vg.Name, Seqno: vg.Seqno, IDs: l.lvm.changed[vg]})

@@ -59,11 +59,6 @@ type Layout struct {
 	// fsUUIDs holds the filesystems ChangeFilesystemUUIDs renamed, at
 	// most once per layout.
 	fsUUIDs map[*Filesystem]FSUUIDChange
-
-	// changes counts the changes made through its guests; a guest's
-	// directory cache is stale when it was filled at another count
-	// (guests may share filesystems).
-	changes uint64
 }
 
 // Filesystem is one partition (or the whole partitionless disk) and what

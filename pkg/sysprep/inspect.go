@@ -150,7 +150,7 @@ const maxSmallFile = 64 << 10
 func readSmall(g fs.ReadTree, p string) (data []byte, ok bool, err error) {
 	a, err := g.Stat(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrNotDir) || errors.Is(err, fs.ErrLoop) {
+		if fs.IsAbsent(err) {
 			return nil, false, nil
 		}
 		return nil, false, err

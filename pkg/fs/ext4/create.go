@@ -48,14 +48,14 @@ func checkName(name string) error {
 	return nil
 }
 
-// createTarget resolves the parent of p, checks the last name is valid
-// and free, and returns the parent and name.
-func (f *FS) createTarget(p string) (*inode, string, error) {
-	dir, name, err := f.resolveParent(p)
+// createTarget reads directory dir and checks that name is valid and
+// free in it.
+func (f *FS) createTarget(dirIno fs.Ino, name string) (*inode, error) {
+	dir, err := f.dirInode(dirIno)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return dir, name, f.checkNewName(dir, name)
+	return dir, f.checkNewName(dir, name)
 }
 
 // checkNewName checks that name is valid and free in directory dir.
@@ -159,29 +159,18 @@ func modeFileType(mode uint16) uint8 {
 	return ftUnknown
 }
 
-// WriteFile creates the regular file p with data, or overwrites the
-// existing one in place (see fs.WriteOptions). A final symlink is
-// followed to an existing file; a dangling one is not created through.
-func (f *FS) WriteFile(p string, data []byte, opts fs.WriteOptions) error {
-	if err := f.checkWrite(); err != nil {
-		return f.pathErr("writefile", p, err)
-	}
-	if err := f.writeFile(p, data, opts); err != nil {
-		return f.pathErr("writefile", p, err)
-	}
-	return nil
-}
-
-func (f *FS) writeFile(p string, data []byte, opts fs.WriteOptions) error {
-	dir, name, err := f.resolveParent(p)
+// writeFile creates the regular file name in dir with data, or
+// overwrites the existing one in place (see fs.WriteOptions).
+func (f *FS) writeFile(dirIno fs.Ino, name string, data []byte, opts fs.WriteOptions) error {
+	dir, err := f.dirInode(dirIno)
 	if err != nil {
 		return err
 	}
 	e, _, err := f.lookup(dir, name)
 	if err == nil {
 		in, err := f.readInode(e.ino)
-		if err == nil && in.isLink() {
-			in, err = f.resolve(p, true)
+		if err == nil {
+			err = checkRegular(in)
 		}
 		if err != nil {
 			return err
@@ -321,21 +310,11 @@ func (f *FS) overwriteInline(in *inode, data []byte) (bool, error) {
 	return true, nil
 }
 
-// Mkdir creates the directory p with perm and owner: a block holding "."
-// and "..", links 2, and one more link on the parent (a parent past
-// 65000 links on a dir_nlink filesystem gets the count 1).
-func (f *FS) Mkdir(p string, perm uint32, owner fs.Owner) error {
-	if err := f.checkWrite(); err != nil {
-		return f.pathErr("mkdir", p, err)
-	}
-	if err := f.mkdir(p, perm, owner); err != nil {
-		return f.pathErr("mkdir", p, err)
-	}
-	return nil
-}
-
-func (f *FS) mkdir(p string, perm uint32, owner fs.Owner) error {
-	dir, name, err := f.createTarget(p)
+// mkdir creates the directory name in dir with perm and owner: a block
+// holding "." and "..", links 2, and one more link on the parent (a
+// parent past 65000 links on a dir_nlink filesystem gets the count 1).
+func (f *FS) mkdir(dirIno fs.Ino, name string, perm uint32, owner fs.Owner) error {
+	dir, err := f.createTarget(dirIno, name)
 	if err != nil {
 		return err
 	}
@@ -390,26 +369,16 @@ func (f *FS) incDirLinks(dir *inode) {
 	}
 }
 
-// Symlink creates the symlink p pointing to target: a fast symlink (in
-// i_block) for targets under 60 bytes, else one data block.
-func (f *FS) Symlink(target, p string, owner fs.Owner) error {
-	if err := f.checkWrite(); err != nil {
-		return f.pathErr("symlink", p, err)
-	}
-	if err := f.symlink(target, p, owner); err != nil {
-		return f.pathErr("symlink", p, err)
-	}
-	return nil
-}
-
-func (f *FS) symlink(target, p string, owner fs.Owner) error {
+// symlink creates the symlink name in dir pointing to target: a fast
+// symlink (in i_block) for targets under 60 bytes, else one data block.
+func (f *FS) symlink(dirIno fs.Ino, name, target string, owner fs.Owner) error {
 	switch {
 	case target == "" || strings.IndexByte(target, 0) >= 0:
 		return fmt.Errorf("%w: symlink target %q", fs.ErrInvalid, target)
 	case int64(len(target)) >= f.blockSize || len(target) >= 4096:
 		return fmt.Errorf("%w: symlink target of %d bytes", fs.ErrNameTooLong, len(target))
 	}
-	dir, name, err := f.createTarget(p)
+	dir, err := f.createTarget(dirIno, name)
 	if err != nil {
 		return err
 	}
@@ -438,27 +407,17 @@ func (f *FS) symlink(target, p string, owner fs.Owner) error {
 	return f.linkChild(dir, name, in)
 }
 
-// Mknod creates a character or block device (rdev in Linux's
-// new_encode_dev form), a fifo or a socket at p. mode holds the type
-// bits and the permissions.
-func (f *FS) Mknod(p string, mode uint32, rdev uint32, owner fs.Owner) error {
-	if err := f.checkWrite(); err != nil {
-		return f.pathErr("mknod", p, err)
-	}
-	if err := f.mknod(p, mode, rdev, owner); err != nil {
-		return f.pathErr("mknod", p, err)
-	}
-	return nil
-}
-
-func (f *FS) mknod(p string, mode uint32, rdev uint32, owner fs.Owner) error {
+// mknod creates a character or block device (rdev in Linux's
+// new_encode_dev form), a fifo or a socket as name in dir. mode holds the
+// type bits and the permissions.
+func (f *FS) mknod(dirIno fs.Ino, name string, mode uint32, rdev uint32, owner fs.Owner) error {
 	typ := mode & fs.ModeTypeMask
 	switch typ {
 	case fs.ModeChar, fs.ModeBlock, fs.ModeFIFO, fs.ModeSocket:
 	default:
 		return fmt.Errorf("%w: mknod of mode %#o", fs.ErrInvalid, mode)
 	}
-	dir, name, err := f.createTarget(p)
+	dir, err := f.createTarget(dirIno, name)
 	if err != nil {
 		return err
 	}
@@ -490,20 +449,10 @@ func setRdev(in *inode, rdev uint32) {
 	in.d.Block[1] = rdev
 }
 
-// Link makes newPath another name of the existing non-directory oldPath
-// (a final symlink in oldPath is linked itself, as link(2)).
-func (f *FS) Link(oldPath, newPath string) error {
-	if err := f.checkWrite(); err != nil {
-		return f.pathErr("link", newPath, err)
-	}
-	if err := f.link(oldPath, newPath); err != nil {
-		return f.pathErr("link", newPath, err)
-	}
-	return nil
-}
-
-func (f *FS) link(oldPath, newPath string) error {
-	in, err := f.resolve(oldPath, false)
+// link makes name in dir another name of the existing non-directory ino
+// (a symlink is linked itself, as link(2)).
+func (f *FS) link(ino, dirIno fs.Ino, name string) error {
+	in, err := f.inodeOf(ino)
 	if err != nil {
 		return err
 	}
@@ -513,7 +462,7 @@ func (f *FS) link(oldPath, newPath string) error {
 	if in.d.LinksCount >= linkMax {
 		return fmt.Errorf("%w: inode %d has %d links", fs.ErrInvalid, in.ino, in.d.LinksCount)
 	}
-	dir, name, err := f.createTarget(newPath)
+	dir, err := f.createTarget(dirIno, name)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,9 @@ type Options struct {
 
 // FS is an open ext2/3/4 filesystem. It is not safe for concurrent use.
 type FS struct {
+	// Tree resolves paths (fs.ReadTree, fs.WriteTree) over the engine.
+	fs.Tree
+
 	r    io.ReaderAt
 	w    io.WriterAt // nil when read-only
 	size int64       // device size in bytes
@@ -167,6 +170,8 @@ func openReplayed(r io.ReaderAt, size int64, name string) (*FS, error) {
 func open(r io.ReaderAt, size int64, name string) (*FS, error) {
 	f := &FS{r: r, size: size, name: name, now: time.Now,
 		gdDirty: map[uint32]bool{}, bitmaps: map[bitmapKey]*bitmap{}}
+	f.Tree = fs.NewTree(engine{f}, name)
+	f.Check = func(string, *fs.Resolved) error { return f.checkWrite() }
 	if size < superblockOffset+superblockSize {
 		return nil, fmt.Errorf("%s: %w: device of %d bytes is too small", name, ErrNotExt, size)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/fs"
 )
 
 // mkfsConfig is one way of making a test filesystem with the real mkfs.
@@ -270,4 +271,17 @@ func runTool(tb testing.TB, tool string, args ...string) string {
 		tb.Fatalf("%s %v: exit %d: %s%s", tool, args, code, out, errOut)
 	}
 	return out
+}
+
+// resolve resolves p with the FS's walker and reads the inode it leads
+// to.
+func (f *FS) resolve(p string, follow bool) (*inode, error) {
+	r, err := f.W.Resolve(p, follow)
+	if err != nil {
+		return nil, err
+	}
+	if !r.Exists() {
+		return nil, fs.ErrNotExist
+	}
+	return f.inodeOf(r.Node.Ino)
 }

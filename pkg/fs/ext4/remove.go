@@ -1,7 +1,6 @@
 package ext4
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/imgprep/imgprep/pkg/fs"
@@ -89,33 +88,12 @@ func (f *FS) applyFree(p *freePlan) error {
 	return f.freeInodeBit(in.ino, in.isDir())
 }
 
-// Remove unlinks the file, symlink, device node, fifo or socket at p, or
-// removes the empty directory at p. A final symlink is not followed. With
-// hard links only this name goes; the inode is freed with its last link.
-func (f *FS) Remove(p string) error {
-	if err := f.checkWrite(); err != nil {
-		return f.pathErr("remove", p, err)
-	}
-	if err := f.remove(p, false); err != nil {
-		return f.pathErr("remove", p, err)
-	}
-	return nil
-}
-
-// RemoveAll removes p and, for a directory, everything below it. A
-// missing path is not an error.
-func (f *FS) RemoveAll(p string) error {
-	if err := f.checkWrite(); err != nil {
-		return f.pathErr("removeall", p, err)
-	}
-	if err := f.remove(p, true); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return f.pathErr("removeall", p, err)
-	}
-	return nil
-}
-
-func (f *FS) remove(p string, all bool) error {
-	dir, name, err := f.resolveParent(p)
+// remove unlinks name from dir: a file, symlink, device node, fifo or
+// socket, or an empty directory, or with all a directory and everything
+// below it. With hard links only this name goes; the inode is freed with
+// its last link.
+func (f *FS) remove(dirIno fs.Ino, name string, all bool) error {
+	dir, err := f.dirInode(dirIno)
 	if err != nil {
 		return err
 	}

@@ -7,27 +7,17 @@ import (
 	"github.com/imgprep/imgprep/pkg/fs"
 )
 
-// Rename moves oldPath to newPath as rename(2): an existing newPath is
-// replaced when it is a non-directory (and oldPath is one too) or an empty
-// directory (and oldPath is a directory). A moved directory's ".." entry
-// and both parents' link counts follow; moving a directory into its own
-// subtree fails with fs.ErrInvalid. Neither final component is followed.
-func (f *FS) Rename(oldPath, newPath string) error {
-	if err := f.checkWrite(); err != nil {
-		return f.pathErr("rename", oldPath, err)
-	}
-	if err := f.rename(oldPath, newPath); err != nil {
-		return f.pathErr("rename", oldPath, fmt.Errorf("to %s: %w", newPath, err))
-	}
-	return nil
-}
-
-func (f *FS) rename(oldPath, newPath string) error {
-	odir, oname, err := f.resolveParent(oldPath)
+// rename moves oname in odir to nname in ndir as rename(2): an existing
+// target is replaced when it is a non-directory (and the source is one
+// too) or an empty directory (and the source is a directory). A moved
+// directory's ".." entry and both parents' link counts follow; moving a
+// directory into its own subtree fails with fs.ErrInvalid.
+func (f *FS) rename(odirIno fs.Ino, oname string, ndirIno fs.Ino, nname string) error {
+	odir, err := f.dirInode(odirIno)
 	if err != nil {
 		return err
 	}
-	ndir, nname, err := f.resolveParent(newPath)
+	ndir, err := f.dirInode(ndirIno)
 	if err != nil {
 		return err
 	}

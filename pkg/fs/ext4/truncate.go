@@ -281,23 +281,13 @@ func (f *FS) truncIndirect(in *inode, p uint64, lvl int, base, nb uint64, t *blo
 	return empty, nil
 }
 
-// Truncate sets the size of the regular file at p (following symlinks),
-// freeing the blocks past the new end. Growing leaves a hole.
-func (f *FS) Truncate(p string, size int64) error {
-	if err := f.checkWrite(); err != nil {
-		return f.pathErr("truncate", p, err)
-	}
-	if err := f.truncate(p, size); err != nil {
-		return f.pathErr("truncate", p, err)
-	}
-	return nil
-}
-
-func (f *FS) truncate(p string, size int64) error {
+// truncate sets the size of regular file ino, freeing the blocks past the
+// new end. Growing leaves a hole.
+func (f *FS) truncate(ino fs.Ino, size int64) error {
 	if size < 0 {
 		return fmt.Errorf("%w: negative size %d", fs.ErrInvalid, size)
 	}
-	in, err := f.resolve(p, true)
+	in, err := f.inodeOf(ino)
 	if err != nil {
 		return err
 	}

@@ -122,16 +122,7 @@ func (f *FS) list(d *node) ([]*node, error) {
 		if name == "." || name == ".." || name == "" || strings.ContainsAny(name, "/\x00") {
 			continue
 		}
-		n := &node{name: name, attr: e.Attr, cluster: uint32(e.FstClusHI)<<16 | uint32(e.FstClusLO),
-			size: int64(e.FileSize), off: offsetOf(i), ents: ents,
-			mtime: fatTime(e.WrtDate, e.WrtTime, 0), crtime: fatTime(e.CrtDate, e.CrtTime, e.CrtTimeTenth), atime: fatTime(e.LstAccDate, 0, 0)}
-		if f.fatType != 32 {
-			n.cluster = uint32(e.FstClusLO)
-		}
-		if n.isDir() {
-			n.size = 0
-		}
-		out = append(out, n)
+		out = append(out, f.newNode(e, name, offsetOf(i), ents))
 	}
 	return out, nil
 }
@@ -186,69 +177,76 @@ func fatTime(date, tm uint16, tenth uint8) time.Time {
 		int(tm>>11), int(tm>>5&0x3F), int(tm&0x1F)*2+int(tenth)/100, int(tenth)%100*10_000_000, time.UTC)
 }
 
-// lookup resolves an absolute path inside the filesystem. FAT has no
-// symlinks, so every lookup is the same with or without follow; names
-// compare case-insensitively as Linux's vfat does.
-func (f *FS) lookup(op, p string) (*node, error) {
-	n, _, err := f.lookupParent(op, p)
-	return n, err
+// entry decodes the short directory entry at byte offset off into a
+// node; the root directory is offset 1. This is how an inode number (the
+// entry's offset, as Linux's i_pos) becomes a node again.
+func (f *FS) entry(off int64) (*node, error) {
+	if off == 1 {
+		return f.root(), nil
+	}
+	first := f.dataOffset
+	if f.fatType != 32 {
+		first = f.rootOffset
+	}
+	if off < first || off%dirEntrySize != 0 || off+dirEntrySize > f.size {
+		return nil, fmt.Errorf("%w: inode %d", fs.ErrInvalid, off)
+	}
+	raw := make([]byte, dirEntrySize)
+	if _, err := f.r.ReadAt(raw, off); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if raw[0] == 0 || raw[0] == 0xE5 || raw[11]&attrLongMask == AttrLongName {
+		return nil, fmt.Errorf("%w: no directory entry at byte %d", fs.ErrNotExist, off)
+	}
+	var e DirEntry
+	_ = binary.Read(bytes.NewReader(raw), binary.LittleEndian, &e)
+	return f.newNode(e, shortName(e), off, []int64{off}), nil
 }
 
-// lookupParent is lookup that also returns the directory holding the
-// entry (nil for the root itself).
-func (f *FS) lookupParent(op, p string) (n, parent *node, err error) {
-	if !strings.HasPrefix(p, "/") {
-		return nil, nil, perr(op, p, fs.ErrInvalid)
+// newNode is the node of short entry e at off, named name, whose entries
+// (long-name ones, then the short one) are at ents.
+func (f *FS) newNode(e DirEntry, name string, off int64, ents []int64) *node {
+	n := &node{name: name, attr: e.Attr, cluster: uint32(e.FstClusHI)<<16 | uint32(e.FstClusLO),
+		size: int64(e.FileSize), off: off, ents: ents,
+		mtime: fatTime(e.WrtDate, e.WrtTime, 0), crtime: fatTime(e.CrtDate, e.CrtTime, e.CrtTimeTenth), atime: fatTime(e.LstAccDate, 0, 0)}
+	if f.fatType != 32 {
+		n.cluster = uint32(e.FstClusLO)
 	}
-	stack := []*node{f.root()}
-	for _, c := range strings.Split(p, "/") {
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(stack) > 1 {
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		cur := stack[len(stack)-1]
-		if !cur.isDir() {
-			return nil, nil, perr(op, p, fs.ErrNotDir)
-		}
-		if len(c) > 255 {
-			return nil, nil, perr(op, p, fs.ErrNameTooLong)
-		}
-		ents, err := f.list(cur)
-		if err != nil {
-			return nil, nil, perr(op, p, err)
-		}
-		var found *node
-		for _, e := range ents {
-			if strings.EqualFold(e.name, c) {
-				found = e
-				break
-			}
-		}
-		if found == nil {
-			return nil, nil, perr(op, p, fs.ErrNotExist)
-		}
-		stack = append(stack, found)
+	if n.isDir() {
+		n.size = 0
 	}
-	if len(stack) == 1 {
-		return stack[0], nil, nil
-	}
-	return stack[len(stack)-1], stack[len(stack)-2], nil
+	return n
 }
 
-// PathError is the error of one operation on one path.
-type PathError struct {
-	Op, Path string
-	Err      error
+// dirNode returns directory ino.
+func (f *FS) dirNode(ino fs.Ino) (*node, error) {
+	d, err := f.entry(int64(ino))
+	if err == nil && !d.isDir() {
+		err = fs.ErrNotDir
+	}
+	return d, err
 }
 
-func (e *PathError) Error() string { return "vfat: " + e.Op + " " + e.Path + ": " + e.Err.Error() }
+// find returns the entry of directory d named name, compared
+// case-insensitively as Linux's vfat does.
+func (f *FS) find(d *node, name string) (*node, error) {
+	ents, err := f.list(d)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if strings.EqualFold(e.name, name) {
+			return e, nil
+		}
+	}
+	return nil, fs.ErrNotExist
+}
 
-// Unwrap returns the underlying error.
-func (e *PathError) Unwrap() error { return e.Err }
-
-func perr(op, p string, err error) error { return &PathError{Op: op, Path: p, Err: err} }
+// child returns directory dir and its entry name.
+func (f *FS) child(dir fs.Ino, name string) (d, n *node, err error) {
+	if d, err = f.dirNode(dir); err != nil {
+		return nil, nil, err
+	}
+	n, err = f.find(d, name)
+	return d, n, err
+}

@@ -24,48 +24,6 @@ func (f *FS) attr(n *node) fs.Attr {
 	return a
 }
 
-// Lstat implements fs.ReadTree.
-func (f *FS) Lstat(p string) (fs.Attr, error) {
-	n, err := f.lookup("lstat", p)
-	if err != nil {
-		return fs.Attr{}, err
-	}
-	return f.attr(n), nil
-}
-
-// Stat implements fs.ReadTree; FAT has no symlinks, so it is Lstat.
-func (f *FS) Stat(p string) (fs.Attr, error) {
-	n, err := f.lookup("stat", p)
-	if err != nil {
-		return fs.Attr{}, err
-	}
-	return f.attr(n), nil
-}
-
-// ReadDir implements fs.ReadTree.
-func (f *FS) ReadDir(p string) ([]fs.DirEntry, error) {
-	n, err := f.lookup("readdir", p)
-	if err != nil {
-		return nil, err
-	}
-	if !n.isDir() {
-		return nil, perr("readdir", p, fs.ErrNotDir)
-	}
-	ents, err := f.list(n)
-	if err != nil {
-		return nil, perr("readdir", p, err)
-	}
-	out := make([]fs.DirEntry, 0, len(ents))
-	for _, e := range ents {
-		t := fs.TypeRegular
-		if e.isDir() {
-			t = fs.TypeDir
-		}
-		out = append(out, fs.DirEntry{Name: e.name, Ino: uint64(e.off), Type: t})
-	}
-	return out, nil
-}
-
 // file is an open regular file: its clusters, bounded by its size.
 type file struct {
 	f        *FS
@@ -74,14 +32,10 @@ type file struct {
 	pos      int64
 }
 
-// Open implements fs.ReadTree.
-func (f *FS) Open(p string) (fs.File, error) {
-	n, err := f.lookup("open", p)
-	if err != nil {
-		return nil, err
-	}
+// open opens the file of node n.
+func (f *FS) open(n *node) (*file, error) {
 	if n.isDir() {
-		return nil, perr("open", p, fs.ErrIsDir)
+		return nil, fs.ErrIsDir
 	}
 	fl := &file{f: f, size: n.size}
 	if n.size == 0 {
@@ -89,14 +43,15 @@ func (f *FS) Open(p string) (fs.File, error) {
 	}
 	need := (n.size + f.clusterSize - 1) / f.clusterSize
 	if need > int64(f.clusterCount) {
-		return nil, perr("open", p, corrupt(n.off+28, "DIR_FileSize", ErrCorrupt, "%d bytes, the filesystem has %d clusters", n.size, f.clusterCount))
+		return nil, corrupt(n.off+28, "DIR_FileSize", ErrCorrupt, "%d bytes, the filesystem has %d clusters", n.size, f.clusterCount)
 	}
+	var err error
 	fl.clusters, err = f.chain(n.cluster, need)
 	if err != nil {
-		return nil, perr("open", p, err)
+		return nil, err
 	}
 	if int64(len(fl.clusters)) < need {
-		return nil, perr("open", p, corrupt(n.off+28, "DIR_FileSize", ErrCorrupt, "%d bytes in a chain of %d clusters", n.size, len(fl.clusters)))
+		return nil, corrupt(n.off+28, "DIR_FileSize", ErrCorrupt, "%d bytes in a chain of %d clusters", n.size, len(fl.clusters))
 	}
 	return fl, nil
 }
@@ -134,31 +89,15 @@ func (fl *file) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// ReadFile implements fs.ReadTree.
-func (f *FS) ReadFile(p string) ([]byte, error) {
-	fl, err := f.Open(p)
+// readAll reads the whole file of node n.
+func (f *FS) readAll(n *node) ([]byte, error) {
+	fl, err := f.open(n)
 	if err != nil {
 		return nil, err
 	}
 	b := make([]byte, fl.Size())
 	if _, err := fl.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, perr("read", p, err)
-	}
-	return b, nil
-}
-
-// Readlink implements fs.ReadTree: FAT has no symlinks.
-func (f *FS) Readlink(p string) (string, error) {
-	if _, err := f.lookup("readlink", p); err != nil {
-		return "", err
-	}
-	return "", perr("readlink", p, fs.ErrNotSymlink)
-}
-
-// Xattrs implements fs.ReadTree: FAT has no extended attributes.
-func (f *FS) Xattrs(p string) (map[string][]byte, error) {
-	if _, err := f.lookup("xattrs", p); err != nil {
 		return nil, err
 	}
-	return map[string][]byte{}, nil
+	return b, nil
 }

@@ -41,6 +41,9 @@ func corrupt(off int64, what string, sentinel error, format string, args ...any)
 
 // FS is an open FAT filesystem. It is safe for concurrent use.
 type FS struct {
+	// Tree resolves paths (fs.ReadTree, fs.WriteTree) over the engine.
+	fs.Tree
+
 	r    io.ReaderAt
 	size int64
 
@@ -89,6 +92,8 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	}
 	pow2 := func(v int64) bool { return v > 0 && v&(v-1) == 0 }
 	f := &FS{r: r, size: size, fatCache: map[int64][]byte{}}
+	f.Tree = fs.NewTree(engine{f}, "vfat")
+	f.Check = func(string, *fs.Resolved) error { return f.writable() }
 	f.sectorSize = int64(bs.BytsPerSec)
 	if f.sectorSize < 512 || f.sectorSize > 4096 || !pow2(f.sectorSize) {
 		return nil, corrupt(11, "BPB_BytsPerSec", ErrNotFAT, "%d", bs.BytsPerSec)

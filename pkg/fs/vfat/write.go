@@ -51,9 +51,9 @@ var _ fs.WritableFS = (*FS)(nil)
 
 var errNotSupported = fmt.Errorf("%w: not supported on vfat", fs.ErrInvalid)
 
-func (f *FS) writable(op, p string) error {
+func (f *FS) writable() error {
 	if f.w == nil {
-		return perr(op, p, ErrReadOnly)
+		return ErrReadOnly
 	}
 	return nil
 }
@@ -240,28 +240,26 @@ func (f *FS) fileChain(n *node) ([]uint32, error) {
 	return f.chain(n.cluster, -1)
 }
 
-// Remove implements fs.WriteTree: a file, or an empty directory.
-func (f *FS) Remove(p string) error {
-	if err := f.writable("remove", p); err != nil {
-		return err
-	}
-	n, parent, err := f.lookupParent("remove", p)
+// removeEntry removes name from directory dir: a file or an empty
+// directory, or with all a directory and everything below it.
+func (f *FS) removeEntry(dir fs.Ino, name string, all bool) error {
+	d, n, err := f.child(dir, name)
 	if err != nil {
 		return err
 	}
-	if n.off == 1 {
-		return perr("remove", p, fs.ErrInvalid)
+	if all {
+		return f.removeFrom(d, n, func(n *node) error { return f.removeTree(n, 0, map[uint32]bool{}) })
 	}
 	if n.isDir() {
 		ents, err := f.list(n)
 		if err != nil {
-			return perr("remove", p, err)
+			return err
 		}
 		if len(ents) > 0 {
-			return perr("remove", p, fs.ErrNotEmpty)
+			return fs.ErrNotEmpty
 		}
 	}
-	return wrapErr("remove", p, f.removeFrom(parent, n, func(n *node) error { return f.remove(n) }))
+	return f.removeFrom(d, n, f.remove)
 }
 
 // removeFrom removes n from the directory parent with rm, then stamps the
@@ -292,26 +290,6 @@ func (f *FS) remove(n *node) error {
 	return f.release(cl)
 }
 
-// RemoveAll implements fs.WriteTree.
-func (f *FS) RemoveAll(p string) error {
-	if err := f.writable("removeall", p); err != nil {
-		return err
-	}
-	n, parent, err := f.lookupParent("removeall", p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if n.off == 1 {
-		return perr("removeall", p, fs.ErrInvalid)
-	}
-	return wrapErr("removeall", p, f.removeFrom(parent, n, func(n *node) error {
-		return f.removeTree(n, 0, map[uint32]bool{})
-	}))
-}
-
 // removeTree removes n and everything below it. A directory met twice
 // (its clusters shared with another, or a cycle) is corruption: the walk
 // visits each directory once, so it ends on any image.
@@ -337,33 +315,26 @@ func (f *FS) removeTree(n *node, depth int, seen map[uint32]bool) error {
 	return f.remove(n)
 }
 
-// Truncate implements fs.WriteTree.
-func (f *FS) Truncate(p string, size int64) error {
-	if err := f.writable("truncate", p); err != nil {
-		return err
-	}
-	n, err := f.lookup("truncate", p)
-	if err != nil {
-		return err
-	}
+// truncate sets the size of file n.
+func (f *FS) truncate(n *node, size int64) error {
 	if n.isDir() {
-		return perr("truncate", p, fs.ErrIsDir)
+		return fs.ErrIsDir
 	}
 	if size < 0 || size > 0xFFFFFFFF {
-		return perr("truncate", p, fs.ErrInvalid)
+		return fs.ErrInvalid
 	}
 	old, err := f.fileChain(n)
 	if err != nil {
-		return perr("truncate", p, err)
+		return err
 	}
 	need := (size + f.clusterSize - 1) / f.clusterSize
 	if need > int64(len(old)) {
 		// Growing: the same as writing the old content and zeros.
-		data, err := f.ReadFile(p)
+		data, err := f.readAll(n)
 		if err != nil {
 			return err
 		}
-		return f.replace("truncate", p, n, append(data, make([]byte, size-int64(len(data)))...), old)
+		return f.replace(n, append(data, make([]byte, size-int64(len(data)))...), old, f.now())
 	}
 	err = f.updateEntry(n, func(e []byte) {
 		binary.LittleEndian.PutUint32(e[28:], uint32(size))
@@ -373,59 +344,52 @@ func (f *FS) Truncate(p string, size int64) error {
 		f.stamp(e, f.now())
 	})
 	if err != nil {
-		return perr("truncate", p, err)
+		return err
 	}
 	if need > 0 && need < int64(len(old)) {
 		if err := f.setFAT(old[need-1], f.eoc()); err != nil {
-			return perr("truncate", p, err)
+			return err
 		}
 	}
-	return wrapErr("truncate", p, f.release(old[need:]))
+	return f.release(old[need:])
 }
 
-// WriteFile implements fs.WriteTree for an existing file: the new content
-// goes to newly allocated clusters, the entry is switched to them, and
-// the old clusters are freed. opts.Times.Mtime, when set, is the new
-// modification time.
-func (f *FS) WriteFile(p string, data []byte, opts fs.WriteOptions) error {
-	if err := f.writable("write", p); err != nil {
-		return err
-	}
-	n, err := f.lookup("write", p)
+// writeFile replaces the content of the existing file name in dir: the
+// new content goes to newly allocated clusters, the entry is switched to
+// them, and the old clusters are freed. opts.Times.Mtime, when set, is the
+// new modification time.
+func (f *FS) writeFile(dir fs.Ino, name string, data []byte, opts fs.WriteOptions) error {
+	_, n, err := f.child(dir, name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return perr("write", p, fmt.Errorf("creating a file: %w", errNotSupported))
+		return fmt.Errorf("creating a file: %w", errNotSupported)
 	}
 	if err != nil {
 		return err
 	}
 	if n.isDir() {
-		return perr("write", p, fs.ErrIsDir)
+		return fs.ErrIsDir
 	}
 	if int64(len(data)) > 0xFFFFFFFF {
-		return perr("write", p, fs.ErrNoSpace)
+		return fs.ErrNoSpace
 	}
 	old, err := f.fileChain(n)
 	if err != nil {
-		return perr("write", p, err)
+		return err
 	}
 	mt := opts.Times.Mtime
 	if mt.IsZero() {
 		mt = f.now()
 	}
-	return f.replaceAt("write", p, n, data, old, mt)
+	return f.replace(n, data, old, mt)
 }
 
-func (f *FS) replace(op, p string, n *node, data []byte, old []uint32) error {
-	return f.replaceAt(op, p, n, data, old, f.now())
-}
-
-func (f *FS) replaceAt(op, p string, n *node, data []byte, old []uint32, mt time.Time) error {
+func (f *FS) replace(n *node, data []byte, old []uint32, mt time.Time) error {
 	need := (int64(len(data)) + f.clusterSize - 1) / f.clusterSize
 	var cl []uint32
 	if need > 0 {
 		var err error
 		if cl, err = f.allocate(need, data); err != nil {
-			return perr(op, p, err)
+			return err
 		}
 	}
 	err := f.updateEntry(n, func(e []byte) {
@@ -438,25 +402,22 @@ func (f *FS) replaceAt(op, p string, n *node, data []byte, old []uint32, mt time
 		f.stamp(e, mt)
 	})
 	if err != nil {
-		return perr(op, p, err)
+		return err
 	}
-	return wrapErr(op, p, f.release(old))
+	return f.release(old)
 }
 
-// Utimes implements fs.WriteTree: FAT keeps a modification time (2 s
-// resolution) and an access date.
-func (f *FS) Utimes(p string, t fs.Times) error {
-	if err := f.writable("utimes", p); err != nil {
-		return err
-	}
-	n, err := f.lookup("utimes", p)
-	if err != nil {
-		return err
+// setattr sets the times of n: FAT keeps a modification time (2 s
+// resolution) and an access date. It stores no owners or permissions.
+func (f *FS) setattr(n *node, c fs.AttrChange) error {
+	if c.Set&(fs.SetPerm|fs.SetOwner) != 0 {
+		return fmt.Errorf("owners and permissions: %w", errNotSupported)
 	}
 	if n.off == 1 {
-		return perr("utimes", p, fmt.Errorf("the root directory has no times: %w", errNotSupported))
+		return fmt.Errorf("the root directory has no times: %w", errNotSupported)
 	}
-	return wrapErr("utimes", p, f.updateEntry(n, func(e []byte) {
+	t := c.Times
+	return f.updateEntry(n, func(e []byte) {
 		if !t.Mtime.IsZero() {
 			d, tm := fatDate(t.Mtime)
 			binary.LittleEndian.PutUint16(e[22:], tm)
@@ -466,49 +427,8 @@ func (f *FS) Utimes(p string, t fs.Times) error {
 			d, _ := fatDate(t.Atime)
 			binary.LittleEndian.PutUint16(e[18:], d)
 		}
-	}))
-}
-
-// The changes FAT cannot store or this package does not make.
-
-// Mkdir implements fs.WriteTree; it is not supported.
-func (f *FS) Mkdir(p string, perm uint32, owner fs.Owner) error {
-	return f.unsupported("mkdir", p)
-}
-
-// Symlink implements fs.WriteTree; FAT has no symlinks.
-func (f *FS) Symlink(target, p string, owner fs.Owner) error { return f.unsupported("symlink", p) }
-
-// Mknod implements fs.WriteTree; FAT has no device nodes.
-func (f *FS) Mknod(p string, mode uint32, rdev uint32, owner fs.Owner) error {
-	return f.unsupported("mknod", p)
-}
-
-// Link implements fs.WriteTree; FAT has no hard links.
-func (f *FS) Link(oldPath, newPath string) error { return f.unsupported("link", newPath) }
-
-// Chmod implements fs.WriteTree; FAT stores no permissions.
-func (f *FS) Chmod(p string, perm uint32) error { return f.unsupported("chmod", p) }
-
-// Chown implements fs.WriteTree; FAT stores no owners.
-func (f *FS) Chown(p string, owner fs.Owner) error { return f.unsupported("chown", p) }
-
-// Rename implements fs.WriteTree; it is not supported.
-func (f *FS) Rename(oldPath, newPath string) error { return f.unsupported("rename", oldPath) }
-
-func (f *FS) unsupported(op, p string) error {
-	if err := f.writable(op, p); err != nil {
-		return err
-	}
-	return perr(op, p, errNotSupported)
+	})
 }
 
 // Sync implements fs.WritableFS: every change is already written through.
 func (f *FS) Sync() error { return nil }
-
-func wrapErr(op, p string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return perr(op, p, err)
-}

@@ -143,7 +143,7 @@ func sameFile(g ops.Guest, a, b string) (bool, error) {
 func setContent(g ops.Guest, p, want string) ([]ops.Change, error) {
 	a, err := g.Lstat(p)
 	if err != nil {
-		if absent(err) {
+		if fs.IsAbsent(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("machine-id: %s: %w", p, err)
@@ -180,13 +180,6 @@ func setContent(g ops.Guest, p, want string) ([]ops.Change, error) {
 	return []ops.Change{{Path: p, Action: action, Filesystem: where}}, nil
 }
 
-// absent reports errors meaning the path is not there for this guest: it,
-// or a directory on the way, is missing, not a directory, or an
-// unresolvable symlink chain.
-func absent(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrNotDir) || errors.Is(err, fs.ErrLoop)
-}
-
 // followToMachineID follows p while it is a symlink, inside the guest,
 // and returns the path reached when that is a file named machine-id; p
 // itself otherwise (setContent then leaves a symlink alone).
@@ -195,7 +188,7 @@ func followToMachineID(g ops.Guest, p string) (string, error) {
 	for hops := 0; hops <= fs.MaxSymlinkHops; hops++ {
 		a, err := g.Lstat(cur)
 		if err != nil {
-			if absent(err) {
+			if fs.IsAbsent(err) {
 				return p, nil
 			}
 			return "", fmt.Errorf("machine-id: %s: %w", cur, err)

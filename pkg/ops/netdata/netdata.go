@@ -164,7 +164,7 @@ func (o *Op) Apply(ctx context.Context, g ops.Guest) ([]ops.Change, error) {
 func remove(g ops.Guest, p string) (*ops.Change, error) {
 	a, err := g.Lstat(p)
 	if err != nil {
-		if absent(err) {
+		if fs.IsAbsent(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("netdata: %s: %w", p, err)
@@ -273,7 +273,7 @@ func writeClaim(g ops.Guest, c *Claim) ([]ops.Change, error) {
 			return changes, nil
 		}
 		action = ops.Written
-	case !absent(err):
+	case !fs.IsAbsent(err):
 		return nil, fmt.Errorf("netdata: %s: %w", ClaimPath, err)
 	}
 	if err := g.WriteFile(ClaimPath, want, fs.WriteOptions{Perm: perm, Owner: owner}); err != nil {
@@ -305,7 +305,7 @@ const maxGroupFile = 4 << 20
 func groupID(g fs.ReadTree, name string) (uint32, error) {
 	a, err := g.Stat("/etc/group")
 	if err != nil {
-		if absent(err) {
+		if fs.IsAbsent(err) {
 			return 0, nil
 		}
 		return 0, fmt.Errorf("netdata: /etc/group: %w", err)
@@ -330,9 +330,4 @@ func groupID(g fs.ReadTree, name string) (uint32, error) {
 		}
 	}
 	return 0, nil
-}
-
-// absent reports errors meaning the path is not there for this guest.
-func absent(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrNotDir) || errors.Is(err, fs.ErrLoop)
 }
