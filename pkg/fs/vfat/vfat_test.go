@@ -392,3 +392,12 @@ func FuzzOpen(f *testing.F) {
 		visit("/", 0)
 	})
 }
+
+// lookup returns the node of path p, found by the walker.
+func (f *FS) lookup(op, p string) (*node, error) {
+	a, err := f.Lstat(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return f.entry(int64(a.Ino))
+}
