@@ -8,7 +8,7 @@ import "strings"
 // message without them (userMessage). TestInternalPackagesAreListed keeps
 // the list whole.
 var internalPackages = []string{
-	"accounts", "audit", "backupfiles", "batch", "btrfs", "catalog", "clone", "cloudinit",
+	"accounts", "audit", "backupfiles", "batch", "btrfs", "catalog", "clone", "cloudinit", "conformance",
 	"cronspool", "customize", "ext4", "flagreconf", "fs", "fsuuids", "guest", "image", "jbd2",
 	"libvirt", "lvm", "lvmuuids", "machineid", "memfile", "memfs", "netdata", "network", "ops",
 	"pacct", "partition", "pathop", "pathops", "proxmox", "qcow2", "shacrypt", "shard", "storage",
