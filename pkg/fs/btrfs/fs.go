@@ -224,3 +224,35 @@ func (f *FS) openInode(n *inode) (*file, error) {
 	}
 	return &file{v: f.v, s: n.sv, ino: n.ino, size: int64(size), exts: exts, nodatasum: n.item.Flags&inodeNoDataSum != 0, cached: -1}, nil
 }
+
+// DataCopies returns the byte offsets on the device of every copy of the
+// byte at offset off of regular file p (one per DUP or RAID1 copy), for
+// tests and diagnostics. It fails for a hole, an inline or compressed
+// extent.
+func (f *FS) DataCopies(p string, off int64) ([]int64, error) {
+	r, err := f.Tree.Resolve("datacopies", p, true)
+	if err != nil {
+		return nil, err
+	}
+	if !r.Exists() {
+		return nil, fs.ErrNotExist
+	}
+	n, err := f.node(r.Node.Ino)
+	if err != nil {
+		return nil, err
+	}
+	fl, err := f.openInode(n)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range fl.exts {
+		if uint64(off) < e.pos || uint64(off) >= e.pos+e.length {
+			continue
+		}
+		if e.typ != extentRegular || e.comp != compressNone || e.item.DiskBytenr == 0 {
+			return nil, fmt.Errorf("%w: offset %d is not in a plain data extent", fs.ErrInvalid, off)
+		}
+		return f.v.mapLogical(e.item.DiskBytenr+e.item.Offset+uint64(off)-e.pos, 1, "data")
+	}
+	return nil, fmt.Errorf("%w: offset %d is in a hole", fs.ErrInvalid, off)
+}

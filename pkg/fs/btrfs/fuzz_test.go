@@ -96,19 +96,20 @@ func FuzzChunkItem(f *testing.F) {
 	})
 }
 
-// fuzzVolume is a volume over dev with logical == physical for its first
-// 4 MiB and 4 KiB tree blocks checked by crc32c.
-func fuzzVolume(dev fuzzDevice) *Volume {
+// fuzzVolume is a volume over dev with logical == physical and tree
+// blocks of nodeSize bytes checked by crc32c.
+func fuzzVolume(dev fuzzDevice, nodeSize int) *Volume {
 	v := &Volume{r: dev, size: int64(len(dev)), cache: map[uint64][]byte{}, subvols: map[uint64]*subvol{}}
-	v.sb.SectorSize, v.sb.NodeSize = 4096, 4096
+	v.sb.SectorSize, v.sb.NodeSize = 4096, uint32(nodeSize)
+	v.sb.TotalBytes = uint64(len(dev))
 	v.csum, _ = newChecksummer(csumCRC32C)
 	v.chunks = []chunk{{logical: 0, length: uint64(len(dev)), typ: bgMetadata | bgData, phys: []uint64{0}}}
 	return v
 }
 
 // fixNode stamps bytenr, fsid and checksum into the tree block at l.
-func fixNode(dev fuzzDevice, l int) {
-	b := dev[l : l+4096]
+func fixNode(dev fuzzDevice, l, nodeSize int) {
+	b := dev[l : l+nodeSize]
 	binary.LittleEndian.PutUint64(b[0x30:], uint64(l))
 	copy(b[0x20:0x30], make([]byte, 16))
 	s := crc32cSum(b[csumSize:])
@@ -139,7 +140,8 @@ func seedLeaf(items []Key, datas [][]byte) []byte {
 }
 
 // FuzzTreeBlock feeds a tree block (a leaf, or a node whose children are
-// the following blocks) to the walker, and every leaf item to the reader
+// the following blocks; 4 KiB nodes, or 16 KiB for inputs that long, as
+// the seeds taken from btrfs-kernel.img) to the walker, and every leaf item to the reader
 // of its type: inode, inode ref, dir item and index, xattr, file extent,
 // root item and ref, chunk item and checksum item.
 func FuzzTreeBlock(f *testing.F) {
@@ -159,14 +161,18 @@ func FuzzTreeBlock(f *testing.F) {
 		[]Key{{256, typeInodeItem, 0}, {256, typeDirItem, uint64(nameHash(name))}, {256, typeDirIndex, 2}, {257, typeInodeItem, 0}, {257, typeInodeRef, 256}, {257, typeXattrItem, 1}, {257, typeExtentData, 0}, {258, typeRootItem, 0}, {258, typeRootRef, 259}, {firstChunkTreeID, typeChunkItem, 1 << 20}, {extentCsumObjectID, typeExtentCsum, 0}},
 		[][]byte{ino, di, di, ino, ref, di, fe, ri, rr, ch, make([]byte, 8)}))
 	f.Fuzz(func(t *testing.T, blk []byte) {
-		dev := make(fuzzDevice, 4<<20)
-		for i := 0; i*4096 < len(blk) && i < 4; i++ {
-			copy(dev[(i+1)*4096:(i+2)*4096], blk[i*4096:])
-			fixNode(dev, (i+1)*4096)
+		ns := 4096
+		if len(blk) >= 16384 { // a real 16 KiB tree block
+			ns = 16384
 		}
-		v := fuzzVolume(dev)
-		level := dev[4096+0x64]
-		root := treeRoot{id: 5, bytenr: 4096, level: level}
+		dev := make(fuzzDevice, 4<<20)
+		for i := 0; i*ns < len(blk) && i < 4; i++ {
+			copy(dev[(i+1)*ns:(i+2)*ns], blk[i*ns:])
+			fixNode(dev, (i+1)*ns, ns)
+		}
+		v := fuzzVolume(dev, ns)
+		level := dev[ns+0x64]
+		root := treeRoot{id: 5, bytenr: uint64(ns), level: level}
 		s := &subvol{id: 5, root: root, rootDir: 256}
 		lo, hi := Key{}, Key{ObjectID: ^uint64(0), Type: 255, Offset: ^uint64(0)}
 		_ = v.walk(root, lo, hi, func(k Key, d []byte, p int64) (bool, error) {

@@ -152,3 +152,96 @@ func TestCorruptTreeBlock(t *testing.T) {
 		t.Fatalf("both copies broken: %v (%+v)", err, fe)
 	}
 }
+
+// TestTrees: every fixture has its extent and checksum trees, and the
+// free-space tree mkfs.btrfs 6.2 makes by default, each root block
+// checked.
+func TestTrees(t *testing.T) {
+	for _, name := range []string{"btrfs-rootdir.img", "btrfs-mixed.img", "btrfs-kernel.img"} {
+		f := openImage(t, fixture.Path(t, name), btrfs.Options{})
+		trees, err := f.Volume().Trees()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := map[string]bool{}
+		for _, s := range trees {
+			got[s.Name] = s.Present
+		}
+		if !got["extent"] || !got["csum"] || !got["free-space"] || got["block-group"] {
+			t.Errorf("%s: trees %+v", name, trees)
+		}
+	}
+}
+
+// rawFlip flips the byte at off of the file at path.
+func rawFlip(t *testing.T, path string, off int64) {
+	t.Helper()
+	h, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	b := []byte{0}
+	if _, err := h.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xFF
+	if _, err := h.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSuperblockMirror: with the primary superblock's checksum broken,
+// the mirror at 64 MiB is read and Info().Note says so; with the mirror
+// broken instead, the primary is read and the note names the mirror.
+func TestSuperblockMirror(t *testing.T) {
+	path := fixture.Path(t, "btrfs-kernel.img")
+	rawFlip(t, path, 64<<20+0x300) // the mirror's reserved bytes
+	f := openImage(t, path, btrfs.Options{})
+	if n := f.Info().Note; !strings.Contains(n, "superblock mirror at byte 67108864 is bad") {
+		t.Errorf("note %q", n)
+	}
+	path = fixture.Path(t, "btrfs-kernel.img")
+	rawFlip(t, path, 64<<10+0x300)
+	f = openImage(t, path, btrfs.Options{})
+	if n := f.Info().Note; !strings.Contains(n, "primary superblock is bad") || !strings.Contains(n, "mirror at byte 67108864") {
+		t.Errorf("note %q", n)
+	}
+	if b, err := f.ReadFile("/etc/hostname"); err != nil || !strings.HasPrefix(string(b), "changed") {
+		t.Errorf("read through the mirror: %q, %v", b, err)
+	}
+}
+
+// TestDataChecksum: a flipped byte in a file's data is a checksum error
+// naming the logical and physical offsets; with DUP data the other copy
+// is read instead.
+func TestDataChecksum(t *testing.T) {
+	for _, c := range []struct {
+		image string
+		dup   bool
+	}{{"btrfs-rootdir.img", false}, {"btrfs-dupdata.img", true}} {
+		path := fixture.Path(t, c.image)
+		f := openImage(t, path, btrfs.Options{})
+		want, err := f.ReadFile("/usr/lib/random")
+		if err != nil {
+			t.Fatal(err)
+		}
+		phys, err := f.DataCopies("/usr/lib/random", 8192)
+		if err != nil || len(phys) != map[bool]int{false: 1, true: 2}[c.dup] {
+			t.Fatalf("%s: copies %v, %v", c.image, phys, err)
+		}
+		rawFlip(t, path, phys[0])
+		g := openImage(t, path, btrfs.Options{})
+		got, err := g.ReadFile("/usr/lib/random")
+		if c.dup {
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: %v", c.image, err)
+			}
+			continue
+		}
+		var fe *btrfs.FormatError
+		if !errors.Is(err, btrfs.ErrChecksum) || !errors.As(err, &fe) || fe.Physical != phys[0]&^4095 {
+			t.Errorf("%s: %v (%+v), want a checksum error at byte %d", c.image, err, fe, phys[0]&^4095)
+		}
+	}
+}

@@ -217,3 +217,47 @@ func (v *Volume) RootTreeCopies() []int64 {
 	}
 	return p
 }
+
+// TreeState says whether one of the filesystem's global trees is there,
+// and where its root block is.
+type TreeState struct {
+	Name    string // "extent", "csum", "free-space", "block-group"
+	Present bool
+	Logical uint64 // its root block, 0 when absent
+	Level   uint8
+}
+
+// Trees reads the root items of the extent, checksum, free-space and
+// block-group trees and checks each root block (checksum, bytenr, level,
+// generation). The extent tree and the checksum tree must exist; the
+// free-space tree must when compat_ro says so.
+func (v *Volume) Trees() ([]TreeState, error) {
+	var out []TreeState
+	for _, t := range []struct {
+		id       uint64
+		name     string
+		required bool
+	}{
+		{extentTreeObjectID, "extent", true},
+		{csumTreeObjectID, "csum", true},
+		{freeSpaceObjectID, "free-space", v.sb.CompatROFlags&compatROFreeSpaceTree != 0},
+		{blockGroupTreeID, "block-group", v.sb.CompatROFlags&compatROBlockGroupTree != 0},
+	} {
+		ri, ok, err := v.readRoot(t.id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if t.required {
+				return nil, corrupt("root tree", int64(v.sb.Root), -1, "no root item for the %s tree", t.name)
+			}
+			out = append(out, TreeState{Name: t.name})
+			continue
+		}
+		if _, err := v.readNode(ri.Bytenr, ri.Level, ri.Generation); err != nil {
+			return nil, fmt.Errorf("%s tree: %w", t.name, err)
+		}
+		out = append(out, TreeState{Name: t.name, Present: true, Logical: ri.Bytenr, Level: ri.Level})
+	}
+	return out, nil
+}
