@@ -43,7 +43,10 @@ func (h *Handle) Extents(off, length int64) ([]Extent, error) {
 		}
 		return ext, nil
 	case *rawDisk:
-		ext := fileExtents(h.file, off, length)
+		ext := []Extent{{Offset: off, Length: length}}
+		if hm, ok := h.file.(holeMapper); ok {
+			ext = fileExtents(hm, off, length)
+		}
 		if h.tx != nil {
 			for _, r := range h.tx.Regions() {
 				ext = markData(ext, r.Off, r.Len)

@@ -36,6 +36,9 @@ type JournalOptions struct {
 	Dir string
 	// Volatile allows Dir to be on tmpfs or devtmpfs.
 	Volatile bool
+	// Path is the journal's path. Open works it out from Dir and the
+	// image; OpenFile needs it to open for writing or a dry run.
+	Path string
 }
 
 // Statfs magic numbers of the in-memory filesystems (linux/magic.h).

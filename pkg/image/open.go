@@ -48,9 +48,9 @@ type OpenOptions struct {
 	// journal found for it cannot be its own and is never applied; Open
 	// refuses instead.
 	Fresh bool
-	// Inject is for fault-injection tests only (see Injection); nil in
-	// production.
-	Inject *Injection
+	// Path is the image's path as given. Open sets it; OpenFile needs it
+	// to name the image and to find a qcow2 image's backing files.
+	Path string
 }
 
 // Layer is one file of an image's chain.
@@ -80,10 +80,10 @@ const (
 type Handle struct {
 	path   string
 	format string
-	file   *storage.OSFile
-	tx     *txn.Tx     // nil when opened read-only
-	disk   Image       // *rawDisk or *qcow2.Image, over tx or file
-	cache  *blockCache // over disk: what ReadAt and WriteAt use
+	file   storage.File // the image file, closed by Close
+	tx     *txn.Tx      // nil when opened read-only
+	disk   Image        // *rawDisk or *qcow2.Image, over tx or file
+	cache  *blockCache  // over disk: what ReadAt and WriteAt use
 	layers []Layer
 	dryRun bool
 
@@ -95,7 +95,9 @@ var _ Image = (*Handle)(nil)
 
 // Open opens the image file at path. See OpenOptions and the package
 // documentation for locking, transactions and the backing-file policy.
-// Its errors are *Error: they name the image once, first.
+// It opens the file (QEMU's locks taken), works out where its journal
+// lives, and hands both to OpenFile. Its errors are *Error: they name the
+// image once, first.
 func Open(path string, opts OpenOptions) (*Handle, error) {
 	h, err := open(path, opts)
 	if err != nil {
@@ -104,21 +106,78 @@ func Open(path string, opts OpenOptions) (*Handle, error) {
 	return h, nil
 }
 
-func open(path string, opts OpenOptions) (_ *Handle, err error) {
-	format := opts.Format
-	switch format {
-	case "", FormatAuto:
-		format = FormatAuto
-	case FormatRaw, FormatQcow2:
-	default:
-		return nil, fmt.Errorf("%w: %q (want auto, raw or qcow2)", ErrUnknownFormat, opts.Format)
+func open(path string, opts OpenOptions) (*Handle, error) {
+	if err := checkFormat(opts.Format); err != nil {
+		return nil, err
 	}
-	stage := opts.Write || opts.DryRun
 	write := opts.Write && !opts.DryRun
 	f, err := storage.OpenFile(path, storage.OpenOptions{Write: write, Name: path, ForceShare: opts.ForceShare})
 	if err != nil {
 		return nil, err
 	}
+	jpath, err := journalPath(path, f, opts.Journal, write)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	opts.Path, opts.Journal.Path = path, jpath
+	return openFile(f, storage.OSDir{}, opts)
+}
+
+// OpenFile opens the image held by f, an open file, as Open does: the
+// rollback journal at opts.Journal.Path is made, opened and removed
+// through journal (an interrupted run's rolled back first when opening
+// for writing), and writes are staged in a transaction over f. The
+// handle owns f: Close closes it, and so does a failed OpenFile. Open
+// is this with the host's file, locks and journal directory. Its errors
+// are *Error.
+func OpenFile(f storage.File, journal storage.Dir, opts OpenOptions) (*Handle, error) {
+	name := opts.Path
+	if name == "" {
+		name = "the image"
+	}
+	if err := checkFormat(opts.Format); err != nil {
+		f.Close()
+		return nil, &Error{Image: name, Err: err}
+	}
+	if opts.Journal.Path == "" && (opts.Write || opts.DryRun) {
+		f.Close()
+		return nil, &Error{Image: name, Err: txn.ErrNoJournalPath}
+	}
+	h, err := openFile(f, journal, opts)
+	if err != nil {
+		return nil, &Error{Image: name, Err: err}
+	}
+	return h, nil
+}
+
+func checkFormat(format string) error {
+	switch format {
+	case "", FormatAuto, FormatRaw, FormatQcow2:
+		return nil
+	}
+	return fmt.Errorf("%w: %q (want auto, raw or qcow2)", ErrUnknownFormat, format)
+}
+
+// journalExists reports whether the journal at path is there; one that
+// is there but cannot be opened counts as there.
+func journalExists(dir storage.Dir, path string) bool {
+	jf, err := dir.Open(path)
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	jf.Close()
+	return true
+}
+
+func openFile(f storage.File, journal storage.Dir, opts OpenOptions) (_ *Handle, err error) {
+	path, jpath := opts.Path, opts.Journal.Path
+	format := opts.Format
+	if format == "" {
+		format = FormatAuto
+	}
+	stage := opts.Write || opts.DryRun
+	write := opts.Write && !opts.DryRun
 	h := &Handle{path: path, file: f, dryRun: opts.DryRun}
 	defer func() {
 		if err != nil {
@@ -128,33 +187,18 @@ func open(path string, opts OpenOptions) (_ *Handle, err error) {
 			f.Close()
 		}
 	}()
-	var base storage.File = opts.Inject.file(f)
-	jpath, err := journalPath(path, f, opts.Journal, write)
-	if err != nil {
-		return nil, err
-	}
-	id, err := f.Identity()
-	if err != nil {
-		return nil, err
-	}
-	topts := opts.Inject.txnOptions(jpath)
-	topts.Identity, topts.ImageName = id, path
-	_, jerr := os.Lstat(jpath)
+	var base storage.File = f
+	topts := txn.Options{JournalPath: jpath, Dir: journal, ImageName: path}
 	switch {
-	case jerr != nil && !errors.Is(jerr, fs.ErrNotExist):
-		return nil, fmt.Errorf("checking for a journal: %w", jerr)
-	case opts.Inject != nil && opts.Inject.JournalDir != nil && write && !opts.Fresh:
-		// The journal lives in the test's directory double.
+	case jpath == "":
+	case write && !opts.Fresh:
+		// Recover does nothing when there is no journal.
 		if _, err := txn.Recover(base, topts); err != nil {
 			return nil, fmt.Errorf("rolling back an interrupted run: %w", err)
 		}
-	case jerr != nil:
+	case !journalExists(journal, jpath):
 	case opts.Fresh:
 		return nil, fmt.Errorf("%w (%s), yet imgprep has just created the image: the journal belongs to an earlier file of that name and is not applied; remove it", ErrJournalLeft, jpath)
-	case write:
-		if _, err := txn.Recover(base, topts); err != nil {
-			return nil, fmt.Errorf("rolling back an interrupted run: %w", err)
-		}
 	default:
 		return nil, fmt.Errorf("%w (%s): roll it back first (imgprep recover, or any run that writes)",
 			ErrJournalLeft, displayJournal(path, jpath))
@@ -183,7 +227,7 @@ func open(path string, opts OpenOptions) (_ *Handle, err error) {
 	}
 	h.format = format
 	c := newChain(opts)
-	if fi, err := os.Stat(path); err == nil {
+	if fi, err := os.Stat(path); path != "" && err == nil {
 		abs, _ := filepath.Abs(path)
 		if err := c.note(fi, abs); err != nil {
 			return nil, err
@@ -230,7 +274,12 @@ func (h *Handle) Chain() []Layer { return append([]Layer(nil), h.layers...) }
 // file when it was opened. A read-only open succeeds while a VM writes the
 // image (it shares consistent reads); Others().Held.Has(storage.PermWrite)
 // then says that what was read may be changing.
-func (h *Handle) Others() storage.Locks { return h.file.Others() }
+func (h *Handle) Others() storage.Locks {
+	if l, ok := h.file.(interface{ Others() storage.Locks }); ok {
+		return l.Others()
+	}
+	return storage.Locks{}
+}
 
 // DryRun reports whether the handle was opened for a dry run.
 func (h *Handle) DryRun() bool { return h.dryRun }

@@ -7,25 +7,16 @@ import (
 	"github.com/imgprep/imgprep/pkg/ops"
 )
 
-// OpenOptions say how a Backend opens an image.
+// OpenOptions say how a Backend opens an image: image.OpenOptions (the
+// one struct for how an image opens: format, write or dry run, backing
+// policy, force-share for reads, journal, a freshly made file), applied
+// to every disk, and the VM's further disks.
 type OpenOptions struct {
-	Format        string // "auto", "raw" or "qcow2"
-	Write         bool   // open for writing (QEMU locks checked and held)
-	DryRun        bool   // stage writes as Write does, but never commit them
-	AllowBacking  []string
-	BackingFormat string
-	// ForceShare reads an image another process holds, as qemu-img -U
-	// does (read-only opens only); Info().Notes then says so.
-	ForceShare bool
+	image.OpenOptions
 	// Disks are the VM's further disks, after the one at path, in the
 	// order the VM sees them: opened alike and joined into one machine
 	// (guest.Join), committed together.
 	Disks []string
-	// Journal says where rollback journals live (a --journal-dir).
-	Journal image.JournalOptions
-	// Fresh: the image was just created by the caller (see
-	// Options.Fresh); with Write only.
-	Fresh bool
 }
 
 // Backend opens images. Stack is the real one.

@@ -110,12 +110,16 @@ func defaultOps() []ops.Operation {
 	return list
 }
 
-// runWith runs a full default sysprep of path on the real Stack with inj
-// under the image file and its journal.
-func runWith(path string, inj *image.Injection) (*sysprep.Report, error) {
+// opener opens an image for the Stack (Stack.OpenImage); nil: image.Open.
+type opener = func(path string, opts image.OpenOptions) (*image.Handle, error)
+
+// runWith runs a full default sysprep of path on the real Stack, each
+// image opened by open (test doubles under the image file and its
+// journal) or, when nil, by image.Open.
+func runWith(path string, open opener) (*sysprep.Report, error) {
 	return sysprep.Run(context.Background(), path, sysprep.Options{
 		Operations: defaultOps(),
-		Backend:    sysprep.Stack{Now: faultClock, Inject: inj},
+		Backend:    sysprep.Stack{Now: faultClock, OpenImage: open},
 		Now:        faultClock,
 	})
 }

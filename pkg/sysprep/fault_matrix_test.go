@@ -27,12 +27,22 @@ import (
 // raw image with its root's journal left to replay (dirtyFixture).
 var faultFixtures = []string{"disk-gpt.qcow2", "disk-gpt.raw", "lvm-ubuntu.raw", dirtyFixture}
 
-// inject returns an Injection putting d under the image file and under
-// the directory of its journal.
-func inject(d *faultfile.Disk) *image.Injection {
-	return &image.Injection{
-		Wrap:       func(f storage.File) storage.File { return d.WrapNamed("image", f) },
-		JournalDir: d.WrapDir(storage.OSDir{}),
+// inject returns an opener that opens the image file itself and hands it
+// to image.OpenFile with d under the file and under the directory of its
+// journal (beside the real file, as image.Open puts it).
+func inject(d *faultfile.Disk) opener {
+	return func(path string, o image.OpenOptions) (*image.Handle, error) {
+		f, err := storage.OpenFile(path, storage.OpenOptions{Write: o.Write && !o.DryRun, Name: path, ForceShare: o.ForceShare})
+		if err != nil {
+			return nil, err
+		}
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		o.Path, o.Journal.Path = path, txn.JournalPathFor(real)
+		return image.OpenFile(d.WrapNamed("image", f), d.WrapDir(storage.OSDir{}), o)
 	}
 }
 
@@ -321,7 +331,7 @@ func TestACrashDuringRecoveryIsRecoveredByTheNextOpen(t *testing.T) {
 				return path
 			}
 			openWith := func(path string, d *faultfile.Disk) {
-				h, err := image.Open(path, image.OpenOptions{Write: true, Inject: inject(d)})
+				h, err := inject(d)(path, image.OpenOptions{Write: true})
 				if err == nil {
 					h.Close()
 				}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/imgprep/imgprep/pkg/fs"
 	"github.com/imgprep/imgprep/pkg/guest"
+	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/ops/machineid"
 	"github.com/imgprep/imgprep/pkg/ops/netdata"
 )
@@ -111,8 +112,8 @@ func Inspect(ctx context.Context, path string, opts Options) (*Inspection, error
 	if format == "" {
 		format = "auto"
 	}
-	img, err := opts.Backend.Open(ctx, path, OpenOptions{Format: format,
-		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat, ForceShare: true, Disks: opts.Disks})
+	img, err := opts.Backend.Open(ctx, path, OpenOptions{OpenOptions: image.OpenOptions{Format: format,
+		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat, ForceShare: true}, Disks: opts.Disks})
 	if err != nil {
 		return nil, named(path, err)
 	}

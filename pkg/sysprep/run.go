@@ -132,11 +132,11 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 	if format == "" {
 		format = "auto"
 	}
-	img, err := opts.Backend.Open(ctx, path, OpenOptions{
+	img, err := opts.Backend.Open(ctx, path, OpenOptions{OpenOptions: image.OpenOptions{
 		Format: format, Write: !opts.DryRun, DryRun: opts.DryRun,
 		AllowBacking: opts.AllowBacking, BackingFormat: opts.BackingFormat,
-		Disks: opts.Disks, Journal: opts.Journal, Fresh: opts.Fresh,
-	})
+		Journal: opts.Journal, Fresh: opts.Fresh,
+	}, Disks: opts.Disks})
 	if err != nil {
 		return named(path, err)
 	}

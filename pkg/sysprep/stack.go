@@ -18,9 +18,10 @@ type Stack struct {
 	// Now is the clock the filesystem engines stamp changes with;
 	// time.Now when nil.
 	Now func() time.Time
-	// Inject is for fault-injection tests only (image.Injection): test
-	// doubles under the image file and its journal. Nil in production.
-	Inject *image.Injection
+	// OpenImage opens each disk; image.Open when nil. A caller with its
+	// own storage (a test's fault-injecting doubles) opens the file
+	// itself and hands it to image.OpenFile.
+	OpenImage func(path string, opts image.OpenOptions) (*image.Handle, error)
 }
 
 // Open implements Backend. With o.Disks it opens every disk and joins
@@ -33,15 +34,15 @@ func (s Stack) Open(ctx context.Context, path string, o OpenOptions) (Image, err
 	img := &stackImage{writable: writable}
 	paths := append([]string{path}, o.Disks...)
 	var layouts []*guest.Layout
+	open := s.OpenImage
+	if open == nil {
+		open = image.Open
+	}
+	io := o.OpenOptions
+	io.ForceShare = o.ForceShare && !o.Write && !o.DryRun
+	io.Fresh = o.Fresh && o.Write
 	for _, p := range paths {
-		h, err := image.Open(p, image.OpenOptions{
-			Format: o.Format, Write: o.Write, DryRun: o.DryRun,
-			AllowBacking: o.AllowBacking, BackingFormat: o.BackingFormat,
-			ForceShare: o.ForceShare && !o.Write && !o.DryRun,
-			Journal:    o.Journal,
-			Fresh:      o.Fresh && o.Write,
-			Inject:     s.Inject,
-		})
+		h, err := open(p, io)
 		if err != nil {
 			img.Close()
 			return nil, err

@@ -13,14 +13,16 @@ import (
 	"github.com/imgprep/imgprep/pkg/txn"
 )
 
-// commitWith opens the raw image at path for writing with d under the
-// file and the journal, writes someWrites, and commits.
+// commitWith opens the raw image at path for writing with OpenFile, d
+// under the file and the journal, writes someWrites, and commits.
 func commitWith(tb testing.TB, path string, d *faultfile.Disk) error {
 	tb.Helper()
-	h, err := Open(path, OpenOptions{Format: FormatRaw, Write: true, Inject: &Injection{
-		Wrap:       func(f storage.File) storage.File { return d.WrapNamed("image", f) },
-		JournalDir: d.WrapDir(storage.OSDir{}),
-	}})
+	f, err := storage.OpenFile(path, storage.OpenOptions{Write: true, Name: path})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := OpenFile(d.WrapNamed("image", f), d.WrapDir(storage.OSDir{}), OpenOptions{Format: FormatRaw, Write: true,
+		Path: path, Journal: JournalOptions{Path: txn.JournalPathFor(path)}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -33,7 +35,7 @@ func commitWith(tb testing.TB, path string, d *faultfile.Disk) error {
 	return h.Commit()
 }
 
-// TestInjectionSeesEveryWriteOfTheCommit: with an Injection, the commit's
+// TestInjectionSeesEveryWriteOfTheCommit: through OpenFile, the commit's
 // writes and syncs of the image and every journal operation go through
 // the test's storage, and a failure at any of them (EIO) is reported
 // with the image as it was and no journal left.
