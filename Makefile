@@ -14,7 +14,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '-X main.version=$(VERSION)'
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := bin/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all build release test test-long fixtures fixtures-check fuzz fuzz-ci bench lint demo clean
+.PHONY: all build release test test-long fixtures fixtures-check fuzz fuzz-ci bench lint demo man clean
 
 all: build
 
@@ -36,6 +36,11 @@ test: lint build
 
 test-long: build
 	IMGPREP_LONG=1 $(GO) test -count=1 -timeout 60m ./...
+
+# Regenerate docs/man/imgprep.1 from the command definitions (make test's
+# TestManPageHasNoDrift fails until it is committed).
+man:
+	$(GO) run ./cmd/imgprep man > docs/man/imgprep.1
 
 # Regenerate the committed fixture images with the real tools.
 fixtures:

@@ -74,6 +74,12 @@ func newApp(e env) *cli.Command {
 		Name:      "imgprep",
 		Usage:     "prepare VM disk images (qcow2, raw) to be cloned, without booting them",
 		UsageText: "imgprep COMMAND [options] IMAGE...",
+		Description: "imgprep prepares VM disk images (qcow2 and raw) to be cloned, as virt-sysprep does, without booting them " +
+			"and without libguestfs: it opens the image files itself, finds their partitions, LVM volumes and filesystems, " +
+			"and removes the identity a template would otherwise hand to every clone (machine-id, SSH host keys, Netdata's " +
+			"GUID, DHCP leases and the rest of virt-sysprep's Linux set). Every change to an image is committed at once, or " +
+			"not at all: a failure leaves the image byte-identical.\n\n" +
+			"Options may be given before or after the operands; -- ends them. An operand that starts with '-' must follow --.",
 		Writer:    e.stdout,
 		ErrWriter: e.stderr,
 		// Exit codes are decided by run, never by os.Exit inside urfave.
@@ -95,6 +101,7 @@ func newApp(e env) *cli.Command {
 			auditCommand(e),
 			reportCommand(e),
 			helpCommand(),
+			manCommand(),
 		},
 		OnUsageError: onUsageError,
 		Action:       rootAction,

@@ -82,6 +82,9 @@ func configureCompletion(c *cli.Command) {
 	c.Hidden = false
 	c.Usage = "print a shell completion script: completion bash|zsh|fish"
 	c.ArgsUsage = "bash|zsh|fish"
+	c.Description = "Prints a script that completes imgprep's commands and options in SHELL. bash: add\n" +
+		"'source <(imgprep completion bash)' to ~/.bashrc; zsh: 'source <(imgprep completion zsh)' to ~/.zshrc;\n" +
+		"fish: imgprep completion fish > ~/.config/fish/completions/imgprep.fish."
 	c.OnUsageError = onUsageError
 	c.Action = func(_ context.Context, c *cli.Command) error {
 		if c.NArg() == 0 {
