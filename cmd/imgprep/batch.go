@@ -196,7 +196,7 @@ func failedExit(s batch.Summary, noun string) error {
 		b.WriteString(msg + ":")
 		for _, f := range s.Failures {
 			line := userMessage(f.Error)
-			if !strings.HasPrefix(line, f.Item+": ") {
+			if !strings.Contains(line, f.Item) {
 				line = f.Item + ": " + line
 			}
 			b.WriteString("\n  " + escape(line))

@@ -123,7 +123,7 @@ func printMerged(w io.Writer, m *shard.Merged) {
 	}
 	for _, f := range m.Failures {
 		line := userMessage(f.Error)
-		if !strings.HasPrefix(line, f.Item+": ") {
+		if !strings.Contains(line, f.Item) {
 			line = f.Item + ": " + line
 		}
 		fmt.Fprintf(w, "  failed: %s\n", escape(line))

@@ -21,6 +21,8 @@ func hintLower(err error) string {
 	switch {
 	case errors.Is(err, guest.ErrUnsupportedFS):
 		return "imgprep cannot change that filesystem; nothing was written. Use --operations to skip the operations that touch it, or virt-sysprep for this image"
+	case errors.Is(err, image.ErrBackingOutsideTree):
+		return "if you trust that backing file, allow its directory tree with --allow-backing DIR (or name the template on the same command line); nothing was written"
 	case errors.Is(err, guest.ErrUnresolvedMount):
 		return "the guest's fstab mounts a filesystem that is not on this disk; nothing was written"
 	}
