@@ -131,4 +131,3 @@ func TestFailuresNameTheImageOnceWithoutPackagePrefixes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
