@@ -162,7 +162,7 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if len(guests) == 0 {
-		return fmt.Errorf("%w in %s%s", ErrNoOS, path, unreadable(img.Info()))
+		return fmt.Errorf("%s: %w%s", path, ErrNoOS, unreadable(img.Info()))
 	}
 	touched := map[string]bool{}
 	for _, g := range guests {

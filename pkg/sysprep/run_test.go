@@ -71,11 +71,11 @@ func TestRun(t *testing.T) {
 			wantCommits: 1, wantChanges: 24, wantGuests: 2,
 		},
 		{
-			name:        "zero roots: no operating system found in IMAGE",
+			name:        "zero roots: IMAGE: no operating system found",
 			img:         &syspreptest.Image{},
 			ops:         defaults,
 			wantErr:     sysprep.ErrNoOS,
-			wantErrText: "no operating system found in disk.img",
+			wantErrText: "disk.img: sysprep: no operating system found",
 		},
 		{
 			name:        "a failing operation commits nothing",
@@ -200,7 +200,7 @@ func TestNoOSNamesFilesystemsItCannotRead(t *testing.T) {
 		{Desc: "xfs on the whole disk", Type: "xfs", Why: "imgprep cannot read or write xfs"}}}}
 	_, err := sysprep.Run(context.Background(), "x.raw", sysprep.Options{
 		Operations: catalog.All(catalog.Config{}), Backend: backend(map[string]*syspreptest.Image{"x.raw": img})})
-	want := "sysprep: no operating system found in x.raw; imgprep cannot look inside xfs on the whole disk (imgprep cannot read or write xfs)"
+	want := "x.raw: sysprep: no operating system found; imgprep cannot look inside xfs on the whole disk (imgprep cannot read or write xfs)"
 	if !errors.Is(err, sysprep.ErrNoOS) || err.Error() != want {
 		t.Fatalf("err %v, want %q", err, want)
 	}
