@@ -68,6 +68,9 @@ func auditAction(ctx context.Context, c *cli.Command, e env) error {
 		Observer: observer{start: prog.started, finish: func(o batch.Outcome) { prog.finished(o, e, "", "") }},
 	})
 	prog.close()
+	for i := range rep.Failures {
+		rep.Failures[i].Error = userMessage(rep.Failures[i].Error)
+	}
 	b, err := json.Marshal(struct {
 		*audit.Report
 		Shard *shard.Spec `json:"shard,omitempty"`

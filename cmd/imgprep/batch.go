@@ -179,6 +179,14 @@ type summaryBody struct {
 }
 
 func writeSummaryJSON(w io.Writer, s batch.Summary, part *shard.Spec) error {
+	if s.Failures != nil {
+		failures := make([]batch.Failure, len(s.Failures))
+		for i, f := range s.Failures {
+			f.Error = userMessage(f.Error)
+			failures[i] = f
+		}
+		s.Failures = failures
+	}
 	b, err := json.Marshal(summaryLine{summaryBody{s, float64(s.Duration.Microseconds()) / 1000, part}})
 	if err != nil {
 		return err

@@ -51,6 +51,7 @@ func runSysprepBatch(ctx context.Context, c *cli.Command, e env, set imageSet, o
 			}
 			rep.Error = o.Err.Error()
 		}
+		rep.Error = userMessage(rep.Error)
 		bp.item(o, rep, func(w io.Writer) { printReport(w, rep, verbose) })
 	}}
 	sum := batch.Run(ctx, images, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {

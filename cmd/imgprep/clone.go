@@ -197,6 +197,12 @@ func cloneAction(ctx context.Context, c *cli.Command, e env, custom *customizati
 	results := make([]*clone.Result, len(p.dests))
 	obs := observer{start: prog.started, finish: func(o batch.Outcome) {
 		r := results[o.Index]
+		if r != nil {
+			r.Error = userMessage(r.Error)
+			if r.Report != nil {
+				r.Report.Error = userMessage(r.Report.Error)
+			}
+		}
 		bp.item(o, r, func(w io.Writer) { fmt.Fprintln(w, cloneLine(p.template, r)) })
 	}}
 	sum := batch.Run(ctx, p.dests, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {

@@ -98,6 +98,21 @@ func TestFailuresNameTheImageOnceWithoutPackagePrefixes(t *testing.T) {
 		}
 	}
 	cases = append(cases, batch)
+	// --json: the errors of the reports and of the summary too
+	jr := runReal(t, "", append([]string{"sysprep", "--json"}, batch[1:]...)...)
+	if jr.code != 1 || !strings.Contains(jr.stdout, `"error":"`) {
+		t.Fatalf("sysprep --json: exit %d\n%s", jr.code, jr.stdout)
+	}
+	ar := runReal(t, "", "audit", "--json", batch[len(batch)-1], cases[1][1])
+	if ar.code != 1 || !strings.Contains(ar.stdout, `"error":"`) {
+		t.Errorf("audit --json: exit %d\n%s", ar.code, ar.stdout)
+	}
+	jsonPrefix := regexp.MustCompile(`(^"error":"|: |\(|; )(` + strings.Join(internalPackages, "|") + `): `)
+	for _, m := range regexp.MustCompile(`"error":"([^"\\]|\\.)*"`).FindAllString(jr.stdout+ar.stdout, -1) {
+		if p := jsonPrefix.FindString(m); p != "" {
+			t.Errorf("--json: %s shows the internal prefix %q", m, p)
+		}
+	}
 	prefix := regexp.MustCompile(`(^|: |\(|; )(` + strings.Join(internalPackages, "|") + `): `)
 	for _, args := range cases {
 		r := runReal(t, "", args...)

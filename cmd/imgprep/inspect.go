@@ -50,7 +50,7 @@ func inspectCommand(e env) *cli.Command {
 					if in == nil {
 						in = &sysprep.Inspection{Image: img, Guests: []sysprep.GuestFacts{}}
 					}
-					in.Error = err.Error()
+					in.Error = userMessage(err.Error())
 					sum.Failures = append(sum.Failures, batch.Failure{Index: i, Item: img, Error: in.Error})
 				}
 				if c.Bool("json") {
