@@ -103,8 +103,8 @@ func (m *manWriter) command(parent string, c *cli.Command) {
 		return
 	}
 	name := parent + " " + c.Name
-	if len(c.Commands) > 0 && c.Action == nil {
-		for _, sub := range c.Commands {
+	if subs := subcommands(c); len(subs) > 0 {
+		for _, sub := range subs {
 			m.command(name, sub)
 		}
 		return
@@ -282,4 +282,20 @@ func roff(s string) string {
 // quoteArg quotes a macro argument that holds spaces.
 func quoteArg(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `\(dq`) + `"`
+}
+
+// subcommands are the commands of a command group (report merge), each
+// with its own section: not urfave's help subcommands, nor the shells of
+// completion, which is one command.
+func subcommands(c *cli.Command) []*cli.Command {
+	if c.Name == "completion" {
+		return nil
+	}
+	var out []*cli.Command
+	for _, sub := range c.Commands {
+		if !sub.Hidden && sub.Name != "help" {
+			out = append(out, sub)
+		}
+	}
+	return out
 }

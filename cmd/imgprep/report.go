@@ -21,6 +21,13 @@ func reportCommand(e env) *cli.Command {
 		Name:         "report",
 		Usage:        "work with the JSON reports of sharded runs",
 		OnUsageError: onUsageError,
+		// urfave's own answer to an unknown subcommand exits 3
+		Action: func(_ context.Context, c *cli.Command) error {
+			if c.NArg() == 0 {
+				return cli.ShowSubcommandHelp(c)
+			}
+			return usagef("report: unknown command %q (commands: merge)", c.Args().First())
+		},
 		Commands: []*cli.Command{{
 			Name:      "merge",
 			Usage:     "combine the --json output of the shards of one run into one summary",
