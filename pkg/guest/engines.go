@@ -45,7 +45,11 @@ func openBuiltinEngine(f *Filesystem, dev partition.ReaderWriterAt, size int64, 
 			return nil, false, err.Error(), err
 		}
 		if opts.Writable {
-			return x, false, withNote(x.Refusal().Error(), x), nil
+			w, err := xfs.OpenWritable(dev, size, xfs.Options{Name: fsName(f, opts), Now: opts.Now})
+			if err == nil {
+				return w, true, "", nil
+			}
+			return x, false, withNote(err.Error(), x), nil
 		}
 		return x, false, withNote("image opened read-only", x), nil
 	default:

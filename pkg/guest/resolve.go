@@ -210,7 +210,7 @@ func (g *Guest) check(op string, r *fs.Resolved) error {
 		// unsupported filesystem and a read-only one, with the engine's
 		// reason when it gave one (a dirty log).
 		why := unsupportedWhy(t.fs.Type)
-		if r, ok := t.fs.FS.(interface{ Refusal() error }); ok {
+		if r, ok := t.fs.FS.(interface{ Refusal() error }); ok && r.Refusal() != nil {
 			why = r.Refusal().Error()
 		} else if t.fs.FS != nil { // readable (btrfs): name the filesystem
 			why = t.fs.Desc() + ": " + why

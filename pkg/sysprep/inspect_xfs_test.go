@@ -1,13 +1,16 @@
 package sysprep_test
 
 import (
+	"bytes"
 	"context"
-	"errors"
-	"strings"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/imgprep/imgprep/internal/fixture"
-	"github.com/imgprep/imgprep/pkg/fs"
+	"github.com/imgprep/imgprep/internal/oracle"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -41,20 +44,58 @@ func TestInspectRockyXFSGuest(t *testing.T) {
 	}
 }
 
-// TestSysprepRockyXFSRefusedUnchanged: imgprep does not write xfs yet, so
-// a default sysprep of the xfs guest fails in one line naming the
-// filesystem and why, and the image is byte-identical.
-func TestSysprepRockyXFSRefusedUnchanged(t *testing.T) {
+// TestSysprepRockyXFS: a default sysprep of the Rocky-like guest changes
+// its xfs root (machine-id emptied with its SELinux label kept, ssh host
+// keys removed), leaves /boot byte-identical, and xfs_repair -n finds
+// nothing on either; the kernel mounts the root and shows the change.
+func TestSysprepRockyXFS(t *testing.T) {
 	img := fixture.Path(t, "guest-rocky-xfs.raw")
-	sum := fixture.SHA256(t, img)
-	_, err := sysprep.Run(context.Background(), img, sysprep.Options{Operations: defaultOps()})
-	if err == nil || !errors.Is(err, fs.ErrReadOnly) {
-		t.Fatalf("Run: %v, want a read-only refusal", err)
+	const bootOff, rootOff, partSize = 1 << 20, 34603008, 32 << 20 // gen.d/xfs.sh's GPT
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if want := "xfs on partition 2 of guest-rocky-xfs.raw: imgprep cannot write xfs yet"; !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
-		t.Fatalf("error %q: want one line saying %q", err, want)
+	for _, off := range []int64{bootOff, rootOff} {
+		if string(raw[off:off+4]) != "XFSB" {
+			t.Fatalf("no xfs at byte %d", off)
+		}
 	}
-	if fixture.SHA256(t, img) != sum {
-		t.Fatal("the refused sysprep changed the image")
+	bootBefore := append([]byte{}, raw[bootOff:bootOff+partSize]...)
+	rep, err := sysprep.Run(context.Background(), img, sysprep.Options{Operations: defaultOps()})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Logf("report: %+v", rep)
+	raw, err = os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(raw[bootOff:bootOff+partSize], bootBefore) {
+		t.Error("/boot changed")
+	}
+	dir := t.TempDir()
+	for name, off := range map[string]int64{"boot": bootOff, "root": rootOff} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, raw[off:off+partSize], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if probs, out := oracle.XfsRepairProblems(t, p); len(probs) > 0 {
+			t.Fatalf("xfs_repair -n on %s: %v\n%s", name, probs, out)
+		}
+	}
+	dev := oracle.Loop(t, img, rootOff, partSize, true)
+	mnt, _ := oracle.KernelMountOpts(t, "xfs", dev, "ro,norecovery")
+	if st, err := os.Stat(filepath.Join(mnt, "etc/machine-id")); err != nil || st.Size() != 0 {
+		t.Errorf("/etc/machine-id after sysprep: %v %v", st, err)
+	}
+	label := make([]byte, 64)
+	if n, err := unix.Lgetxattr(filepath.Join(mnt, "etc/machine-id"), "security.selinux", label); err != nil || n != 38 {
+		t.Errorf("security.selinux of /etc/machine-id: %d bytes, %v", n, err)
+	}
+	if es, err := os.ReadDir(filepath.Join(mnt, "etc/ssh")); err != nil || len(es) != 0 {
+		t.Errorf("/etc/ssh after sysprep: %v %v", es, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(mnt, "etc/hostname")); err != nil || string(b) != "rocky-template\n" {
+		t.Errorf("/etc/hostname: %q %v", b, err)
 	}
 }

@@ -43,14 +43,18 @@ func (f *FS) putSBlock(b []byte, off int64) {
 	f.put(off, b)
 }
 
-// records returns the n records of recLen bytes of a leaf block.
-func leafRecs(b []byte, recLen int) [][]byte {
+// leafRecs returns the records of recLen bytes of leaf block b, read at
+// off, checking that they fit in it.
+func (f *FS) leafRecs(b []byte, off int64, recLen int) ([][]byte, error) {
 	n := int(binary.BigEndian.Uint16(b[6:]))
+	if n > (len(b)-sblockSize)/recLen {
+		return nil, f.corruptAt(off, string(b[:4])+" block", "%d records", n)
+	}
 	out := make([][]byte, 0, n)
 	for i := 0; i < n; i++ {
 		out = append(out, append([]byte{}, b[sblockSize+recLen*i:sblockSize+recLen*(i+1)]...))
 	}
-	return out
+	return out, nil
 }
 
 // setRecs writes recs back into leaf block b, or fails when they do not
@@ -87,7 +91,8 @@ func (f *FS) addSBCounter(off int, d int64) error {
 	}
 	binary.BigEndian.PutUint64(b[off:], uint64(int64(binary.BigEndian.Uint64(b[off:]))+d))
 	f.putHeader(b, 0, sbCRCOff)
-	return nil
+	_, err = binary.Decode(b, binary.BigEndian, f.sb)
+	return err
 }
 
 // freeFork frees every extent of fork w of in and returns the number of
@@ -158,7 +163,10 @@ func (f *FS) freeExtent(ag, agbno, count uint32) error {
 		return r
 	}
 	get := func(r []byte) (uint32, uint32) { return binary.BigEndian.Uint32(r), binary.BigEndian.Uint32(r[4:]) }
-	brecs := leafRecs(bno, allocRecLen)
+	brecs, err := f.leafRecs(bno, bnoOff, allocRecLen)
+	if err != nil {
+		return err
+	}
 	i := sort.Search(len(brecs), func(i int) bool { s, _ := get(brecs[i]); return s >= agbno })
 	end := agbno + count
 	if i < len(brecs) {
@@ -189,7 +197,10 @@ func (f *FS) freeExtent(ag, agbno, count uint32) error {
 		}
 	}
 	brecs = append(brecs[:i], append([][]byte{rec(start, n)}, brecs[i:]...)...)
-	crecs := leafRecs(cnt, allocRecLen)
+	crecs, err := f.leafRecs(cnt, cntOff, allocRecLen)
+	if err != nil {
+		return err
+	}
 	for _, g := range gone {
 		j := -1
 		for k, r := range crecs {
@@ -260,7 +271,10 @@ func (f *FS) freeInode(in *inode) error {
 	if err != nil {
 		return err
 	}
-	recs := leafRecs(ib, inoRecLen)
+	recs, err := f.leafRecs(ib, ioff, inoRecLen)
+	if err != nil {
+		return err
+	}
 	k := -1
 	for i, r := range recs {
 		if s := binary.BigEndian.Uint32(r); agino >= s && agino < s+64 {
@@ -291,7 +305,10 @@ func (f *FS) freeInode(in *inode) error {
 		if err != nil {
 			return err
 		}
-		frecs := leafRecs(fb, inoRecLen)
+		frecs, err := f.leafRecs(fb, foff, inoRecLen)
+		if err != nil {
+			return err
+		}
 		start := binary.BigEndian.Uint32(r)
 		j := sort.Search(len(frecs), func(i int) bool { return binary.BigEndian.Uint32(frecs[i]) >= start })
 		if j < len(frecs) && binary.BigEndian.Uint32(frecs[j]) == start {

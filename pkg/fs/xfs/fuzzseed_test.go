@@ -3,6 +3,7 @@
 package xfs
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,6 +44,15 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		for _, p := range []string{"/", "/big", "/abs", "/etc/machine-id", "/blockdir", "/nodedir"} {
 			off, _ := fb.f.inodeOffset(fb.inos[p])
 			write("FuzzInode", name+"-"+filepath.Base(filepath.Clean("/root"+p)), img[off:off+isz])
+		}
+		var a agf
+		binary.Decode(img[fb.sect:], binary.BigEndian, &a)
+		var ai agi
+		binary.Decode(img[2*fb.sect:], binary.BigEndian, &ai)
+		for k, r := range []uint32{a.Roots[0], a.Roots[1], ai.Root, ai.FreeRoot, a.RefcountRoot} {
+			if r != 0 {
+				write("FuzzAGBtreeBlock", name+"-"+strconv.Itoa(k), append([]byte{byte(k)}, img[int64(r)*fb.bsize:int64(r+1)*fb.bsize]...))
+			}
 		}
 		_, _, _, seed := bmbtSetup(fb)
 		write("FuzzBmbtBlock", name, seed)

@@ -109,9 +109,25 @@ func (e wengine) Setattr(fs.Ino, fs.AttrChange) error {
 // RemoveAll removes a non-directory; directories are refused.
 func (e wengine) RemoveAll(dir fs.Ino, name string) error { return e.Remove(dir, name) }
 
+// atomically runs change, dropping every structure it recorded when it
+// fails, so that a refused or failed change leaves nothing for Sync.
+func (f *FS) atomically(change func() error) error {
+	saved := append([]patch(nil), f.dirty...)
+	sb := *f.sb
+	if err := change(); err != nil {
+		f.dirty, *f.sb = saved, sb
+		return err
+	}
+	return nil
+}
+
 // Remove unlinks a non-directory from a shortform directory, freeing the
 // inode and its blocks with its last link.
 func (e wengine) Remove(dir fs.Ino, name string) error {
+	return e.f.atomically(func() error { return e.remove(dir, name) })
+}
+
+func (e wengine) remove(dir fs.Ino, name string) error {
 	f := e.f
 	din, err := f.readInode(uint64(dir))
 	if err != nil {
@@ -163,6 +179,10 @@ func (e wengine) Remove(dir fs.Ino, name string) error {
 // Truncate sets a regular file's size to 0, freeing its blocks; other
 // sizes are refused.
 func (e wengine) Truncate(ino fs.Ino, size int64) error {
+	return e.f.atomically(func() error { return e.truncate(ino, size) })
+}
+
+func (e wengine) truncate(ino fs.Ino, size int64) error {
 	f := e.f
 	in, err := f.readInode(uint64(ino))
 	if err != nil {

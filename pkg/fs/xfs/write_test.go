@@ -2,6 +2,7 @@ package xfs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -108,5 +109,87 @@ func kernelChurn(t *testing.T, img string) {
 	umount()
 	if p, out := oracle.XfsRepairProblems(t, img); len(p) > 0 {
 		t.Fatalf("xfs_repair -n after the kernel's own changes: %v\n%s", p, out)
+	}
+}
+
+// TestWriteRemoveHardLinks: on a filesystem the kernel made, removing one
+// name of a file with two links keeps the inode and its data with one
+// link; removing the other frees it (data extents merged back into the
+// free space); xfs_repair -n stays clean and the kernel agrees.
+func TestWriteRemoveHardLinks(t *testing.T) {
+	img := mkfsXFS(t, 32<<20)
+	mnt, umount := kernelMountRW(t, img)
+	data := bytes.Repeat([]byte("linked data\n"), 3000)
+	must(t, os.WriteFile(filepath.Join(mnt, "a"), data, 0o644))
+	must(t, os.Link(filepath.Join(mnt, "a"), filepath.Join(mnt, "b")))
+	must(t, os.WriteFile(filepath.Join(mnt, "c"), data, 0o644))
+	umount()
+
+	fh, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	st, _ := fh.Stat()
+	f, err := OpenWritable(fh, st.Size(), Options{Name: "k.img"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	free0 := f.Info().FreeBytes
+	must(t, f.Remove("/a"))
+	if a, err := f.Stat("/b"); err != nil || a.Nlink != 1 {
+		t.Fatalf("/b after removing /a: %+v %v", a, err)
+	}
+	if got, err := f.ReadFile("/b"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("/b's data after removing /a: %v", err)
+	}
+	must(t, f.Sync())
+	if p, out := oracle.XfsRepairProblems(t, img); len(p) > 0 {
+		t.Fatalf("xfs_repair -n after removing one link: %v\n%s", p, out)
+	}
+	must(t, f.Remove("/b"))
+	must(t, f.Truncate("/c", 0))
+	must(t, f.Sync())
+	if got, want := f.Info().FreeBytes-free0, int64(2*((len(data)+4095)/4096)*4096); got != want {
+		t.Errorf("%d bytes freed, want %d", got, want)
+	}
+	if p, out := oracle.XfsRepairProblems(t, img); len(p) > 0 {
+		t.Fatalf("xfs_repair -n after freeing: %v\n%s", p, out)
+	}
+	mnt, umount = kernelMountROFor(t, img)
+	es, err := os.ReadDir(mnt)
+	if err != nil || len(es) != 1 || es[0].Name() != "c" {
+		t.Fatalf("root after the removals: %v %v", es, err)
+	}
+	umount()
+	kernelChurn(t, img)
+}
+
+// TestWriteFailureLeavesNothing: a change that fails part way (the inode
+// btree block is corrupt, after the file's extents were freed) records
+// nothing, so Sync writes nothing.
+func TestWriteFailureLeavesNothing(t *testing.T) {
+	fb := loadFuzzBase(t)
+	var ai agi
+	binary.Decode(fb.img[2*fb.sect:], binary.BigEndian, &ai)
+	off := int64(ai.Root) * fb.bsize
+	bad := append([]byte{}, fb.img[off:off+fb.bsize]...)
+	bad[6], bad[7] = 0xff, 0xff // numrecs past the block
+	binary.LittleEndian.PutUint32(bad[sblockCRCOff:], cksum(bad, sblockCRCOff))
+	o := &overlay{base: fb.img, patches: []patch{{off, bad}}}
+	f, err := OpenWritable(o, int64(len(fb.img)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := f.Info().FreeBytes
+	if err := f.Remove("/big"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Remove over a corrupt inobt block: %v", err)
+	}
+	if len(f.dirty) != 0 || f.Info().FreeBytes != free {
+		t.Fatalf("%d structures recorded, free %d -> %d", len(f.dirty), free, f.Info().FreeBytes)
+	}
+	must(t, f.Sync())
+	if len(o.patches) != 1 {
+		t.Fatalf("Sync wrote %d structures", len(o.patches)-1)
 	}
 }
