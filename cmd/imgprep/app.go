@@ -121,7 +121,8 @@ func run(args []string, e env) int {
 			stop() // the next signal has its default effect
 		}()
 	}
-	err := newApp(e).Run(ctx, args)
+	app := newApp(e)
+	err := app.Run(ctx, args)
 	if err == nil {
 		return exitOK
 	}
@@ -140,6 +141,13 @@ func run(args []string, e env) int {
 	msg := err.Error()
 	if !errors.As(err, &ue) || !ue.own {
 		msg = userMessage(msg)
+	}
+	if errors.As(err, &ue) && !ue.own {
+		// urfave's "flag provided but not defined: -bogus" says less
+		// than the command line itself
+		if u, ok := unknownOption(app, args); ok {
+			msg = u
+		}
 	}
 	fmt.Fprintln(e.stderr, "imgprep: "+escape(msg))
 	if errors.As(err, &ue) || !isRunError(err) {

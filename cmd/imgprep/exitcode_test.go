@@ -29,3 +29,27 @@ func TestHelpAndUnknownCommandsExitZeroOrTwo(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownOptionsAreNamedWithTheNearestOne: a mistyped option is named
+// as typed, with the command and the option meant; exit 2.
+func TestUnknownOptionsAreNamedWithTheNearestOne(t *testing.T) {
+	for args, want := range map[string]string{
+		"sysprep template.qcow2 --dryrn":                "unknown option --dryrn for sysprep; did you mean --dryrun?",
+		"sysprep --opertions=machine-id template.qcow2": "unknown option --opertions for sysprep; did you mean --operations?",
+		"inspect template.qcow2 --jsn":                  "unknown option --jsn for inspect; did you mean --json?",
+		"clone --linkd template.qcow2 a.qcow2":          "unknown option --linkd for clone; did you mean --linked?",
+		"report merge --strikt f.json":                  "unknown option --strikt for report merge; did you mean --strict?",
+		"sysprep --bogus template.qcow2":                "unknown option --bogus for sysprep\n",
+		"--bogus sysprep template.qcow2":                "unknown option --bogus\n",
+		"sysprep -Z template.qcow2":                     "unknown option -Z for sysprep\n",
+	} {
+		b := memBackend()
+		r := runCLI(t, b, strings.Fields(args)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "imgprep: "+want) {
+			t.Errorf("imgprep %s: exit %d, stderr %q; want 2 and %q", args, r.code, r.stderr, want)
+		}
+		if n := len(b.Images["template.qcow2"].Opens); n != 0 {
+			t.Errorf("imgprep %s opened the image", args)
+		}
+	}
+}
