@@ -27,6 +27,12 @@ func Absent(err error) bool {
 		errors.Is(err, fs.ErrLoop) || errors.Is(err, fs.ErrNameTooLong)
 }
 
+// MaxListed bounds the changes one walk records one by one. Past it the
+// walk's further changes are counted, and reported as one change of the
+// walked directory ("N more files below it removed, not listed"), so that
+// the files a guest holds cannot grow the report or the memory holding it.
+const MaxListed = 1000
+
 // Session applies one operation's changes to a guest and records them.
 // Its methods stop at the first error; Result then reports no change.
 type Session struct {
@@ -34,6 +40,24 @@ type Session struct {
 	g       ops.Guest
 	name    string // operation name, prefixes errors
 	changes []ops.Change
+	walk    *walkCount // the walk in progress, nil outside one
+}
+
+// walkCount counts the changes made during one walk.
+type walkCount struct {
+	listed, folded int
+}
+
+// add records c, or counts it once the walk in progress listed MaxListed.
+func (s *Session) add(c ops.Change) {
+	if w := s.walk; w != nil {
+		if w.listed >= MaxListed {
+			w.folded++
+			return
+		}
+		w.listed++
+	}
+	s.changes = append(s.changes, c)
 }
 
 // NewSession starts recording the changes operation name makes to g.
@@ -71,7 +95,7 @@ func (s *Session) Record(p string, action ops.Action, detail string) error {
 	if err != nil {
 		return s.Errorf("%s: %w", p, err)
 	}
-	s.changes = append(s.changes, ops.Change{Path: p, Action: action, Filesystem: where, Detail: detail})
+	s.add(ops.Change{Path: p, Action: action, Filesystem: where, Detail: detail})
 	return nil
 }
 
@@ -133,7 +157,7 @@ func (s *Session) Remove(p string, nonDir bool) error {
 	if err != nil {
 		return s.Errorf("removing %s: %w", p, err)
 	}
-	s.changes = append(s.changes, c)
+	s.add(c)
 	return nil
 }
 
@@ -146,7 +170,8 @@ func (s *Session) Remove(p string, nonDir bool) error {
 // the paths of the directories still to visit, never the whole tree. fn may remove
 // what it is given (a directory removed is not visited). Types come from
 // the directory entries (an Lstat only where the filesystem records
-// none).
+// none). Past MaxListed changes recorded during the walk, the rest are
+// counted into one change of dir.
 func (s *Session) Walk(dir string, fn func(p string, t fs.FileType) error) error {
 	a, err := s.g.Stat(dir)
 	if err != nil {
@@ -158,6 +183,28 @@ func (s *Session) Walk(dir string, fn func(p string, t fs.FileType) error) error
 	if a.Type() != fs.TypeDir {
 		return nil
 	}
+	outer := s.walk
+	w := &walkCount{}
+	s.walk = w
+	defer func() { s.walk = outer }()
+	if err := s.walkDir(dir, fn); err != nil {
+		return err
+	}
+	s.walk = outer
+	if w.folded == 0 {
+		return nil
+	}
+	where, err := s.g.Where(dir)
+	if err != nil {
+		return s.Errorf("%s: %w", dir, err)
+	}
+	s.add(ops.Change{Path: dir, Action: ops.Removed, Filesystem: where,
+		Detail: Plural(w.folded, "more entry", "more entries") + " below it removed, not listed; the directory is kept"})
+	return nil
+}
+
+// walkDir is Walk's loop over the directory tree at dir.
+func (s *Session) walkDir(dir string, fn func(p string, t fs.FileType) error) error {
 	n := 0
 	todo := []string{dir}
 	for len(todo) > 0 {

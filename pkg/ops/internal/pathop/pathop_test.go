@@ -3,12 +3,14 @@ package pathop_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/imgprep/imgprep/pkg/fs"
 	"github.com/imgprep/imgprep/pkg/fs/memfs"
+	"github.com/imgprep/imgprep/pkg/ops"
 	"github.com/imgprep/imgprep/pkg/ops/internal/pathop"
 	"github.com/imgprep/imgprep/pkg/ops/opstest"
 )
@@ -90,5 +92,38 @@ func TestRewriteRefusesHugeFiles(t *testing.T) {
 	}
 	if ch, _ := s.Result(nil); len(ch) != 0 {
 		t.Fatalf("reported %v", ch)
+	}
+}
+
+// TestAWalkListsAtMostMaxListedChanges: removing the files below a
+// directory holding MaxListed+7 of them (and a kept subdirectory) lists
+// MaxListed removals one by one and counts the other 7 into one change of
+// the directory; every file is gone, the directories stay.
+func TestAWalkListsAtMostMaxListedChanges(t *testing.T) {
+	g := memfs.New().AddDir("/var/log/many/sub", 0o755)
+	n := pathop.MaxListed + 7
+	for i := range n {
+		g.AddFile(fmt.Sprintf("/var/log/many/sub/f%05d.log", i), "x", 0o644)
+	}
+	op := pathop.New(pathop.Spec{Name: "x", Description: "x", Rules: []pathop.Rule{{Glob: "/var/log/many", Kind: pathop.RemoveFilesBelow}}})
+	ch, err := op.Apply(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch) != pathop.MaxListed+1 {
+		t.Fatalf("%d changes, want %d listed and one summary", len(ch), pathop.MaxListed)
+	}
+	for _, c := range ch[:pathop.MaxListed] {
+		if c.Action != ops.Removed || !strings.HasPrefix(c.Path, "/var/log/many/sub/f") {
+			t.Fatalf("listed change %+v", c)
+		}
+	}
+	last := ch[len(ch)-1]
+	if last.Path != "/var/log/many" || last.Action != ops.Removed || !strings.HasPrefix(last.Detail, "7 more entries below it removed") {
+		t.Fatalf("summary %+v, want /var/log/many with 7 more entries", last)
+	}
+	ents, err := g.ReadDir("/var/log/many/sub")
+	if err != nil || len(ents) != 0 {
+		t.Fatalf("/var/log/many/sub holds %d entries (%v), want none", len(ents), err)
 	}
 }
