@@ -78,6 +78,8 @@ func (f *FS) put(off int64, b []byte) {
 	f.dirty = append(f.dirty, patch{off, b})
 }
 
+var errNotExistDir = fs.ErrNotExist
+
 // notYet is the refusal of a change this package cannot make yet.
 func (f *FS) notYet(what string) error {
 	return &RefusalError{Name: f.name, Why: ": imgprep cannot " + what + " on xfs yet", Err: ErrUnsupported}
@@ -136,26 +138,40 @@ func (e wengine) remove(dir fs.Ino, name string) error {
 	if !din.isDir() {
 		return fs.ErrNotDir
 	}
-	if din.d.Format != fmtLocal {
-		return f.notYet("remove entries from block, leaf or node directories")
-	}
-	if din.data[1] != 0 {
-		return f.notYet("remove entries from a directory with 64-bit inode numbers")
-	}
-	ents, err := f.parseShortform(din)
-	if err != nil {
-		return err
-	}
-	idx := -1
-	for i, d := range ents {
-		if d.name == name {
-			idx = i
+	var childIno uint64
+	var commit func()
+	if din.d.Format == fmtLocal {
+		if din.data[1] != 0 {
+			return f.notYet("remove entries from a directory with 64-bit inode numbers")
+		}
+		ents, err := f.parseShortform(din)
+		if err != nil {
+			return err
+		}
+		idx := -1
+		for i, d := range ents {
+			if d.name == name {
+				idx = i
+			}
+		}
+		if idx < 2 {
+			return fs.ErrNotExist
+		}
+		childIno = ents[idx].ino
+		commit = func() { f.shortformRemove(din, ents, idx) }
+	} else {
+		d, err := f.openDir(din)
+		if err != nil {
+			return err
+		}
+		if d.format != dirBlock {
+			return f.notYet("remove entries from leaf or node directories")
+		}
+		if childIno, commit, err = f.blockRemove(d, name); err != nil {
+			return err
 		}
 	}
-	if idx < 2 {
-		return fs.ErrNotExist
-	}
-	child, err := f.readInode(ents[idx].ino)
+	child, err := f.readInode(childIno)
 	if err != nil {
 		return err
 	}
@@ -170,7 +186,7 @@ func (e wengine) remove(dir fs.Ino, name string) error {
 	} else if err := f.freeInode(child); err != nil {
 		return err
 	}
-	f.shortformRemove(din, ents, idx)
+	commit()
 	f.stamp(din, now, true)
 	f.putInode(din)
 	return nil

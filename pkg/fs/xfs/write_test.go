@@ -17,7 +17,8 @@ import (
 )
 
 // TestWriteRemoveAndTruncate: on every writable fixture, removing files
-// of every kind from shortform directories (a file with no blocks, one
+// of every kind from shortform and block-format directories (neighbouring
+// entries too, so that free space merges) (a file with no blocks, one
 // with data blocks and a remote xattr's blocks, a symlink, a device, a
 // file with a shortform SELinux label) and truncating a file to 0 leave a
 // filesystem xfs_repair -n finds nothing wrong with, that the kernel
@@ -25,6 +26,10 @@ import (
 // on which the kernel then creates and deletes 100 names with xfs_repair
 // still clean.
 func TestWriteRemoveAndTruncate(t *testing.T) {
+	removed := []string{"/one", "/big", "/abs", "/chr", "/fifo", "/etc/machine-id", "/dir/sub/deep",
+		"/blockdir/entry-with-a-longish-name-00000", "/blockdir/entry-with-a-longish-name-00030",
+		"/blockdir/entry-with-a-longish-name-00059", "/small/entry-with-a-longish-name-00004",
+		"/small/entry-with-a-longish-name-00006", "/small/entry-with-a-longish-name-00005"}
 	for _, name := range []string{"xfs-default.img", "xfs-noreflink.img", "xfs-dir8k.img", "xfs-sect4k.img", "xfs-tinyag.img"} {
 		t.Run(name, func(t *testing.T) {
 			img := fixture.Path(t, name)
@@ -47,7 +52,7 @@ func TestWriteRemoveAndTruncate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, p := range []string{"/one", "/big", "/abs", "/chr", "/fifo", "/etc/machine-id", "/dir/sub/deep"} {
+			for _, p := range removed {
 				if err := f.Remove(p); err != nil {
 					t.Fatalf("Remove %s: %v", p, err)
 				}
@@ -56,7 +61,7 @@ func TestWriteRemoveAndTruncate(t *testing.T) {
 				t.Fatal(err)
 			}
 			// What is not done yet is refused, changing nothing.
-			for _, err := range []error{f.Remove("/blockdir/entry-with-a-longish-name-00001"), f.Remove("/dir"),
+			for _, err := range []error{f.Remove("/leafdir/entry-with-a-longish-name-00001"), f.Remove("/nodedir/entry-with-a-longish-name-00001"), f.Remove("/dir"),
 				f.Truncate("/owned", 2), f.Mkdir("/new", 0o755, fs.Owner{})} {
 				if !errors.Is(err, fs.ErrReadOnly) || !errors.Is(err, ErrUnsupported) {
 					t.Errorf("unsupported change: %v", err)
@@ -70,7 +75,7 @@ func TestWriteRemoveAndTruncate(t *testing.T) {
 				t.Fatalf("xfs_repair -n: %v\n%s", p, out)
 			}
 			after := openImage(t, img)
-			for _, p := range []string{"/one", "/big", "/abs", "/chr", "/fifo", "/etc/machine-id", "/dir/sub/deep"} {
+			for _, p := range removed {
 				if _, err := after.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("%s after Remove: %v", p, err)
 				}
