@@ -2,10 +2,12 @@ package txn
 
 import (
 	"bytes"
+	"io/fs"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/imgprep/imgprep/internal/faultfile"
+	"github.com/imgprep/imgprep/pkg/storage"
 )
 
 // stagedModel is the set of bytes the steps stage, as Regions must give
@@ -120,4 +122,37 @@ func TestStagedWritesSpillPastTheMemoryLimit(t *testing.T) {
 	if spilled < 30 {
 		t.Fatalf("only %d of 60 iterations spilled: the limit is not exercised", spilled)
 	}
+}
+
+// refusingDir is a journal directory where nothing can be created.
+type refusingDir struct{ *faultfile.MemDir }
+
+func (refusingDir) Create(path string) (storage.File, error) {
+	return nil, &fs.PathError{Op: "create", Path: path, Err: fs.ErrPermission}
+}
+
+// TestSpillFallsBackToTheTempDirectory: when the journal's directory
+// refuses new files (a dry run of an image in a directory this user
+// cannot write), staging past the limit still works, the spill file
+// living, unlinked, in the host's temporary directory; the view is the
+// model's.
+func TestSpillFallsBackToTheTempDirectory(t *testing.T) {
+	base := pattern(8*pageSize, 5)
+	f := faultfile.NewMem(base)
+	opts, md := memOpts()
+	opts.Dir = refusingDir{md}
+	opts.MemoryLimit = slotSize
+	tx, err := Begin(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []step{{off: 10, data: pattern(3*pageSize, 1)}, {off: 6 * pageSize, data: pattern(100, 2)}}
+	stage(t, tx, steps)
+	if tx.st.spill == nil {
+		t.Fatal("nothing spilled past a one-page limit")
+	}
+	if got := view(t, tx); !bytes.Equal(got, model(base, steps)) {
+		t.Fatal("view disagrees with the model")
+	}
+	tx.Discard()
 }

@@ -1,10 +1,13 @@
 package txn
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/imgprep/imgprep/pkg/storage"
@@ -143,20 +146,30 @@ func Begin(f storage.File, opts Options) (*Tx, error) {
 // is open.
 const SpillSuffix = ".spill"
 
-// openSpill makes the spill file beside the journal and unlinks it.
+// openSpill makes the spill file beside the journal and unlinks it. When
+// the journal's directory refuses (a dry run of an image in a directory
+// this user cannot write), it is made in the host's temporary directory.
 func (t *Tx) openSpill() (storage.File, error) {
-	p := t.opts.JournalPath + SpillSuffix
-	f, err := t.opts.Dir.Create(p)
+	p, dir := t.opts.JournalPath+SpillSuffix, t.opts.Dir
+	f, err := dir.Create(p)
 	if errors.Is(err, fs.ErrExist) {
 		// Left by a process that died between making and unlinking it.
-		if err = t.opts.Dir.Remove(p); err == nil {
-			f, err = t.opts.Dir.Create(p)
+		if err = dir.Remove(p); err == nil {
+			f, err = dir.Create(p)
 		}
 	}
 	if err != nil {
-		return nil, err
+		var rnd [8]byte
+		if _, rerr := rand.Read(rnd[:]); rerr != nil {
+			return nil, err
+		}
+		p, dir = filepath.Join(os.TempDir(), fmt.Sprintf("imgprep-spill-%x", rnd)), storage.OSDir{}
+		var terr error
+		if f, terr = dir.Create(p); terr != nil {
+			return nil, fmt.Errorf("%w; in %s: %w", err, os.TempDir(), terr)
+		}
 	}
-	if err := t.opts.Dir.Remove(p); err != nil {
+	if err := dir.Remove(p); err != nil {
 		f.Close()
 		return nil, err
 	}
