@@ -37,10 +37,16 @@ func (f *FS) dirInode(ino fs.Ino) (*inode, error) {
 
 func (e engine) Root() fs.Ino { return rootIno }
 
+// Lookup reads directory dir, unless the Lookup just before returned it
+// (the walker's previous step), and the inode name leads to.
 func (e engine) Lookup(dir fs.Ino, name string) (fs.Ino, fs.Attr, error) {
-	d, err := e.dirInode(dir)
-	if err != nil {
-		return 0, fs.Attr{}, err
+	d := e.lastDir
+	e.lastDir = nil
+	if d == nil || fs.Ino(d.ino) != dir {
+		var err error
+		if d, err = e.dirInode(dir); err != nil {
+			return 0, fs.Attr{}, err
+		}
 	}
 	if len(name) > maxNameLen {
 		return 0, fs.Attr{}, fs.ErrNameTooLong
@@ -52,6 +58,9 @@ func (e engine) Lookup(dir fs.Ino, name string) (fs.Ino, fs.Attr, error) {
 	child, err := e.readInode(de.ino)
 	if err != nil {
 		return 0, fs.Attr{}, err
+	}
+	if child.isDir() {
+		e.lastDir = child
 	}
 	return fs.Ino(child.ino), e.attr(child), nil
 }

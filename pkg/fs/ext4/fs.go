@@ -65,6 +65,10 @@ type FS struct {
 	// uuidBackups: SetUUID changed the UUID, so Sync also brings the
 	// backup superblocks (and, with gdt_csum, descriptors) along.
 	uuidBackups bool
+	// lastDir is the directory inode the last Lookup returned, so that the
+	// walker's next step, a Lookup in it, does not read it again; that
+	// Lookup, or checkWrite before any change, forgets it.
+	lastDir *inode
 }
 
 // Compile-time check: *FS is a writable pkg/fs filesystem.

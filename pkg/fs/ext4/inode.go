@@ -42,13 +42,12 @@ func (f *FS) readInode(ino uint32) (*inode, error) {
 // parseInode decodes raw as inode ino found at byte off.
 func (f *FS) parseInode(ino uint32, raw []byte, off int64) (*inode, error) {
 	in := &inode{ino: ino, raw: raw}
-	what := fmt.Sprintf("inode %d", ino)
 	var full [inodeStructSize]byte
 	n := goodOldInodeSize
 	if len(raw) > goodOldInodeSize {
 		extra := int(le.Uint16(raw[inodeExtraIsizeOff:]))
 		if extra%4 != 0 || goodOldInodeSize+extra > len(raw) {
-			return nil, corrupt(off, what, "i_extra_isize %d", extra)
+			return nil, corrupt(off, fmt.Sprintf("inode %d", ino), "i_extra_isize %d", extra)
 		}
 		n = min(goodOldInodeSize+extra, inodeStructSize)
 		if n < goodOldInodeSize+2 {
@@ -58,7 +57,7 @@ func (f *FS) parseInode(ino uint32, raw []byte, off int64) (*inode, error) {
 	copy(full[:n], raw)
 	decode(full[:], &in.d)
 	if in.size() < 0 { // as the kernel's ext4_iget
-		return nil, corrupt(off, what, "negative i_size %d", in.size())
+		return nil, corrupt(off, fmt.Sprintf("inode %d", ino), "negative i_size %d", in.size())
 	}
 	if f.metadataCsum {
 		want := f.inodeChecksum(ino, raw)
@@ -69,7 +68,7 @@ func (f *FS) parseInode(ino uint32, raw []byte, off int64) (*inode, error) {
 			want &= 0xFFFF
 		}
 		if got != want && !allZero(raw) {
-			return nil, badChecksum(off, what, got, want)
+			return nil, badChecksum(off, fmt.Sprintf("inode %d", ino), got, want)
 		}
 	}
 	return in, nil

@@ -74,6 +74,7 @@ func (m *bitmap) clear(i uint64)     { m.b[i/8] &^= 1 << (i % 8) }
 
 // checkWrite returns the refusal error of a read-only FS.
 func (f *FS) checkWrite() error {
+	f.lastDir = nil // a change may follow
 	if f.w == nil {
 		return f.roError()
 	}
