@@ -32,7 +32,8 @@
 // written, naming a dirty log or a feature it would refuse (unknown
 // ro_compat, incompat or log_incompat bits) before saying "imgprep cannot
 // write xfs yet". OpenWritable makes the first changes: removing a
-// non-directory from a shortform directory (hard links drop a link; the
+// non-directory from a shortform or block-format directory (hard links
+// drop a link; the
 // last frees the inode's data and attribute extents into the bnobt and
 // cntbt, merging with free neighbours, and its inode into the inobt and
 // finobt, with the AGF, AGI and superblock counters) and truncating a
