@@ -32,11 +32,15 @@ set -euo pipefail
 : "${OUT:?OUT must be set (run through testdata/images/generate.sh)}"
 export PATH=$PATH:/usr/sbin:/sbin
 work=$(mktemp -d)
-loops=()
-nodes=()
+# pvnode runs in a command substitution, a subshell, so it cannot record
+# what it made in a variable here: cleanup finds the loop devices by their
+# backing files (under $work or $OUT) and the nodes by the names it records in a file.
 cleanup() {
-  for n in "${nodes[@]}"; do rm -f "$n"; done
-  for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+  local f l
+  [ -f "$work/nodes" ] && while read -r f; do rm -f "$f"; done <"$work/nodes"
+  losetup -l -n -O NAME,BACK-FILE 2>/dev/null | while read -r l f; do
+    case "$f" in "$work"/*|"$OUT"/*) losetup -d "$l" 2>/dev/null || true ;; esac
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -104,10 +108,9 @@ size_of() {
 pvnode() {
   local l mm node=/dev/imgprep-fixture-$1
   l=$(losetup -f --show -o "$3" --sizelimit "$4" "$2")
-  loops+=("$l")
   mm=$(stat -c '%t:%T' "$l")
+  echo "$node" >>"$work/nodes"
   rm -f "$node"; mknod "$node" b $((16#${mm%:*})) $((16#${mm#*:}))
-  nodes+=("$node")
   echo "$node"
 }
 
