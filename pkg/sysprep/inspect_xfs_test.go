@@ -84,7 +84,7 @@ func TestSysprepRockyXFS(t *testing.T) {
 		}
 	}
 	dev := oracle.Loop(t, img, rootOff, partSize, true)
-	mnt, _ := oracle.KernelMountOpts(t, "xfs", dev, "ro,norecovery")
+	mnt, _ := oracle.KernelMountOpts(t, "xfs", dev, "ro,norecovery,nouuid")
 	if st, err := os.Stat(filepath.Join(mnt, "etc/machine-id")); err != nil || st.Size() != 0 {
 		t.Errorf("/etc/machine-id after sysprep: %v %v", st, err)
 	}

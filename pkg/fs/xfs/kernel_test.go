@@ -42,7 +42,7 @@ func kernelMountRW(t *testing.T, img string) (string, func()) {
 		t.Fatal(err)
 	}
 	dev := oracle.Loop(t, img, 0, st.Size(), false)
-	return oracle.KernelMountOpts(t, "xfs", dev, "rw")
+	return oracle.KernelMountOpts(t, "xfs", dev, "rw,nouuid")
 }
 
 func must(t *testing.T, err error) {

@@ -48,7 +48,7 @@ func kernelMountROFor(t *testing.T, path string) (string, func()) {
 		t.Fatal(err)
 	}
 	dev := oracle.Loop(t, path, 0, st.Size(), true)
-	return oracle.KernelMountOpts(t, "xfs", dev, "ro,norecovery")
+	return oracle.KernelMountOpts(t, "xfs", dev, "ro,norecovery,nouuid")
 }
 
 // kernelXattrs lists the xattrs of p as the kernel reports them.
