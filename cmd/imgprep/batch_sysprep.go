@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/imgprep/imgprep/pkg/batch"
-	"github.com/imgprep/imgprep/pkg/clone"
+	"github.com/imgprep/imgprep/pkg/image"
 	"github.com/imgprep/imgprep/pkg/sysprep"
 )
 
@@ -28,9 +29,9 @@ func runSysprepBatch(ctx context.Context, c *cli.Command, e env, set imageSet, o
 		return err
 	}
 	asJSON, quiet, verbose := c.Bool("json"), c.Bool("quiet"), c.Bool("verbose")
-	protect := !c.Bool("force") && !opts.DryRun
+	force := c.Bool("force")
 	dirs := c.StringSlice("clones-dir")
-	idx := clone.NewIndex()
+	idx := image.NewCloneIndex()
 	jobs := batch.Jobs(c.Int("jobs"), len(images))
 	bp := &batchPrinter{e: e, prog: newProgress(e, !asJSON && !quiet && len(images) > 1, len(images), jobs, "images"), asJSON: asJSON, quiet: quiet, shard: set.part}
 	report, err := openReport(c, set.part)
@@ -56,16 +57,15 @@ func runSysprepBatch(ctx context.Context, c *cli.Command, e env, set imageSet, o
 	}}
 	sum := batch.Run(ctx, images, batch.Options{Jobs: jobs, Observer: obs}, func(ctx context.Context, s batch.Slot) error {
 		o := set.options(s.Item, opts)
-		if protect {
-			// Checked by sysprep.Run under the image's lock.
-			o.Protect = func(p string) error {
-				if err := idx.Check(p, dirs); err != nil {
-					return fmt.Errorf("%w (nothing was written; --force writes it anyway)", err)
-				}
-				return nil
-			}
-		}
+		// Linked clones are looked for by sysprep.Run under the image's
+		// lock, the directory scans shared by the batch.
+		o.Unprotected = force
+		o.Clones, o.CloneDirs = idx, dirs
 		rep, err := sysprep.Run(ctx, s.Item, o)
+		if errors.Is(err, image.ErrTemplateInUse) {
+			err = fmt.Errorf("%w; --force writes it anyway", err)
+			rep.Error = err.Error()
+		}
 		reports[s.Index] = rep
 		return err
 	})

@@ -164,6 +164,8 @@ func Clone(ctx context.Context, template, dest string, opts Options) (res *Resul
 	rep, err := sysprep.Run(ctx, tmp, sysprep.Options{
 		Format: outFormat, Operations: list, AllowBacking: allow,
 		BackingFormat: opts.BackingFormat, Backend: opts.Backend, Fresh: true,
+		// Nothing uses a file just created as its backing file.
+		Unprotected: true,
 	})
 	if rep != nil {
 		rep.Image = dest

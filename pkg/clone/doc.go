@@ -13,9 +13,10 @@
 // written as virt-customize --hostname writes them (pkg/customize:
 // /etc/hostname and the 127.0.1.1 line of /etc/hosts).
 //
-// It also protects templates: Dependents finds the qcow2 images of a
-// directory whose backing file is a given image, reading only their
-// headers, so that sysprep can refuse to write a template under linked
+// It also names the template protection of pkg/image (Index is
+// image.CloneIndex): Dependents finds the qcow2 images of a directory
+// whose backing file is a given image, reading only their headers, so
+// that sysprep.Run refuses by default to write a template under linked
 // clones. Its on-disk reading is pkg/qcow2's; byte order there is
 // big-endian.
 package clone

@@ -1,6 +1,10 @@
 package clone
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/imgprep/imgprep/pkg/image"
+)
 
 // Sentinel errors, wrapped with the clone or image they concern; test
 // them with errors.Is.
@@ -13,7 +17,8 @@ var (
 	ErrTemplateBusy = errors.New("clone: the template is open for writing by another process")
 	// ErrTemplateInUse: the image is the backing file of linked clones,
 	// and writing it would corrupt every one of them.
-	ErrTemplateInUse = errors.New("clone: image is the backing file of linked clones")
+	// It is image.ErrTemplateInUse.
+	ErrTemplateInUse = image.ErrTemplateInUse
 
 	ErrHostname   = errors.New("clone: invalid host name")
 	ErrMachineID  = errors.New("clone: invalid machine ID (want 32 lower-case hexadecimal characters, not all zeros)")

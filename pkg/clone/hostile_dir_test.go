@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imgprep/imgprep/internal/oracle"
+	"github.com/imgprep/imgprep/pkg/image"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,7 +95,7 @@ func TestLinkedCloneScanNeverReadsDev(t *testing.T) {
 	if os.Geteuid() != 0 {
 		oracle.Unavailable(t, "needs root to write in /dev")
 	}
-	if !devDir("/dev") {
+	if !image.DeviceDir("/dev") {
 		t.Fatal("/dev is not taken for a device directory")
 	}
 	dev := oracle.Loop(t, writeZeros(t, 1<<20), 0, 1<<20, false)

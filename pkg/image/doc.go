@@ -60,4 +60,9 @@
 //
 // Backing files are always opened read-only, with QEMU's shared read lock
 // only; nothing ever writes them.
+//
+// The other direction is CloneIndex: the qcow2 images of a directory
+// whose backing file is a given image (its linked clones), found from
+// their headers alone, so that writing a template under its clones can
+// be refused (TemplateError, ErrTemplateInUse).
 package image

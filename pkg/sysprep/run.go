@@ -35,11 +35,23 @@ type Options struct {
 	// committed together (each image prepared, then all committed; on a
 	// failure every one is rolled back).
 	Disks []string
-	// Protect, when set, is called once the image (and every disk) is
-	// open for writing, its locks held, and before anything is read or
-	// written: an error refuses the run. It is where a template's
-	// linked clones are looked for, so that a clone created meanwhile
-	// cannot slip in between the check and the write.
+	// Unprotected writes the image (and every disk) even when it is the
+	// backing file of linked clones, which the write corrupts (the
+	// CLI's --force; a clone just created, which nothing uses yet). By
+	// default a run that writes looks for linked clones once the image
+	// is open for writing, its locks held, so that a clone created
+	// meanwhile cannot slip in between the check and the write, and
+	// refuses to write a template that has any (image.TemplateError).
+	Unprotected bool
+	// CloneDirs are directories searched for linked clones besides the
+	// image's own (the CLI's --clones-dir).
+	CloneDirs []string
+	// Clones keeps the directory scans of the template check across
+	// runs (one for a batch); nil means a fresh one for this run.
+	Clones *image.CloneIndex
+	// Protect, when set, is a further check called once the image (and
+	// every disk) is open for writing, its locks held, and before
+	// anything is read or written: an error refuses the run.
 	Protect func(path string) error
 	// Journal says where rollback journals live (a --journal-dir).
 	Journal image.JournalOptions
@@ -96,6 +108,32 @@ func (r *Report) Changes() []Change {
 	return out
 }
 
+// protect refuses a run that would write a template under its linked
+// clones (unless opts.Unprotected), then calls opts.Protect, for the
+// image and every disk. It runs with their locks held.
+func protect(path string, opts Options) error {
+	paths := append([]string{path}, opts.Disks...)
+	if !opts.DryRun && !opts.Unprotected {
+		idx := opts.Clones
+		if idx == nil {
+			idx = image.NewCloneIndex()
+		}
+		for _, p := range paths {
+			if err := idx.Check(p, opts.CloneDirs); err != nil {
+				return fmt.Errorf("%w (nothing was written)", err)
+			}
+		}
+	}
+	if opts.Protect != nil {
+		for _, p := range paths {
+			if err := opts.Protect(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Run prepares the image at path: every selected operation on every guest
 // found, then one atomic commit. It returns a report even on failure, and
 // then an error naming the image; a failed run leaves the image as it was.
@@ -149,12 +187,8 @@ func run(ctx context.Context, path string, opts Options, rep *Report) (err error
 			err = fmt.Errorf("%s: closing: %w", path, cerr)
 		}
 	}()
-	if opts.Protect != nil {
-		for _, p := range append([]string{path}, opts.Disks...) {
-			if err := opts.Protect(p); err != nil {
-				return err
-			}
-		}
+	if err := protect(path, opts); err != nil {
+		return err
 	}
 	rep.Format = img.Info().Format
 	guests, err := img.Guests()
