@@ -8,9 +8,6 @@ import (
 	"github.com/imgprep/imgprep/pkg/fs"
 )
 
-// maxNameLen is the longest file name, as ext4's EXT4_NAME_LEN.
-const maxNameLen = 255
-
 type node struct {
 	ino      uint64
 	mode     uint32
