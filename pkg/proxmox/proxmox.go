@@ -241,6 +241,9 @@ func resolve(root, key, value string, stores map[string]store) (Disk, bool, erro
 	}
 	d := Disk{Key: key}
 	if strings.HasPrefix(vol, "/") { // a host device passed through
+		if path.Clean(vol) == "/" {
+			return Disk{}, false, fmt.Errorf("%w: volume %q names the root directory, not a disk", ErrConfig, vol)
+		}
 		d.Path, d.Format, d.Type = under(root, vol), "raw", "path"
 		return d, false, nil
 	}
