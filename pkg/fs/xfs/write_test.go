@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -42,12 +43,20 @@ func TestWriteRemoveAndTruncate(t *testing.T) {
 				}
 				want[p] = b
 			}
+			parents := map[string]fs.Attr{}
+			for _, p := range removed {
+				a, err := before.Stat(path.Dir(p))
+				if err != nil {
+					t.Fatal(err)
+				}
+				parents[path.Dir(p)] = a
+			}
 			fh, err := os.OpenFile(img, os.O_RDWR, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			st, _ := fh.Stat()
-			clock := time.Unix(1700000100, 0)
+			clock := time.Unix(1700003600, 0) // later than every time in the fixtures
 			f, err := OpenWritable(fh, st.Size(), Options{Name: name, Now: func() time.Time { return clock }})
 			if err != nil {
 				t.Fatal(err)
@@ -78,6 +87,17 @@ func TestWriteRemoveAndTruncate(t *testing.T) {
 			for _, p := range removed {
 				if _, err := after.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("%s after Remove: %v", p, err)
+				}
+			}
+			// Every parent of a removed name ends with mtime and ctime
+			// equal to the clock, as the kernel sets them (issue 17).
+			for _, p := range removed {
+				dir := path.Dir(p)
+				if b := parents[dir]; !b.Mtime.Before(clock) || !b.Ctime.Before(clock) {
+					t.Fatalf("%s before: %+v (the clock must be later than the fixture)", dir, b)
+				}
+				if a, err := after.Stat(dir); err != nil || !a.Mtime.Equal(clock) || !a.Ctime.Equal(clock) {
+					t.Errorf("%s after removing %s: mtime %v ctime %v, want both %v (%v)", dir, p, a.Mtime, a.Ctime, clock, err)
 				}
 			}
 			if a, err := after.Stat("/block"); err != nil || a.Size != 0 || !a.Mtime.Equal(clock) {
