@@ -26,18 +26,6 @@ func Unavailable(tb testing.TB, msg string) {
 // fails the test.
 func KernelMount(tb testing.TB, dev string, offset int64, readOnly bool) (dir string, cleanup func()) {
 	tb.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "not root"
-	} else if _, err := os.Stat("/dev/loop-control"); err != nil {
-		why = "no loop devices"
-	}
-	if why != "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("kernel mount needed under CI: %s", why)
-		}
-		tb.Skipf("kernel mount unavailable: %s", why)
-	}
 	opts := "loop"
 	if offset != 0 {
 		opts += ",offset=" + strconv.FormatInt(offset, 10)
@@ -45,9 +33,24 @@ func KernelMount(tb testing.TB, dev string, offset int64, readOnly bool) (dir st
 	if readOnly {
 		opts += ",ro"
 	}
+	return mount(tb, "ext4", dev, opts)
+}
+
+// mount mounts dev as fstype with the mount options opts ("" for none)
+// at a temporary directory and returns it with the function that unmounts
+// it (also called at cleanup; a second call does nothing). It needs root
+// and loop devices: without them the test is skipped, or fails when
+// CI=true. A mount the kernel refuses fails the test.
+func mount(tb testing.TB, fstype, dev, opts string) (dir string, cleanup func()) {
+	tb.Helper()
+	loopAvailable(tb)
+	args := []string{"-t", fstype}
+	if opts != "" {
+		args = append(args, "-o", opts)
+	}
 	dir = tb.TempDir()
-	if out, err := exec.Command("mount", "-t", "ext4", "-o", opts, dev, dir).CombinedOutput(); err != nil {
-		tb.Fatalf("the kernel does not mount %s (mount -o %s): %v: %s", dev, opts, err, out)
+	if out, err := exec.Command("mount", append(args, dev, dir)...).CombinedOutput(); err != nil {
+		tb.Fatalf("the kernel does not mount %s as %s (-o %s): %v: %s", dev, fstype, opts, err, out)
 	}
 	mounted := true
 	cleanup = func() {
@@ -69,23 +72,7 @@ func KernelMount(tb testing.TB, dev string, offset int64, readOnly bool) (dir st
 // loop devices, as KernelMount.
 func KernelMountType(tb testing.TB, fstype, dev string) (dir string, cleanup func()) {
 	tb.Helper()
-	loopAvailable(tb)
-	dir = tb.TempDir()
-	if out, err := exec.Command("mount", "-t", fstype, dev, dir).CombinedOutput(); err != nil {
-		tb.Fatalf("the kernel does not mount %s as %s: %v: %s", dev, fstype, err, out)
-	}
-	mounted := true
-	cleanup = func() {
-		if !mounted {
-			return
-		}
-		mounted = false
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			tb.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	}
-	tb.Cleanup(cleanup)
-	return dir, cleanup
+	return mount(tb, fstype, dev, "")
 }
 
 // KernelMountRO mounts bytes [offset, offset+size) of the image file path
@@ -100,14 +87,6 @@ func KernelMountRO(tb testing.TB, fstype, path string, offset, size int64, opts 
 	if opts != "" {
 		o += "," + opts
 	}
-	dir := tb.TempDir()
-	if out, err := exec.Command("mount", "-t", fstype, "-o", o, dev, dir).CombinedOutput(); err != nil {
-		tb.Fatalf("the kernel does not mount %s as %s (-o %s): %v: %s", path, fstype, o, err, out)
-	}
-	tb.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			tb.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir, _ := mount(tb, fstype, dev, o)
 	return dir
 }

@@ -76,27 +76,11 @@ func LVM(tb testing.TB, tool string, devices []string, args ...string) (stdout, 
 // (mount -o loop,offset=,sizelimit=).
 func KernelMountRange(tb testing.TB, dev string, offset, size int64, readOnly bool) (dir string, cleanup func()) {
 	tb.Helper()
-	loopAvailable(tb)
 	opts := "loop,offset=" + strconv.FormatInt(offset, 10) + ",sizelimit=" + strconv.FormatInt(size, 10)
 	if readOnly {
 		opts += ",ro"
 	}
-	dir = tb.TempDir()
-	if out, err := exec.Command("mount", "-t", "ext4", "-o", opts, dev, dir).CombinedOutput(); err != nil {
-		tb.Fatalf("the kernel does not mount %s (mount -o %s): %v: %s", dev, opts, err, out)
-	}
-	mounted := true
-	cleanup = func() {
-		if !mounted {
-			return
-		}
-		mounted = false
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			tb.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	}
-	tb.Cleanup(cleanup)
-	return dir, cleanup
+	return mount(tb, "ext4", dev, opts)
 }
 
 // Partition is one partition as sfdisk reads it, in bytes.

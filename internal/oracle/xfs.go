@@ -1,7 +1,6 @@
 package oracle
 
 import (
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -37,21 +36,5 @@ func XfsRepairProblems(tb testing.TB, dev string) (problems []string, output str
 // call does nothing). It needs root and loop devices, as KernelMount.
 func KernelMountOpts(tb testing.TB, fstype, dev, opts string) (dir string, cleanup func()) {
 	tb.Helper()
-	loopAvailable(tb)
-	dir = tb.TempDir()
-	if out, err := exec.Command("mount", "-t", fstype, "-o", opts, dev, dir).CombinedOutput(); err != nil {
-		tb.Fatalf("the kernel does not mount %s as %s -o %s: %v: %s", dev, fstype, opts, err, out)
-	}
-	mounted := true
-	cleanup = func() {
-		if !mounted {
-			return
-		}
-		mounted = false
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			tb.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	}
-	tb.Cleanup(cleanup)
-	return dir, cleanup
+	return mount(tb, fstype, dev, opts)
 }
